@@ -1,0 +1,34 @@
+# make demo | make test | make bench | make gpu-check
+# Each target creates .venv (python3 -m venv + pip) on first use and reuses it afterwards.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip install --quiet --disable-pip-version-check
+PYTEST_ARGS ?=
+
+.PHONY: demo test bench gpu-check clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# One stamp per extra: an install is redone only when pyproject.toml changes.
+$(VENV)/.stamp-%: pyproject.toml | $(PY)
+	$(PIP) -e ".[$*]"
+	touch $@
+
+demo: $(VENV)/.stamp-examples
+	$(PY) examples/demo.py
+
+test: $(VENV)/.stamp-dev
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+bench: $(VENV)/.stamp-bench
+	$(PY) -m benchmarks all --device cpu --json runs/bench-cpu.json
+
+gpu-check: $(VENV)/.stamp-bench $(VENV)/.stamp-dev
+	mkdir -p runs
+	$(PY) -m pytest -m gpu -q --junitxml=runs/gpu-tests.xml
+	$(PY) -m benchmarks all --device cuda --quick --json runs/bench-cuda.json
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

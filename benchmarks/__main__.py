@@ -1,0 +1,67 @@
+"""Command line: ``python -m benchmarks <suite|all|list> [--device cpu|cuda] [--json PATH] [--quick]``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from pathlib import Path
+
+import torch
+
+from benchmarks._harness import BenchContext, machine_info, print_table, rows_to_dicts, write_json
+
+
+def available_suites() -> list[str]:
+    """Suite names, from the ``bench_*.py`` modules of this package."""
+    here = str(Path(__file__).parent)
+    return sorted(m.name[len("bench_"):].replace("_", "-") for m in pkgutil.iter_modules([here]) if m.name.startswith("bench_"))
+
+
+def run_suite(name: str, ctx: BenchContext) -> dict:
+    module = importlib.import_module("benchmarks.bench_" + name.replace("-", "_"))
+    torch.manual_seed(ctx.seed)
+    ctx.extra = {}
+    rows = module.run(ctx)
+    print_table(rows, title=f"{name} on {ctx.device} ({'quick' if ctx.quick else 'full'}); ratio = baseline / ours")
+    return {"suite": name, "rows": rows_to_dicts(rows), "extra": ctx.extra}
+
+
+def main(argv: list[str] | None = None) -> int:
+    suites = available_suites()
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("suite", help=f"one of {suites}, 'all', or 'list'")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--json", default=None, help="write the results here (default runs/bench-<suite>-<device>.json)")
+    parser.add_argument("--quick", action="store_true", help="fewer cases and shorter timing (smoke runs, gpu-check)")
+    parser.add_argument("--min-run-time", type=float, default=None, help="seconds of timing per measurement")
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads for CPU runs")
+    args = parser.parse_args(argv)
+    if args.suite == "list":
+        print("\n".join(suites))
+        return 0
+    if args.suite != "all" and args.suite not in suites:
+        parser.error(f"unknown suite {args.suite!r}; choose from {suites}, 'all' or 'list'")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda asked for, but torch.cuda.is_available() is False")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+    min_run = args.min_run_time if args.min_run_time is not None else (0.2 if args.quick else 0.5)
+    ctx = BenchContext(device=device, quick=args.quick, min_run_time=min_run)
+    names = suites if args.suite == "all" else [args.suite]
+    results = {"machine": machine_info(device), "quick": args.quick, "suites": []}
+    for name in names:
+        results["suites"].append(run_suite(name, ctx))
+    path = args.json or f"runs/bench-{args.suite}-{args.device}.json"
+    write_json(path, results)
+    print(f"\nresults written to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

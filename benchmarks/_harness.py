@@ -1,0 +1,182 @@
+"""Shared benchmark harness: timing, peak memory, the ratio table and the JSON record.
+
+Every suite times our code and its baseline in the same process with
+``torch.utils.benchmark.Timer.blocked_autorange`` (warm-up, CUDA sync, medians) and
+reports ``ratio = baseline / ours`` (above 1: ours is faster or smaller).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import datetime as _dt
+import json
+import os
+import platform
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch.utils import benchmark as tbench
+
+__all__ = ["BenchContext", "Row", "time_median", "peak_memory_bytes", "compare", "print_table", "machine_info", "write_json"]
+
+
+@dataclass
+class BenchContext:
+    """What a suite gets: the device, whether to run a short version, and the seed."""
+
+    device: torch.device
+    quick: bool = False
+    seed: int = 0
+    min_run_time: float = 0.5
+    extra: dict = field(default_factory=dict)  # suite-specific results for the JSON record
+
+
+@dataclass
+class Row:
+    """One measured case: ours against a baseline, one phase (e.g. "fwd", "fwd+bwd")."""
+
+    suite: str
+    case: str
+    phase: str
+    ours: str
+    baseline: str
+    ours_value: float
+    baseline_value: float
+    unit: str = "ms"
+    params: dict = field(default_factory=dict)
+
+    @property
+    def ratio(self) -> float:
+        """baseline / ours: above 1 means ours is faster (or smaller)."""
+        return self.baseline_value / self.ours_value if self.ours_value else float("nan")
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_median(fn: Callable[[], object], ctx: BenchContext) -> float:
+    """Median seconds per call of ``fn`` (warm-up and CUDA sync included)."""
+    fn()  # warm-up (plans, caches, lazy init)
+    _sync(ctx.device)
+    timer = tbench.Timer(stmt="fn()", globals={"fn": fn})
+    return timer.blocked_autorange(min_run_time=ctx.min_run_time).median
+
+
+_LIBC = None
+
+
+def _libc():
+    global _LIBC
+    if _LIBC is None and platform.system() == "Linux":
+        try:
+            _LIBC = ctypes.CDLL("libc.so.6")
+            # Fixed mmap/trim thresholds: freed large blocks go back to the OS, so RSS growth
+            # measures each call's own peak instead of what earlier calls left cached.
+            _LIBC.mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
+            _LIBC.mallopt(-1, 128 * 1024)  # M_TRIM_THRESHOLD
+        except OSError:
+            _LIBC = False
+    return _LIBC or None
+
+
+def _status_kb(key: str) -> int:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(key):
+                return int(line.split()[1])
+    raise KeyError(key)
+
+
+def peak_memory_bytes(fn: Callable[[], object], device: torch.device) -> float:
+    """Peak memory one call of ``fn`` adds on top of what was allocated before it.
+
+    CUDA: ``torch.cuda.max_memory_allocated`` growth. CPU (Linux): growth of the
+    process's resident-set high-water mark (``VmHWM``, reset through
+    ``/proc/self/clear_refs``), with glibc's mmap threshold fixed so freed blocks are
+    returned. Returns NaN where neither is available.
+    """
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        fn()
+        torch.cuda.synchronize(device)
+        return float(torch.cuda.max_memory_allocated(device) - base)
+    libc = _libc()
+    if libc is None or not os.path.exists("/proc/self/clear_refs"):
+        return float("nan")
+    libc.malloc_trim(0)
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        return float("nan")
+    base = _status_kb("VmRSS:")
+    fn()
+    return float(max(_status_kb("VmHWM:") - base, 0) * 1024)
+
+
+def compare(
+    suite: str,
+    case: str,
+    phase: str,
+    ours: tuple[str, Callable[[], object]],
+    baseline: tuple[str, Callable[[], object]],
+    ctx: BenchContext,
+    params: dict | None = None,
+) -> Row:
+    """Time ``ours`` and ``baseline`` back to back and return the row (milliseconds)."""
+    t_ours = time_median(ours[1], ctx)
+    t_base = time_median(baseline[1], ctx)
+    return Row(suite, case, phase, ours[0], baseline[0], t_ours * 1e3, t_base * 1e3, "ms", dict(params or {}))
+
+
+def print_table(rows: list[Row], title: str = "") -> None:
+    """Print the rows as an aligned table with the ratio column."""
+    if title:
+        print(f"\n== {title} ==")
+    header = ("case", "phase", "ours", "baseline", "ours", "baseline", "unit", "ratio")
+    lines = [header] + [
+        (r.case, r.phase, r.ours, r.baseline, f"{r.ours_value:.3f}", f"{r.baseline_value:.3f}", r.unit, f"{r.ratio:.2f}x")
+        for r in rows
+    ]
+    widths = [max(len(str(line[i])) for line in lines) for i in range(len(header))]
+    for j, line in enumerate(lines):
+        print("  ".join(str(v).ljust(w) for v, w in zip(line, widths)))
+        if j == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+def machine_info(device: torch.device) -> dict:
+    """Machine, library versions and thread count recorded with every result file."""
+    info = {
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "threads": torch.get_num_threads(),
+        "device": str(device),
+    }
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def write_json(path: str | os.PathLike, payload: dict) -> None:
+    """Write ``payload`` as JSON atomically (temp file + rename), creating folders."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2, default=str))
+    os.replace(tmp, path)
+
+
+def rows_to_dicts(rows: list[Row]) -> list[dict]:
+    """Rows as plain dicts (ratio included) for the JSON record."""
+    return [dict(asdict(r), ratio=r.ratio) for r in rows]

@@ -1,0 +1,3 @@
+"""Neural operators, PDE data and training."""
+
+__all__: list[str] = []

@@ -1,0 +1,168 @@
+"""Complex parameters stored as real tensors, ModReLU, and mode-wise channel contraction.
+
+Legend: ``B`` batch, ``C`` channels (``Cin`` in, ``Cout`` out), ``K`` kept modes
+(``*K`` one entry per transformed axis, ``Kt`` their product).
+
+Complex weights are stored as real tensors with a trailing axis of 2 (real,
+imaginary) and viewed as complex in ``forward``: ``module.double()`` and
+``module.to(dtype)`` then keep the imaginary part (they silently drop it from
+complex ``Parameter``s).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from einops import rearrange
+from torch import nn
+
+__all__ = [
+    "as_complex",
+    "init_complex_",
+    "contract_modes",
+    "contract_modes_packed",
+    "pack_weight",
+    "contract_modes_diagonal",
+    "modrelu",
+    "ModReLU",
+]
+
+
+def as_complex(weight: torch.Tensor) -> torch.Tensor:
+    """View a real ``(..., 2)`` tensor as complex ``(...)`` (no copy when contiguous).
+
+    Raises
+    ------
+    ValueError
+        If the last axis is not of size 2.
+    """
+    if weight.shape[-1] != 2:
+        raise ValueError(f"weight: expected a trailing axis of 2 (real, imag), got shape {tuple(weight.shape)}")
+    if weight.dtype in (torch.float16, torch.bfloat16):
+        weight = weight.float()
+    return torch.view_as_complex(weight if weight.stride(-1) == 1 and weight.stride(-2) == 2 else weight.contiguous())
+
+
+def init_complex_(weight: torch.Tensor, std: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Fill a real ``(..., 2)`` tensor so the complex values have ``E|w|^2 = std^2``."""
+    with torch.no_grad():
+        return weight.normal_(0.0, std / math.sqrt(2.0), generator=generator)
+
+
+def contract_modes(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Mix channels mode by mode: ``out[b, o, k] = sum_i x[b, i, k] w[i, o, k]``.
+
+    One batched complex matmul over the flattened modes, ``(Kt, B, Cin) @ (Kt, Cin, Cout)``.
+
+    Shape
+    -----
+    x: (B, Cin, *K) complex, weight: (Cin, Cout, *K) complex -> (B, Cout, *K) complex
+
+    Raises
+    ------
+    ValueError
+        If the channel counts or mode shapes disagree.
+    """
+    _check_contract(x, weight, weight.shape[2:], weight.shape[0], "(Cin, Cout, *K)")
+    w = rearrange(weight, "i o ... -> (...) i o")
+    return contract_modes_packed(x, w)
+
+
+def pack_weight(weight: torch.Tensor) -> torch.Tensor:
+    """``(Cin, Cout, *K)`` -> the contiguous ``(Kt, Cin, Cout)`` layout of :func:`contract_modes_packed`."""
+    return rearrange(weight, "i o ... -> (...) i o").contiguous()
+
+
+def contract_modes_packed(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """:func:`contract_modes` with the weight already packed as ``(Kt, Cin, Cout)``.
+
+    Modules that store their weight in this layout skip a per-call copy of the weight.
+
+    Shape
+    -----
+    x: (B, Cin, *K) complex, weight: (Kt, Cin, Cout) complex -> (B, Cout, *K) complex
+    """
+    kept = x.shape[2:]
+    if x.ndim < 3 or weight.ndim != 3 or weight.shape[0] != math.prod(kept) or weight.shape[1] != x.shape[1]:
+        raise ValueError(
+            f"contract_modes_packed: expected x (B, Cin, *K) and weight (prod(K), Cin, Cout), "
+            f"got x {tuple(x.shape)} and weight {tuple(weight.shape)}"
+        )
+    xk = rearrange(x, "b i ... -> (...) b i")  # (Kt, B, Cin) complex
+    out = torch.bmm(xk, weight.to(xk.dtype))  # (Kt, B, Cout) complex
+    return out.permute(1, 2, 0).reshape(x.shape[0], weight.shape[2], *kept)
+
+
+def contract_modes_diagonal(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Diagonal (per-channel) form: ``out[b, c, k] = x[b, c, k] w[c, k]``.
+
+    Shape
+    -----
+    x: (B, C, *K) complex, weight: (C, *K) complex -> (B, C, *K) complex
+    """
+    _check_contract(x, weight, weight.shape[1:], weight.shape[0], "(C, *K)")
+    return x * weight.to(x.dtype)
+
+
+def _check_contract(x: torch.Tensor, weight: torch.Tensor, w_kept, w_in: int, layout: str) -> None:
+    if x.ndim < 3 or tuple(x.shape[2:]) != tuple(w_kept) or x.shape[1] != w_in:
+        raise ValueError(
+            f"expected x (B, Cin, *K) matching weight {layout} = {tuple(weight.shape)}, "
+            f"got x of shape {tuple(x.shape)}"
+        )
+
+
+def modrelu(z: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """``ReLU(|z| + b) * z / |z|`` (zero where ``|z| + b <= 0`` or ``z = 0``).
+
+    ``bias`` broadcasts against ``z``'s trailing dims.
+    """
+    if not z.is_complex():
+        raise TypeError(f"modrelu expects a complex tensor, got {z.dtype}")
+    mag = z.abs()
+    scale = torch.relu(mag + bias) / mag.clamp_min(torch.finfo(mag.dtype).tiny)
+    return z * scale
+
+
+class ModReLU(nn.Module):
+    """modReLU for complex activations: ``ReLU(|z| + b) * z / |z|``, one bias per feature.
+
+    Parameters
+    ----------
+    num_features : int
+        Size of the last axis of the input (the bias is shared over the others).
+    init_bias : float
+        Initial value of every bias (negative values give a dead zone around 0).
+
+    Shape
+    -----
+    z: (..., num_features) complex -> (..., num_features) complex
+
+    Examples
+    --------
+    >>> act = ModReLU(4, init_bias=-0.5)
+    >>> z = torch.full((2, 4), 0.25 + 0j)
+    >>> bool((act(z) == 0).all())
+    True
+    """
+
+    def __init__(self, num_features: int, *, init_bias: float = 0.0, device=None, dtype=None) -> None:
+        super().__init__()
+        if num_features < 1:
+            raise ValueError(f"num_features must be >= 1, got {num_features}")
+        self.num_features = num_features
+        self.init_bias = init_bias
+        self.bias = nn.Parameter(torch.empty(num_features, device=device, dtype=dtype))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.constant_(self.bias, self.init_bias)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if z.shape[-1:] != (self.num_features,):
+            raise ValueError(f"ModReLU: expected z of shape (..., {self.num_features}), got {tuple(z.shape)}")
+        return modrelu(z, self.bias)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_features}, init_bias={self.init_bias}"
