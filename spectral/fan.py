@@ -1,0 +1,265 @@
+"""Fourier Analysis Network layers: FANLayer and the FAN MLP replacement.
+
+Legend: ``D_in`` input features, ``D_out`` output features, ``D_p`` periodic
+width (``cos`` and ``sin`` each get ``D_p`` columns), ``D_g = D_out - 2 D_p``
+the non-periodic width, ``...`` any leading batch axes.
+
+A FAN layer (Dong et al., 2024) concatenates a periodic block ``[cos(W_p x + b_p),
+sin(W_p x + b_p)]`` with an ordinary activation ``act(W_g x + b_g)``, so a network
+can represent periodic functions of its input and extend them beyond the
+training domain, where an MLP extrapolates linearly. FANformer's attention
+(:class:`spectral.fan_attention.FANAttention`) reuses :func:`fan_features`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["ACTIVATIONS", "fan_features", "fan_widths", "FANLayer", "FAN"]
+
+Activation = Literal["gelu", "relu", "silu", "tanh", "identity"]
+ACTIVATIONS: tuple[str, ...] = ("gelu", "relu", "silu", "tanh", "identity")
+
+_ACT_FNS = {
+    "gelu": F.gelu,
+    "relu": F.relu,
+    "silu": F.silu,
+    "tanh": torch.tanh,
+    "identity": lambda h: h,
+}
+
+
+def fan_widths(out_features: int, p_ratio: float) -> tuple[int, int]:
+    """``(D_p, D_g)`` with ``D_p = floor(p_ratio * out_features)`` and ``2 D_p + D_g = out_features``.
+
+    Raises
+    ------
+    ValueError
+        If ``out_features < 1`` or ``p_ratio`` is not in the open interval (0, 0.5).
+    """
+    if isinstance(out_features, bool) or not isinstance(out_features, int) or out_features < 1:
+        raise ValueError(f"out_features must be a positive int, got {out_features!r}")
+    if not isinstance(p_ratio, (int, float)) or not 0.0 < p_ratio < 0.5:
+        raise ValueError(f"p_ratio must lie in the open interval (0, 0.5), got {p_ratio!r}")
+    d_p = math.floor(p_ratio * out_features)
+    return d_p, out_features - 2 * d_p
+
+
+def _check_activation(activation: str) -> str:
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+    return activation
+
+
+def _check_real(x: torch.Tensor, owner: str) -> None:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{owner}: x must be a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"{owner}: x must have a real floating dtype, got {x.dtype}")
+
+
+def fan_features(
+    h: torch.Tensor, d_p: int, activation: Activation = "gelu", gate: torch.Tensor | None = None
+) -> torch.Tensor:
+    """The FAN nonlinearity on pre-activations ``h = [h_p, h_g]`` (periodic columns first).
+
+    ``out = [s cos(h_p), s sin(h_p), (1 - s) act(h_g)]`` with ``s = sigmoid(gate)``,
+    or ``s = 1`` and no factor on ``act(h_g)`` when ``gate`` is None.
+
+    Shape
+    -----
+    h: (..., D_p + D_g) real -> (..., 2 D_p + D_g) real
+    """
+    act = _ACT_FNS[_check_activation(activation)]
+    h_p, h_g = h[..., :d_p], h[..., d_p:]
+    periodic = torch.cat([torch.cos(h_p), torch.sin(h_p)], dim=-1)
+    rest = act(h_g)
+    if gate is not None:
+        s = torch.sigmoid(gate)
+        periodic, rest = s * periodic, (1.0 - s) * rest
+    return torch.cat([periodic, rest], dim=-1)
+
+
+class FANLayer(nn.Module):
+    """One Fourier Analysis Network layer, a drop-in for ``Linear`` + activation.
+
+    ``y = [cos(W_p x + b_p), sin(W_p x + b_p), act(W_g x + b_g)]`` with
+    ``D_p = floor(p_ratio * out_features)`` periodic units and
+    ``D_g = out_features - 2 D_p`` others, so the output width is exactly
+    ``out_features`` for every value. ``W_p`` and ``W_g`` are one fused weight.
+    With ``gated=True`` a learnable scalar ``g`` (initialised to 0) scales the
+    periodic block by ``sigmoid(g)`` and the rest by ``1 - sigmoid(g)``.
+
+    Parameters
+    ----------
+    in_features, out_features : int
+        Input and output widths.
+    p_ratio : float, default 0.25
+        Periodic share; must lie in (0, 0.5). ``D_p`` is 0 when ``p_ratio * out_features < 1``.
+    activation : {"gelu", "relu", "silu", "tanh", "identity"}, default "gelu"
+        Activation of the non-periodic block ("identity" gives FANformer's FANLayer').
+    p_bias : bool, default True
+        Whether the periodic block has a bias (a learnable phase). The other block always has one.
+    gated : bool, default False
+        Add the learnable scalar gate.
+    device, dtype
+        Factory arguments of the parameters.
+
+    Shape
+    -----
+    x: (..., D_in) real -> (..., D_out) real
+
+    Raises
+    ------
+    ValueError
+        On a bad width, ``p_ratio`` outside (0, 0.5), an unknown activation, or (in
+        ``forward``) an input whose last axis is not ``in_features``.
+
+    References
+    ----------
+    Y. Dong et al., "FAN: Fourier Analysis Networks", arXiv:2410.02675.
+
+    Examples
+    --------
+    >>> layer = FANLayer(8, 6)
+    >>> layer(torch.randn(4, 8)).shape
+    torch.Size([4, 6])
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        p_ratio: float = 0.25,
+        activation: Activation = "gelu",
+        p_bias: bool = True,
+        gated: bool = False,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        if isinstance(in_features, bool) or not isinstance(in_features, int) or in_features < 1:
+            raise ValueError(f"in_features must be a positive int, got {in_features!r}")
+        self.d_p, self.d_g = fan_widths(out_features, p_ratio)
+        self.in_features, self.out_features, self.p_ratio = in_features, out_features, float(p_ratio)
+        self.activation = _check_activation(activation)
+        self.p_bias, self.gated = bool(p_bias), bool(gated)
+        factory = {"device": device, "dtype": dtype}
+        self.weight = nn.Parameter(torch.empty(self.d_p + self.d_g, in_features, **factory))
+        n_bias = self.d_p + self.d_g if self.p_bias else self.d_g
+        self.bias = nn.Parameter(torch.empty(n_bias, **factory))
+        self.gate = nn.Parameter(torch.empty((), **factory)) if self.gated else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """``nn.Linear``'s initialisation for the fused weight and bias; gate 0 (an even split)."""
+        bound = 1.0 / math.sqrt(self.in_features)
+        nn.init.uniform_(self.weight, -bound, bound)
+        nn.init.uniform_(self.bias, -bound, bound)
+        if self.gate is not None:
+            nn.init.zeros_(self.gate)
+
+    def pre_activation(self, x: torch.Tensor) -> torch.Tensor:
+        """``[W_p x + b_p, W_g x + b_g]``: (..., D_in) -> (..., D_p + D_g)."""
+        _check_real(x, "FANLayer")
+        if x.ndim < 1 or x.shape[-1] != self.in_features:
+            raise ValueError(
+                f"FANLayer: expected x of shape (..., {self.in_features}), got {tuple(x.shape)}"
+            )
+        bias = self.bias if self.p_bias else F.pad(self.bias, (self.d_p, 0))
+        return F.linear(x, self.weight, bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return fan_features(self.pre_activation(x), self.d_p, self.activation, self.gate)
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"p_ratio={self.p_ratio}, periodic={self.d_p}x2, rest={self.d_g}, "
+            f"activation={self.activation!r}, p_bias={self.p_bias}, gated={self.gated}"
+        )
+
+
+class FAN(nn.Module):
+    """A Fourier Analysis Network: an MLP replacement built from :class:`FANLayer`.
+
+    ``y = W_out FANLayer_L(... FANLayer_1(W_emb x + b_emb)) + b_out``: a Linear
+    embedding, ``n_layers`` FAN layers of width ``hidden_features``, and a Linear
+    read-out (the FAN paper's 3-layer network is ``n_layers=2``).
+
+    Parameters
+    ----------
+    in_features, out_features : int
+        Input and output widths.
+    hidden_features : int, default 256
+        Width of the embedding and of every FAN layer.
+    n_layers : int, default 2
+        Number of FAN layers between the embedding and the read-out (>= 1).
+    p_ratio, activation, gated
+        Passed to every :class:`FANLayer`.
+    device, dtype
+        Factory arguments of the parameters.
+
+    Shape
+    -----
+    x: (..., D_in) real -> (..., D_out) real
+
+    Examples
+    --------
+    >>> net = FAN(1, 1, hidden_features=32, n_layers=2)
+    >>> net(torch.linspace(-3, 3, 5)[:, None]).shape
+    torch.Size([5, 1])
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        hidden_features: int = 256,
+        n_layers: int = 2,
+        p_ratio: float = 0.25,
+        activation: Activation = "gelu",
+        gated: bool = False,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        for name, value in (("in_features", in_features), ("out_features", out_features),
+                            ("hidden_features", hidden_features), ("n_layers", n_layers)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        factory = {"device": device, "dtype": dtype}
+        self.in_features, self.out_features = in_features, out_features
+        self.embedding = nn.Linear(in_features, hidden_features, **factory)
+        self.layers = nn.ModuleList(
+            FANLayer(hidden_features, hidden_features, p_ratio=p_ratio, activation=activation,
+                     gated=gated, **factory)
+            for _ in range(n_layers)
+        )
+        self.readout = nn.Linear(hidden_features, out_features, **factory)
+
+    def reset_parameters(self) -> None:
+        """Re-initialise the embedding, every FAN layer and the read-out."""
+        self.embedding.reset_parameters()
+        for layer in self.layers:
+            layer.reset_parameters()
+        self.readout.reset_parameters()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_real(x, "FAN")
+        if x.ndim < 1 or x.shape[-1] != self.in_features:
+            raise ValueError(f"FAN: expected x of shape (..., {self.in_features}), got {tuple(x.shape)}")
+        h = self.embedding(x)
+        for layer in self.layers:
+            h = layer(h)
+        return self.readout(h)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, n_layers={len(self.layers)}"

@@ -1,0 +1,246 @@
+"""The Fourier head: a classification head whose bin probabilities come from a smooth density.
+
+Legend: ``...`` batch axes, ``D`` input features, ``L = num_frequencies + 1``
+coefficients (wavenumbers ``k = 0..N``), ``N = num_frequencies``, ``M`` bins
+(``num_bins``), ``P`` query points, ``S`` samples.
+
+A Linear layer gives ``L`` complex numbers ``a_0..a_N``; their autocorrelation
+``c_k = sum_j a_{j+k} conj(a_j)`` are the Fourier coefficients of the non-negative
+function ``|sum_j a_j exp(i pi j x)|^2``, so
+
+    p(x) = 1/2 + Re sum_{k=1..N} (c_k / c_0) exp(i pi k x),   x in [-1, 1],
+
+is a probability density (it equals ``|sum_j a_j exp(i pi j x)|^2 / (2 c_0)``).
+Evaluated at the bin centres and normalised it gives the head's categorical
+distribution (Gillman et al., 2024).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from einops import rearrange
+from torch import nn
+
+from spectral.complex import as_complex
+from spectral.fft import compute_dtype, fft_precision
+
+__all__ = ["autocorrelate", "fourier_density", "fourier_cdf", "fourier_regularization", "FourierHead"]
+
+
+def autocorrelate(a: torch.Tensor) -> torch.Tensor:
+    """``c_k = sum_j a_{j+k} conj(a_j)`` for ``k = 0..L-1`` (one zero-padded FFT pair).
+
+    Shape
+    -----
+    a: (..., L) complex -> (..., L) complex; ``c_0 = sum |a_j|^2`` is real.
+    """
+    n = a.shape[-1]
+    spectrum = torch.fft.fft(a, n=2 * n, dim=-1)  # (..., 2L) complex
+    power = spectrum.real.square() + spectrum.imag.square()  # (..., 2L) real
+    return torch.fft.ihfft(power, dim=-1)[..., :n]  # (..., L) complex
+
+
+def fourier_density(coeffs: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """``p(x) = 1/2 + Re sum_{k=1..N} coeffs_k exp(i pi k x)`` at ``points``.
+
+    Shape
+    -----
+    coeffs: (..., N) complex (``c_k / c_0``), points: (P,) or broadcastable (..., P) -> (..., P) real
+    """
+    theta = _angles(points, coeffs.shape[-1])  # (..., P, N)
+    re, im = coeffs.real.unsqueeze(-2), coeffs.imag.unsqueeze(-2)
+    return 0.5 + (re * torch.cos(theta) - im * torch.sin(theta)).sum(-1)
+
+
+def fourier_cdf(coeffs: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """The CDF ``F(x) = int_{-1}^x p`` of :func:`fourier_density`, in closed form.
+
+    ``F(x) = (x + 1)/2 + sum_k [a_k sin(pi k x) + b_k (cos(pi k x) - (-1)^k)] / (pi k)``
+    with ``a_k + i b_k = coeffs_k``. Shape as :func:`fourier_density`.
+    """
+    n = coeffs.shape[-1]
+    theta = _angles(points, n)  # (..., P, N)
+    k = torch.arange(1, n + 1, device=points.device, dtype=theta.dtype)
+    sign = 1.0 - 2.0 * (k % 2)  # (-1)^k
+    re, im = coeffs.real.unsqueeze(-2), coeffs.imag.unsqueeze(-2)
+    terms = (re * torch.sin(theta) + im * (torch.cos(theta) - sign)) / (math.pi * k)
+    return (points + 1.0) / 2.0 + terms.sum(-1)
+
+
+def fourier_regularization(coeffs: torch.Tensor) -> torch.Tensor:
+    """``mean over batch of sum_{k=1..N} 2 pi^2 k^2 |coeffs_k|^2`` (= ``2 int |p'|^2 dx``).
+
+    Shape
+    -----
+    coeffs: (..., N) complex -> () real
+    """
+    k = torch.arange(1, coeffs.shape[-1] + 1, device=coeffs.device, dtype=coeffs.real.dtype)
+    terms = 2.0 * math.pi**2 * k.square() * (coeffs.real.square() + coeffs.imag.square())
+    return terms.sum(-1).mean()
+
+
+def _angles(points: torch.Tensor, n: int) -> torch.Tensor:
+    k = torch.arange(1, n + 1, device=points.device, dtype=points.dtype)
+    return math.pi * points.unsqueeze(-1) * k  # (..., P, N)
+
+
+class FourierHead(nn.Module):
+    """A drop-in for ``Linear(in_features, num_bins)`` whose outputs follow a smooth density.
+
+    ``a = Linear(x)`` (``N + 1`` complex numbers), ``c = autocorrelate(a)``, and
+    ``p(x) = 1/2 + Re sum_{k=1..N} (c_k / c_0) exp(i pi k x)`` on [-1, 1] is evaluated at
+    the ``num_bins`` bin centres ``-1 + (2b + 1) / num_bins`` and normalised.
+    ``forward`` returns log-probabilities for ``F.nll_loss`` or ``F.cross_entropy``.
+    :meth:`density`, :meth:`cdf` and :meth:`sample` use the continuous density;
+    :meth:`regularization` is the smoothness loss term ``gamma * mean sum_k 2 pi^2 k^2 |c_k / c_0|^2``.
+
+    Parameters
+    ----------
+    in_features : int
+        Input width ``D``.
+    num_bins : int
+        Number of equal bins ``M`` on [-1, 1] (>= 2).
+    num_frequencies : int
+        Highest wavenumber ``N`` of the density (>= 1).
+    regularization_gamma : float, default 0.0
+        Weight ``gamma`` of :meth:`regularization` (>= 0).
+    init_scale : float, default 0.01
+        The Linear layer's default initialisation is multiplied by this (the paper
+        divides by 100); the density is invariant to it, the optimiser's step size is not.
+    eps : float, default 1e-6
+        Weight of a uniform distribution mixed into the bin probabilities, so every
+        log-probability is at least ``log(eps / num_bins)``; 0 disables it.
+    device, dtype
+        Factory arguments of the parameters and the bin-centre/basis buffers.
+
+    Shape
+    -----
+    x: (..., D) real -> log-probabilities (..., M) real, ``exp`` sums to 1.
+
+    Notes
+    -----
+    Every constant (bin centres, wavenumbers, the cos/sin basis at the centres) is a
+    non-persistent buffer: the head works on CPU by default and ``.to()`` moves it.
+    The regulariser uses the normalised coefficients ``c_k / c_0``, the density's own
+    Fourier coefficients (up to the factor 1/2), so it cannot be lowered by shrinking
+    the Linear layer without changing the output; the reference code applies the same
+    weights to the unnormalised ``c_k``. Half-precision inputs are computed in float32.
+
+    References
+    ----------
+    N. Gillman et al., "Fourier Head: Helping Large Language Models Learn Complex
+    Probability Distributions", arXiv:2410.22269.
+
+    Examples
+    --------
+    >>> head = FourierHead(16, 50, 12)
+    >>> logp = head(torch.randn(4, 16))
+    >>> logp.shape, bool(torch.allclose(logp.exp().sum(-1), torch.ones(4)))
+    (torch.Size([4, 50]), True)
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        num_bins: int,
+        num_frequencies: int,
+        *,
+        regularization_gamma: float = 0.0,
+        init_scale: float = 0.01,
+        eps: float = 1e-6,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        for name, value, low in (("in_features", in_features, 1), ("num_bins", num_bins, 2),
+                                 ("num_frequencies", num_frequencies, 1)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+        if not regularization_gamma >= 0.0:
+            raise ValueError(f"regularization_gamma must be >= 0, got {regularization_gamma!r}")
+        if not init_scale > 0.0:
+            raise ValueError(f"init_scale must be > 0, got {init_scale!r}")
+        if not 0.0 <= eps < 1.0:
+            raise ValueError(f"eps must lie in [0, 1), got {eps!r}")
+        self.in_features, self.num_bins, self.num_frequencies = in_features, num_bins, num_frequencies
+        self.regularization_gamma, self.init_scale, self.eps = float(regularization_gamma), init_scale, eps
+        self.proj = nn.Linear(in_features, 2 * (num_frequencies + 1), device=device, dtype=dtype)
+        dtype = self.proj.weight.dtype
+        centers = torch.linspace(-1.0, 1.0, num_bins + 1, dtype=torch.float64)
+        centers = (centers[:-1] + centers[1:]) / 2
+        theta = math.pi * torch.arange(1, num_frequencies + 1, dtype=torch.float64)[:, None] * centers
+        for name, value in (("bin_centers", centers), ("cos_basis", torch.cos(theta)),
+                            ("sin_basis", torch.sin(theta))):  # (M,), (N, M), (N, M)
+            self.register_buffer(name, value.to(device=device, dtype=dtype), persistent=False)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """``nn.Linear``'s default initialisation scaled by ``init_scale``."""
+        self.proj.reset_parameters()
+        with torch.no_grad():
+            self.proj.weight.mul_(self.init_scale)
+            self.proj.bias.mul_(self.init_scale)
+
+    def coefficients(self, x: torch.Tensor) -> torch.Tensor:
+        """The autocorrelation ``c_0..c_N`` of the Linear layer's output: (..., D) -> (..., N + 1) complex."""
+        if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+            raise TypeError(f"FourierHead: x must be a real floating tensor, got "
+                            f"{getattr(x, 'dtype', type(x).__name__)}")
+        if x.ndim < 1 or x.shape[-1] != self.in_features:
+            raise ValueError(f"FourierHead: expected x of shape (..., {self.in_features}), got {tuple(x.shape)}")
+        raw = self.proj(x)
+        with fft_precision(raw):
+            raw = raw.to(compute_dtype(raw.dtype))
+            a = as_complex(rearrange(raw, "... (l two) -> ... l two", two=2))  # (..., L) complex
+            return autocorrelate(a)
+
+    def normalized_coefficients(self, x: torch.Tensor) -> torch.Tensor:
+        """``c_k / c_0`` for ``k = 1..N``: (..., D) -> (..., N) complex."""
+        c = self.coefficients(x)
+        c0 = c[..., :1].real.clamp_min(torch.finfo(c.real.dtype).tiny)
+        return c[..., 1:] / c0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        coeffs = self.normalized_coefficients(x)  # (..., N) complex
+        cos, sin = self.cos_basis.to(coeffs.real.dtype), self.sin_basis.to(coeffs.real.dtype)
+        dens = 0.5 + coeffs.real @ cos - coeffs.imag @ sin  # (..., M) density at the bin centres
+        probs = dens.clamp_min(0.0)
+        probs = probs / probs.sum(-1, keepdim=True)
+        if self.eps > 0:
+            probs = (1.0 - self.eps) * probs + self.eps / self.num_bins
+        return probs.log().to(x.dtype)
+
+    def density(self, x: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+        """The continuous density at ``points`` in [-1, 1]: points (P,) or (..., P) -> (..., P)."""
+        coeffs = self.normalized_coefficients(x)
+        return fourier_density(coeffs, points.to(coeffs.real.dtype)).to(x.dtype)
+
+    def cdf(self, x: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+        """``P(X <= point)`` under the continuous density: points (P,) or (..., P) -> (..., P)."""
+        coeffs = self.normalized_coefficients(x)
+        return fourier_cdf(coeffs, points.to(coeffs.real.dtype)).to(x.dtype)
+
+    @torch.no_grad()
+    def sample(self, x: torch.Tensor, num_samples: int = 1, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Draws from the continuous density by inverting its CDF (bisection): (..., D) -> (..., S) in [-1, 1]."""
+        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
+            raise ValueError(f"num_samples must be a positive int, got {num_samples!r}")
+        coeffs = self.normalized_coefficients(x)  # (..., N)
+        real = coeffs.real.dtype
+        u = torch.rand(*coeffs.shape[:-1], num_samples, generator=generator, dtype=real, device=x.device)
+        lo, hi = torch.full_like(u, -1.0), torch.ones_like(u)
+        for _ in range(round(-math.log2(torch.finfo(real).eps)) + 2):
+            mid = (lo + hi) / 2
+            below = fourier_cdf(coeffs, mid) < u
+            lo, hi = torch.where(below, mid, lo), torch.where(below, hi, mid)
+        return ((lo + hi) / 2).to(x.dtype)
+
+    def regularization(self, x: torch.Tensor) -> torch.Tensor:
+        """The loss term ``gamma * mean_batch sum_{k=1..N} 2 pi^2 k^2 |c_k / c_0|^2`` (a scalar)."""
+        return self.regularization_gamma * fourier_regularization(self.normalized_coefficients(x))
+
+    def extra_repr(self) -> str:
+        return (f"in_features={self.in_features}, num_bins={self.num_bins}, "
+                f"num_frequencies={self.num_frequencies}, regularization_gamma={self.regularization_gamma}")

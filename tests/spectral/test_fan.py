@@ -1,0 +1,287 @@
+"""FANLayer, FAN and FANAttention against naive formulas and torch's own attention."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from spectral.fan import FAN, FANLayer, fan_features
+from spectral.fan_attention import FANAttention
+
+DTYPES = [torch.float32, torch.float64]
+
+
+def _naive_fan_layer(layer: FANLayer, x: torch.Tensor) -> torch.Tensor:
+    """The FAN formula written out: cos/sin of the periodic rows, activation of the others."""
+    d_p = math.floor(layer.p_ratio * layer.out_features)
+    w_p, w_g = layer.weight[:d_p], layer.weight[d_p:]
+    b_p = layer.bias[:d_p] if layer.p_bias else torch.zeros(d_p, dtype=x.dtype, device=x.device)
+    b_g = layer.bias[d_p:] if layer.p_bias else layer.bias
+    h_p, h_g = x @ w_p.T + b_p, x @ w_g.T + b_g
+    act = {"gelu": F.gelu, "relu": torch.relu, "silu": F.silu, "tanh": torch.tanh,
+           "identity": lambda t: t}[layer.activation]
+    s = torch.sigmoid(layer.gate) if layer.gated else torch.tensor(1.0, dtype=x.dtype)
+    rest = (1 - s) * act(h_g) if layer.gated else act(h_g)
+    return torch.cat([s * torch.cos(h_p), s * torch.sin(h_p), rest], dim=-1)
+
+
+@pytest.mark.parametrize("p_ratio", [0.1, 0.25, 0.4, 0.49], ids=lambda p: f"p={p}")
+def test_fan_layer_width_is_exact_for_every_out_features(p_ratio):
+    x = torch.randn(3, 5)
+    for out_features in range(1, 33):
+        layer = FANLayer(5, out_features, p_ratio=p_ratio)
+        y = layer(x)
+        assert y.shape == (3, out_features), out_features
+        assert layer.d_p == math.floor(p_ratio * out_features)
+        assert 2 * layer.d_p + layer.d_g == out_features
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("activation", ["gelu", "relu", "silu", "tanh", "identity"])
+@pytest.mark.parametrize("gated", [False, True], ids=["plain", "gated"])
+@pytest.mark.parametrize("p_bias", [True, False], ids=["p_bias", "no_p_bias"])
+def test_fan_layer_matches_naive_formula(device, dtype, activation, gated, p_bias):
+    layer = FANLayer(7, 13, p_ratio=0.3, activation=activation, gated=gated, p_bias=p_bias,
+                     device=device, dtype=dtype)
+    if gated:
+        with torch.no_grad():
+            layer.gate.fill_(0.7)
+    x = torch.randn(2, 4, 7, device=device, dtype=dtype)
+    y = layer(x)
+    assert y.dtype == dtype and y.device.type == device.type
+    torch.testing.assert_close(y, _naive_fan_layer(layer, x))
+    torch.testing.assert_close(y, fan_features(layer.pre_activation(x), layer.d_p, activation, layer.gate))
+
+
+def test_fan_layer_without_periodic_bias_is_phase_free():
+    layer = FANLayer(4, 8, p_bias=False)
+    y = layer(torch.zeros(1, 4))
+    torch.testing.assert_close(y[0, :2], torch.ones(2))  # cos(0)
+    torch.testing.assert_close(y[0, 2:4], torch.zeros(2))  # sin(0)
+    assert layer.bias.shape == (layer.d_g,)
+
+
+def test_gate_balances_periodic_and_rest():
+    layer = FANLayer(3, 8, gated=True)
+    x = torch.randn(5, 3)
+    plain = FANLayer(3, 8)
+    plain.load_state_dict({k: v for k, v in layer.state_dict().items() if k != "gate"})
+    torch.testing.assert_close(layer(x), 0.5 * plain(x))  # gate initialised at 0: sigmoid = 1/2
+    with torch.no_grad():
+        layer.gate.fill_(30.0)
+    y = layer(x)
+    torch.testing.assert_close(y[:, 4:], torch.zeros(5, 4), atol=1e-12, rtol=0)
+    torch.testing.assert_close(y[:, :4], plain(x)[:, :4])
+    with torch.no_grad():
+        layer.gate.fill_(-30.0)
+    torch.testing.assert_close(layer(x)[:, :4], torch.zeros(5, 4), atol=1e-12, rtol=0)
+    layer.gate.grad = None
+    with torch.no_grad():
+        layer.gate.fill_(0.3)
+    layer(x).square().sum().backward()
+    assert layer.gate.grad is not None and layer.gate.grad.abs() > 0
+
+
+@pytest.mark.parametrize("p_ratio", [0.0, 0.5, -0.1, 0.7, 1.0])
+def test_p_ratio_outside_open_interval_raises(p_ratio):
+    with pytest.raises(ValueError, match=r"p_ratio must lie in the open interval \(0, 0.5\)"):
+        FANLayer(4, 8, p_ratio=p_ratio)
+
+
+def test_fan_layer_bad_arguments_and_input():
+    with pytest.raises(ValueError, match=r"activation must be one of .*'gelu'.*got 'swish'"):
+        FANLayer(4, 8, activation="swish")
+    with pytest.raises(ValueError, match="out_features must be a positive int, got 0"):
+        FANLayer(4, 0)
+    with pytest.raises(ValueError, match="in_features must be a positive int"):
+        FANLayer(0, 4)
+    layer = FANLayer(4, 8)
+    with pytest.raises(ValueError, match=r"expected x of shape \(\.\.\., 4\), got \(2, 5\)"):
+        layer(torch.randn(2, 5))
+    with pytest.raises(TypeError, match="complex64"):
+        layer(torch.randn(2, 4, dtype=torch.complex64))
+
+
+@pytest.mark.parametrize("gated", [False, True], ids=["plain", "gated"])
+def test_fan_equals_composition_and_trains(gated):
+    net = FAN(3, 2, hidden_features=16, n_layers=3, gated=gated)
+    assert len(net.layers) == 3
+    x = torch.randn(6, 3)
+    h = net.embedding(x)
+    for layer in net.layers:
+        h = _naive_fan_layer(layer, h)
+    torch.testing.assert_close(net(x), net.readout(h))
+    net(x).square().sum().backward()
+    for name, p in net.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+        assert p.grad.abs().sum() > 0, name
+
+
+def test_fan_state_dict_round_trip_and_errors():
+    a, b = FAN(2, 3, hidden_features=12, gated=True), FAN(2, 3, hidden_features=12, gated=True)
+    b.load_state_dict(a.state_dict())
+    x = torch.randn(4, 2)
+    torch.testing.assert_close(a(x), b(x))
+    with pytest.raises(ValueError, match=r"FAN: expected x of shape \(\.\.\., 2\), got \(4, 3\)"):
+        a(torch.randn(4, 3))
+    with pytest.raises(ValueError, match="n_layers must be a positive int, got 0"):
+        FAN(2, 3, n_layers=0)
+
+
+# ----------------------------------------------------------------------------------- attention
+def _naive_attention(attn: FANAttention, q_in, k_in, v_in, keep=None, additive=None):
+    """ATF written with explicit matmuls, a per-head loop and softmax."""
+    fan = lambda t: _naive_fan_layer(attn.fan_proj, t)  # noqa: E731
+    w_q, w_k, w_v = attn.in_proj.weight.chunk(3)
+    b_q, b_k, b_v = attn.in_proj.bias.chunk(3)
+    q, k, v = fan(q_in) @ w_q.T + b_q, fan(k_in) @ w_k.T + b_k, fan(v_in) @ w_v.T + b_v
+    e = attn.head_dim
+    heads = []
+    for h in range(attn.num_heads):
+        sl = slice(h * e, (h + 1) * e)
+        scores = q[..., sl] @ k[..., sl].transpose(-1, -2) / math.sqrt(e)
+        if additive is not None:
+            scores = scores + additive
+        if keep is not None:
+            scores = scores.masked_fill(~keep, float("-inf"))
+        heads.append(torch.softmax(scores, dim=-1) @ v[..., sl])
+    return torch.cat(heads, dim=-1) @ attn.out_proj.weight.T + attn.out_proj.bias
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_attention_matches_naive_self_and_cross(device, dtype):
+    attn = FANAttention(12, 3, p_ratio=0.25, device=device, dtype=dtype)
+    x = torch.randn(2, 5, 12, device=device, dtype=dtype)
+    mem = torch.randn(2, 7, 12, device=device, dtype=dtype)
+    tol = {"atol": 1e-5, "rtol": 1e-4} if dtype == torch.float32 else {}
+    out, weights = attn(x)
+    assert weights is None
+    torch.testing.assert_close(out, _naive_attention(attn, x, x, x), **tol)
+    out, _ = attn(x, mem, mem)
+    torch.testing.assert_close(out, _naive_attention(attn, x, mem, mem), **tol)
+    other = torch.randn_like(mem)
+    out, _ = attn(x, mem, other)
+    torch.testing.assert_close(out, _naive_attention(attn, x, mem, other), **tol)
+
+
+def test_attention_masks_match_naive():
+    attn = FANAttention(8, 2)
+    x = torch.randn(3, 6, 8)
+    mask = torch.ones(3, 6, dtype=torch.bool)
+    mask[0, 4:] = False
+    mask[2, 1] = False
+    causal = torch.ones(6, 6, dtype=torch.bool).tril()
+    keep = mask[:, None, :] & causal
+    out, w = attn(x, x, x, mask=mask, is_causal=True, need_weights=True)
+    torch.testing.assert_close(out, _naive_attention(attn, x, x, x, keep=keep), atol=1e-5, rtol=1e-4)
+    out_sdpa, _ = attn(x, x, x, mask=mask, is_causal=True)
+    torch.testing.assert_close(out_sdpa, out, atol=1e-5, rtol=1e-4)
+    assert w.shape == (3, 6, 6)
+    torch.testing.assert_close(w.sum(-1), torch.ones(3, 6))
+    assert (w.masked_select(~keep) == 0).all()
+    additive = torch.randn(6, 6)
+    out, _ = attn(x, attn_mask=additive, mask=mask)
+    torch.testing.assert_close(out, _naive_attention(attn, x, x, x, keep=mask[:, None, :], additive=additive),
+                               atol=1e-5, rtol=1e-4)
+    bool_mask = torch.rand(3, 6, 6) > 0.3
+    bool_mask[..., 0] = True
+    out, _ = attn(x, attn_mask=bool_mask)
+    torch.testing.assert_close(out, _naive_attention(attn, x, x, x, keep=bool_mask), atol=1e-5, rtol=1e-4)
+
+
+def test_attention_equals_torch_multihead_on_fan_features():
+    """Same weights in nn.MultiheadAttention fed FAN'(x): documents the mask polarity difference."""
+    attn = FANAttention(8, 2)
+    mha = nn.MultiheadAttention(8, 2, batch_first=True)
+    with torch.no_grad():
+        mha.in_proj_weight.copy_(attn.in_proj.weight)
+        mha.in_proj_bias.copy_(attn.in_proj.bias)
+        mha.out_proj.weight.copy_(attn.out_proj.weight)
+        mha.out_proj.bias.copy_(attn.out_proj.bias)
+    x = torch.randn(2, 5, 8)
+    keep = torch.tensor([[True] * 5, [True, True, True, False, False]])
+    f = attn.fan_proj(x)
+    ref, ref_w = mha(f, f, f, key_padding_mask=~keep)
+    out, w = attn(x, x, x, mask=keep, need_weights=True)
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(w, ref_w, atol=1e-6, rtol=1e-5)
+
+
+def test_causal_attention_leaks_nothing():
+    attn = FANAttention(8, 2)
+    x = torch.randn(2, 7, 8, requires_grad=True)
+    out, _ = attn(x, is_causal=True)
+    j = 4
+    x2 = x.detach().clone()
+    x2[:, j:] = torch.randn(2, 7 - j, 8) * 10
+    out2, _ = attn(x2, is_causal=True)
+    torch.testing.assert_close(out2[:, :j], out[:, :j])
+    assert (out2[:, j:] - out[:, j:]).abs().max() > 1e-3
+    out[:, 2].sum().backward()
+    assert (x.grad[:, 3:] == 0).all() and (x.grad[:, :3].abs().sum() > 0)
+
+
+def test_padded_keys_have_no_influence_and_gradients_flow():
+    attn = FANAttention(8, 4)
+    x = torch.randn(2, 6, 8)
+    mask = torch.tensor([[True] * 6, [True] * 4 + [False] * 2])
+    out, _ = attn(x, mask=mask)
+    x2 = x.clone()
+    x2[1, 4:] += 5.0
+    out2, _ = attn(x2, mask=mask)
+    torch.testing.assert_close(out2[1, :4], out[1, :4])
+    out.square().sum().backward()
+    for name, p in attn.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, name
+
+
+def test_attention_dropout_and_state_dict():
+    attn = FANAttention(8, 2, dropout=0.5)
+    x = torch.randn(2, 5, 8)
+    attn.eval()
+    a, _ = attn(x)
+    b, _ = attn(x)
+    torch.testing.assert_close(a, b)
+    attn.train()
+    c, _ = attn(x)
+    assert not torch.allclose(a, c)
+    other = FANAttention(8, 2, dropout=0.5).eval()
+    other.load_state_dict(attn.state_dict())
+    torch.testing.assert_close(other(x)[0], a)
+
+
+def test_attention_bad_input():
+    with pytest.raises(ValueError, match="embed_dim=10 is not divisible by num_heads=3"):
+        FANAttention(10, 3)
+    with pytest.raises(ValueError, match=r"p_ratio must lie in the open interval"):
+        FANAttention(8, 2, p_ratio=0.6)
+    attn = FANAttention(8, 2)
+    with pytest.raises(ValueError, match=r"expected query of shape \(B, N, 8\), got \(2, 5, 6\)"):
+        attn(torch.randn(2, 5, 6))
+    with pytest.raises(ValueError, match=r"must agree, got \(2, 5, 8\), \(3, 4, 8\)"):
+        attn(torch.randn(2, 5, 8), torch.randn(3, 4, 8), torch.randn(3, 4, 8))
+    with pytest.raises(ValueError, match=r"mask must be a bool tensor of shape \(B, S\) = \(2, 5\).*\(2, 4\)"):
+        attn(torch.randn(2, 5, 8), mask=torch.ones(2, 4, dtype=torch.bool))
+    with pytest.raises(ValueError, match=r"mask must be a bool tensor.*torch.float32"):
+        attn(torch.randn(2, 5, 8), mask=torch.ones(2, 5))
+    with pytest.raises(ValueError, match=r"attn_mask must have shape .* got \(4, 4\)"):
+        attn(torch.randn(2, 5, 8), attn_mask=torch.ones(4, 4, dtype=torch.bool))
+    with pytest.raises(TypeError, match="key_padding_mask"):
+        attn(torch.randn(2, 5, 8), key_padding_mask=torch.zeros(2, 5, dtype=torch.bool))
+    with pytest.raises(TypeError, match="complex64"):
+        attn(torch.randn(2, 5, 8, dtype=torch.complex64))
+
+
+@pytest.mark.slow
+def test_compile_fullgraph_smoke():
+    net = FAN(2, 1, hidden_features=8, gated=True)
+    attn = FANAttention(8, 2)
+    x, seq = torch.randn(4, 2), torch.randn(2, 5, 8)
+    torch.testing.assert_close(torch.compile(net, fullgraph=True)(x), net(x), atol=1e-5, rtol=1e-4)
+    mask = torch.ones(2, 5, dtype=torch.bool)
+    got = torch.compile(attn, fullgraph=True)(seq, mask=mask, is_causal=True)[0]
+    torch.testing.assert_close(got, attn(seq, mask=mask, is_causal=True)[0], atol=1e-5, rtol=1e-4)

@@ -1,0 +1,192 @@
+"""FourierHead and its functional core against naive sums and numerical integration."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from spectral.fourier_head import (
+    FourierHead,
+    autocorrelate,
+    fourier_cdf,
+    fourier_density,
+    fourier_regularization,
+)
+
+
+def _raw_amplitudes(head: FourierHead, x: torch.Tensor) -> torch.Tensor:
+    """The Linear layer's output read as N + 1 complex numbers (interleaved real, imag)."""
+    raw = head.proj(x)
+    return torch.complex(raw[..., 0::2], raw[..., 1::2])
+
+
+def _squared_modulus_density(a: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """``|sum_j a_j exp(i pi j x)|^2 / (2 sum_j |a_j|^2)`` summed term by term."""
+    j = torch.arange(a.shape[-1], dtype=points.dtype)
+    waves = torch.exp(1j * math.pi * points[:, None] * j)  # (P, L)
+    amp = (a.unsqueeze(-2) * waves).sum(-1)  # (..., P)
+    return amp.abs().square() / (2 * a.abs().square().sum(-1, keepdim=True))
+
+
+@pytest.mark.parametrize("length", [1, 2, 5, 13, 32], ids=lambda n: f"L={n}")
+def test_autocorrelate_matches_naive_sum(length, generator):
+    a = torch.randn(3, length, dtype=torch.complex128, generator=generator)
+    got = autocorrelate(a)
+    want = torch.zeros_like(a)
+    for k in range(length):
+        for j in range(length - k):
+            want[:, k] += a[:, j + k] * a[:, j].conj()
+    torch.testing.assert_close(got, want)
+    torch.testing.assert_close(got[:, 0].imag, torch.zeros(3, dtype=torch.float64), atol=1e-12, rtol=0)
+
+
+def test_density_is_the_squared_modulus_form(generator):
+    a = torch.randn(4, 9, dtype=torch.complex128, generator=generator)
+    c = autocorrelate(a)
+    x = torch.linspace(-1, 1, 301, dtype=torch.float64)
+    got = fourier_density(c[..., 1:] / c[..., :1].real, x)
+    torch.testing.assert_close(got, _squared_modulus_density(a, x))
+
+
+def test_density_nonnegative_and_integrates_to_one(generator):
+    head = FourierHead(6, 50, 12, init_scale=1.0, dtype=torch.float64)
+    x = torch.randn(5, 6, dtype=torch.float64, generator=generator) * 3
+    grid = torch.linspace(-1, 1, 20001, dtype=torch.float64)
+    dens = head.density(x, grid)
+    assert dens.shape == (5, 20001)
+    assert (dens >= -1e-12).all()
+    integral = torch.trapezoid(dens, grid, dim=-1)
+    torch.testing.assert_close(integral, torch.ones(5, dtype=torch.float64), atol=1e-8, rtol=0)
+
+
+def test_cdf_matches_numerical_integral(generator):
+    a = torch.randn(3, 7, dtype=torch.complex128, generator=generator)
+    c = autocorrelate(a)
+    coeffs = c[..., 1:] / c[..., :1].real
+    grid = torch.linspace(-1, 1, 40001, dtype=torch.float64)
+    numeric = torch.cumulative_trapezoid(fourier_density(coeffs, grid), grid, dim=-1)
+    got = fourier_cdf(coeffs, grid)[..., 1:]
+    torch.testing.assert_close(got, numeric, atol=1e-8, rtol=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+@pytest.mark.parametrize("batch", [(), (4,), (2, 3)], ids=lambda b: f"batch={b}")
+def test_forward_log_probabilities_match_naive(device, dtype, batch):
+    head = FourierHead(8, 20, 6, init_scale=1.0, eps=0.0, device=device, dtype=dtype)
+    x = torch.randn(*batch, 8, device=device, dtype=dtype)
+    logp = head(x)
+    assert logp.shape == (*batch, 20) and logp.dtype == dtype and logp.device.type == device.type
+    tol = {"atol": 1e-5, "rtol": 1e-4} if dtype == torch.float32 else {}
+    torch.testing.assert_close(logp.exp().sum(-1), torch.ones(batch, dtype=dtype, device=device), **tol)
+    centers = torch.linspace(-1, 1, 41, dtype=torch.float64)[1::2]  # midpoints of 20 equal bins
+    a = _raw_amplitudes(head, x).cpu().to(torch.complex128)
+    dens = _squared_modulus_density(a, centers)
+    want = (dens / dens.sum(-1, keepdim=True)).log()
+    torch.testing.assert_close(logp.cpu().double(), want, **tol)
+
+
+def test_eps_mixes_in_a_uniform_floor():
+    head = FourierHead(3, 10, 4, eps=1e-3)
+    logp = head(torch.randn(7, 3))
+    assert (logp >= math.log(1e-3 / 10) - 1e-6).all()
+    torch.testing.assert_close(logp.exp().sum(-1), torch.ones(7))
+
+
+def test_output_invariant_to_scaling_the_raw_coefficients():
+    head = FourierHead(5, 30, 8, regularization_gamma=1e-3)
+    x = torch.randn(6, 5)
+    before, reg = head(x), head.regularization(x)
+    for scale in (1e-3, 7.5):
+        scaled = FourierHead(5, 30, 8, regularization_gamma=1e-3)
+        with torch.no_grad():
+            scaled.proj.weight.copy_(head.proj.weight * scale)
+            scaled.proj.bias.copy_(head.proj.bias * scale)
+        torch.testing.assert_close(scaled(x), before, atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(scaled.regularization(x), reg, atol=1e-7, rtol=1e-4)
+
+
+def test_regularization_is_twice_the_derivative_energy(generator):
+    gamma = 0.37
+    head = FourierHead(4, 16, 5, regularization_gamma=gamma, init_scale=1.0, dtype=torch.float64)
+    x = torch.randn(3, 4, dtype=torch.float64, generator=generator)
+    grid = torch.linspace(-1, 1, 200001, dtype=torch.float64)
+    dens = head.density(x, grid)
+    slope = torch.diff(dens, dim=-1) / torch.diff(grid)
+    energy = (slope.square() * torch.diff(grid)).sum(-1)  # int |p'|^2 dx
+    want = gamma * (2 * energy).mean()
+    torch.testing.assert_close(head.regularization(x), want, rtol=1e-4, atol=0)
+    # and the formula itself, term by term, on the normalised coefficients
+    c = head.normalized_coefficients(x)
+    terms = [2 * math.pi**2 * k**2 * c[:, k - 1].abs().square() for k in range(1, 6)]
+    torch.testing.assert_close(fourier_regularization(c), torch.stack(terms, -1).sum(-1).mean())
+
+
+def test_sample_follows_the_density():
+    head = FourierHead(4, 20, 6, init_scale=1.0, dtype=torch.float64)
+    x = torch.randn(2, 4, dtype=torch.float64)
+    gen = torch.Generator().manual_seed(7)
+    s = head.sample(x, 2000, generator=gen)
+    assert s.shape == (2, 2000) and s.min() >= -1 and s.max() <= 1
+    grid = torch.linspace(-1, 1, 4001, dtype=torch.float64)
+    cdf = torch.cumulative_trapezoid(head.density(x, grid), grid, dim=-1)  # independent of head.cdf
+    for b in range(2):
+        empirical = torch.searchsorted(s[b].sort().values, grid[1:]).double() / 2000
+        ks = (empirical - cdf[b]).abs().max()
+        assert ks < 0.045, float(ks)  # 1% critical value of the KS statistic for n = 2000: 0.036
+
+
+def test_gradients_flow_with_the_regularizer():
+    head = FourierHead(6, 25, 9, regularization_gamma=1e-2)
+    x = torch.randn(10, 6, requires_grad=True)
+    target = torch.randint(0, 25, (10,))
+    loss = F.nll_loss(head(x), target) + head.regularization(x)
+    loss.backward()
+    for name, p in head.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, name
+    assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+
+
+def test_buffers_are_derived_move_and_state_dict_round_trips():
+    head = FourierHead(4, 12, 5)
+    assert set(head.state_dict()) == {"proj.weight", "proj.bias"}
+    assert {name for name, _ in head.named_buffers()} == {"bin_centers", "cos_basis", "sin_basis"}
+    assert head.bin_centers.device.type == "cpu"
+    edges = np.linspace(-1, 1, 13)
+    np.testing.assert_allclose(head.bin_centers.numpy(), (edges[:-1] + edges[1:]) / 2, atol=1e-7)
+    other = FourierHead(4, 12, 5)
+    other.load_state_dict(head.state_dict())
+    x = torch.randn(3, 4)
+    torch.testing.assert_close(other(x), head(x))
+    head64 = head.to(torch.float64)
+    assert head64.cos_basis.dtype == torch.float64
+    torch.testing.assert_close(head64(x.double()).float(), other(x), atol=1e-5, rtol=1e-4)
+
+
+def test_bad_arguments_and_input():
+    with pytest.raises(ValueError, match="num_bins must be an int >= 2, got 1"):
+        FourierHead(4, 1, 3)
+    with pytest.raises(ValueError, match="num_frequencies must be an int >= 1, got 0"):
+        FourierHead(4, 10, 0)
+    with pytest.raises(ValueError, match="regularization_gamma must be >= 0"):
+        FourierHead(4, 10, 3, regularization_gamma=-1.0)
+    with pytest.raises(ValueError, match=r"eps must lie in \[0, 1\)"):
+        FourierHead(4, 10, 3, eps=1.0)
+    head = FourierHead(4, 10, 3)
+    with pytest.raises(ValueError, match=r"expected x of shape \(\.\.\., 4\), got \(2, 3\)"):
+        head(torch.randn(2, 3))
+    with pytest.raises(TypeError, match="complex64"):
+        head(torch.randn(2, 4, dtype=torch.complex64))
+    with pytest.raises(ValueError, match="num_samples must be a positive int, got 0"):
+        head.sample(torch.randn(2, 4), 0)
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:Torchinductor does not support code generation for complex")
+def test_compile_fullgraph_smoke():
+    head = FourierHead(4, 10, 3)
+    x = torch.randn(5, 4)
+    torch.testing.assert_close(torch.compile(head, fullgraph=True)(x), head(x), atol=1e-5, rtol=1e-4)
