@@ -158,11 +158,11 @@ def truncated_fftn(
     with fft_precision(x):
         y = x.to(compute_dtype(x.dtype))
         if complex_data:
-            y = _keep_two_sided(torch.fft.fft(y, dim=-1, norm=norm), modes[-1], -1)
+            y = _FftKeep.apply(y, modes[-1], -1, norm)
         else:
-            y = torch.fft.rfft(y, dim=-1, norm=norm).narrow(-1, 0, modes[-1])  # (..., N, m) complex
+            y = _RfftKeep.apply(y, modes[-1], norm)  # (..., N, m) complex
         for dim in range(-2, -d - 1, -1):
-            y = _keep_two_sided(torch.fft.fft(y, dim=dim, norm=norm), modes[dim], dim)
+            y = _FftKeep.apply(y, modes[dim], dim, norm)  # (..., 2m - 1, ..., m) complex
     return y
 
 
@@ -224,18 +224,85 @@ def truncated_ifftn(
         y = modes.to(compute_dtype(modes.dtype))
         two_sided = range(-d, 0) if complex_data else range(-d, -1)
         for dim in two_sided:
-            y = torch.fft.ifft(_pad_two_sided(y, n_modes[dim], grid_t[dim], dim), dim=dim, norm=norm)
+            y = _IfftPad.apply(y, grid_t[dim], dim, norm)  # (..., N, ..., m) complex
         if not complex_data:
-            y = _drop_dc_imag(y)  # (..., H, m) complex, DC column real
-            y = torch.fft.irfft(y, n=grid_t[-1], dim=-1, norm=norm)  # (..., H, W) real
+            y = _IrfftPad.apply(y, grid_t[-1], norm)  # (..., H, W) real
     return y if out_dtype is None else y.to(out_dtype)
+
+
+# Each axis step is an autograd.Function whose backward is the adjoint transform of the
+# kept bins only: the adjoint of "rfft, keep m bins" is an irfft of those m bins (half the
+# cost of autograd's full-length c2c on a zero-padded gradient), and the adjoint of a
+# two-sided keep is a two-sided pad followed by one c2c. The adjoint of a transform with
+# norm a carries the scale of the opposite convention, hence _DUAL.
+_DUAL = {"forward": "backward", "backward": "forward", "ortho": "ortho"}
+
+
+def _bin_weights(m: int, edge: float, rest: float, like: torch.Tensor) -> torch.Tensor:
+    w = torch.full((m,), rest, dtype=like.real.dtype, device=like.device)
+    w[0] = edge
+    return w
 
 
 def _drop_dc_imag(y: torch.Tensor) -> torch.Tensor:
     """New tensor with the imaginary part of bin 0 of the last axis set to zero."""
-    mask = torch.ones(y.shape[-1], dtype=y.real.dtype, device=y.device)
-    mask[0] = 0
-    return torch.complex(y.real, y.imag * mask)
+    return torch.complex(y.real, y.imag * _bin_weights(y.shape[-1], 0.0, 1.0, y))
+
+
+class _RfftKeep(torch.autograd.Function):
+    """``rfft(x, dim=-1)[..., :m]``; backward: ``irfft`` of the ``m`` gradient bins."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, m: int, norm: str) -> torch.Tensor:
+        ctx.n, ctx.norm = x.shape[-1], norm
+        return torch.fft.rfft(x, dim=-1, norm=norm).narrow(-1, 0, m)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        # Re(sum_k g_k e^{+2 pi i k n / N}) = irfft(h) with h_0 = g_0, h_k = g_k / 2 (no Nyquist kept).
+        h = grad * _bin_weights(grad.shape[-1], 1.0, 0.5, grad)
+        return torch.fft.irfft(h, n=ctx.n, dim=-1, norm=_DUAL[ctx.norm]), None, None
+
+
+class _IrfftPad(torch.autograd.Function):
+    """``irfft(y, n, dim=-1)`` of ``m`` kept bins (DC imaginary part dropped); backward: ``rfft`` kept bins."""
+
+    @staticmethod
+    def forward(ctx, y: torch.Tensor, n: int, norm: str) -> torch.Tensor:
+        ctx.m, ctx.norm = y.shape[-1], norm
+        return torch.fft.irfft(_drop_dc_imag(y), n=n, dim=-1, norm=norm)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        g = torch.fft.rfft(grad, dim=-1, norm=_DUAL[ctx.norm]).narrow(-1, 0, ctx.m)
+        return g * _bin_weights(ctx.m, 1.0, 2.0, g), None, None
+
+
+class _FftKeep(torch.autograd.Function):
+    """``fft`` along ``dim`` keeping the two-sided bins ``|k| < m``; backward: pad + ``ifft``."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, m: int, dim: int, norm: str) -> torch.Tensor:
+        ctx.n, ctx.m, ctx.dim, ctx.norm, ctx.real_input = x.shape[dim], m, dim, norm, not x.is_complex()
+        return _keep_two_sided(torch.fft.fft(x, dim=dim, norm=norm), m, dim)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        g = torch.fft.ifft(_pad_two_sided(grad, ctx.m, ctx.n, ctx.dim), dim=ctx.dim, norm=_DUAL[ctx.norm])
+        return (g.real if ctx.real_input else g), None, None, None
+
+
+class _IfftPad(torch.autograd.Function):
+    """``ifft`` along ``dim`` onto ``n`` points from two-sided kept bins; backward: ``fft`` + keep."""
+
+    @staticmethod
+    def forward(ctx, y: torch.Tensor, n: int, dim: int, norm: str) -> torch.Tensor:
+        ctx.m, ctx.dim, ctx.norm = (y.shape[dim] + 1) // 2, dim, norm
+        return torch.fft.ifft(_pad_two_sided(y, ctx.m, n, dim), dim=dim, norm=norm)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return _keep_two_sided(torch.fft.fft(grad, dim=ctx.dim, norm=_DUAL[ctx.norm]), ctx.m, ctx.dim), None, None, None
 
 
 def resample(x: torch.Tensor, size: int | Sequence[int]) -> torch.Tensor:

@@ -1,0 +1,109 @@
+"""Complex weights stored as real tensors, mode-wise contraction and ModReLU."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from spectral.complex import (
+    ModReLU,
+    as_complex,
+    contract_modes,
+    contract_modes_diagonal,
+    contract_modes_packed,
+    init_complex_,
+    modrelu,
+    pack_weight,
+)
+
+
+def _crandn(*shape, dtype=torch.complex128):
+    return torch.randn(*shape, dtype=dtype)
+
+
+@pytest.mark.parametrize("kept", [(5,), (7, 4), (3, 5, 2)], ids=lambda k: f"K={k}")
+def test_contract_modes_matches_loop_reference(kept):
+    x = _crandn(3, 4, *kept)
+    w = _crandn(4, 5, *kept)
+    xn, wn = x.numpy(), w.numpy()
+    ref = np.zeros((3, 5, *kept), dtype=np.complex128)
+    for b in range(3):
+        for o in range(5):
+            for i in range(4):
+                ref[b, o] += xn[b, i] * wn[i, o]
+    np.testing.assert_allclose(contract_modes(x, w).numpy(), ref, atol=1e-12)
+    np.testing.assert_allclose(contract_modes_packed(x, pack_weight(w)).numpy(), ref, atol=1e-12)
+
+
+def test_contract_diagonal_matches_broadcast_reference():
+    x, w = _crandn(2, 3, 7, 4), _crandn(3, 7, 4)
+    ref = x.numpy() * w.numpy()[None]
+    np.testing.assert_allclose(contract_modes_diagonal(x, w).numpy(), ref, atol=1e-12)
+
+
+def test_gradcheck_contractions():
+    x = _crandn(2, 3, 3, 2).requires_grad_(True)
+    w = _crandn(3, 2, 3, 2).requires_grad_(True)
+    assert torch.autograd.gradcheck(contract_modes, (x, w))
+    wd = _crandn(3, 3, 2).requires_grad_(True)
+    assert torch.autograd.gradcheck(contract_modes_diagonal, (x, wd))
+
+
+def test_contract_errors_show_shapes():
+    with pytest.raises(ValueError, match=r"weight \(Cin, Cout, \*K\) = \(4, 5, 7\), got x of shape \(3, 3, 7\)"):
+        contract_modes(_crandn(3, 3, 7), _crandn(4, 5, 7))
+    with pytest.raises(ValueError, match=r"got x \(3, 4, 7\) and weight \(6, 4, 5\)"):
+        contract_modes_packed(_crandn(3, 4, 7), _crandn(6, 4, 5))
+
+
+class _Holder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(3, 4, 2))
+        init_complex_(self.weight, std=2.0)
+
+
+def test_real_storage_survives_double_and_to():
+    m = _Holder()
+    before = as_complex(m.weight.detach()).clone()
+    m.double()
+    after = as_complex(m.weight.detach())
+    assert after.dtype == torch.complex128
+    torch.testing.assert_close(after, before.to(torch.complex128))
+    assert after.imag.abs().sum() > 0
+    m.to(torch.float32)
+    torch.testing.assert_close(as_complex(m.weight.detach()), before)
+
+
+def test_init_complex_variance():
+    w = torch.empty(200, 200, 2)
+    init_complex_(w, std=0.5, generator=torch.Generator().manual_seed(0))
+    assert abs(as_complex(w).abs().pow(2).mean().item() - 0.25) < 0.01
+
+
+def test_as_complex_errors():
+    with pytest.raises(ValueError, match=r"trailing axis of 2 \(real, imag\), got shape \(3, 4\)"):
+        as_complex(torch.zeros(3, 4))
+
+
+def test_modrelu_formula_and_dead_zone():
+    z = torch.tensor([3 + 4j, 0.3 + 0.4j, 0j], dtype=torch.complex128)
+    b = torch.tensor(-1.0, dtype=torch.float64)
+    out = modrelu(z, b)
+    # |3+4i| = 5 -> 4 along the same phase; |0.3+0.4i| = 0.5 -> dead; 0 -> 0
+    torch.testing.assert_close(out, torch.tensor([2.4 + 3.2j, 0j, 0j], dtype=torch.complex128))
+
+
+def test_modrelu_module_gradients_and_errors():
+    act = ModReLU(4, init_bias=0.1, dtype=torch.float64)
+    z = _crandn(3, 4).requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda t, b: modrelu(t, b), (z, act.bias))
+    act(z).abs().sum().backward()
+    assert act.bias.grad is not None and torch.isfinite(act.bias.grad).all()
+    with pytest.raises(ValueError, match=r"expected z of shape \(\.\.\., 4\), got \(3, 5\)"):
+        act(_crandn(3, 5))
+    with pytest.raises(TypeError, match="modrelu expects a complex tensor, got torch.float32"):
+        act(torch.randn(3, 4))
+    assert "4, init_bias=0.1" in repr(act)

@@ -1,0 +1,66 @@
+"""The kept-mode convention: shapes, wavenumbers and validation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from spectral.fft import truncated_fftn
+from spectral.modes import as_n_modes, check_grid, compact_wavenumbers, kept_shape, max_modes, modes_from_kept_shape
+
+
+@pytest.mark.parametrize("n,expected", [(1, 1), (2, 1), (3, 2), (16, 8), (17, 9), (64, 32), (65, 33)])
+def test_max_modes_excludes_nyquist(n, expected):
+    assert max_modes(n) == expected
+    # the largest admitted wavenumber m - 1 is strictly below n / 2
+    assert max_modes(n) - 1 < n / 2 and (max_modes(n) + 1) - 1 >= n / 2
+
+
+@pytest.mark.parametrize("modes", [(1,), (3,), (2, 5), (4, 1, 3)])
+@pytest.mark.parametrize("complex_data", [False, True])
+def test_kept_shape_round_trip_and_wavenumbers(modes, complex_data):
+    shape = kept_shape(modes, complex_data=complex_data)
+    assert modes_from_kept_shape(shape, complex_data=complex_data) == modes
+    ks = compact_wavenumbers(modes, complex_data=complex_data)
+    assert tuple(len(k) for k in ks) == shape
+    for i, (k, m) in enumerate(zip(ks, modes)):
+        one_sided = i == len(modes) - 1 and not complex_data
+        expected = set(range(m)) if one_sided else set(range(-(m - 1), m))
+        assert set(k.tolist()) == expected and len(set(k.tolist())) == len(k)
+
+
+def test_compact_layout_is_fft_order_without_shift():
+    # Bins of the compact layout are those of numpy's fftfreq in the same order.
+    n, m = 10, 4
+    freqs = np.fft.fftfreq(n, 1 / n).astype(int)
+    expected = np.concatenate([freqs[:m], freqs[n - m + 1:]])
+    np.testing.assert_array_equal(compact_wavenumbers((m, 1))[0].numpy(), expected)
+
+
+def test_same_coefficients_on_even_and_odd_grids():
+    # A band-limited signal has identical kept coefficients on 16 and 17 points (resolution invariance).
+    def sample(n):
+        t = torch.arange(n, dtype=torch.float64) / n
+        return torch.cos(2 * torch.pi * 3 * t) + 0.5 * torch.sin(2 * torch.pi * 7 * t)
+
+    torch.testing.assert_close(truncated_fftn(sample(16), 8), truncated_fftn(sample(17), 8))
+
+
+def test_as_n_modes_validation():
+    assert as_n_modes(4) == (4,)
+    assert as_n_modes([3, 4]) == (3, 4)
+    with pytest.raises(ValueError, match=r"n_modes must have 1 to 3 entries .* got \(1, 2, 3, 4\)"):
+        as_n_modes((1, 2, 3, 4))
+    with pytest.raises(ValueError, match=r"n_modes\[0\]=-1 must be >= 1"):
+        as_n_modes((-1,))
+    with pytest.raises(TypeError, match=r"n_modes\[0\] must be an int, got bool True"):
+        as_n_modes((True,))
+
+
+def test_check_grid_messages():
+    check_grid((16, 17), (8, 9))
+    with pytest.raises(ValueError, match=r"n_modes\[-2\]=9 exceeds the 8 modes a grid of 16 points admits"):
+        check_grid((16, 17), (9, 9))
+    with pytest.raises(ValueError, match=r"x: expected 2 grid axes for n_modes=\(4, 4\), got grid \(16,\)"):
+        check_grid((16,), (4, 4))
