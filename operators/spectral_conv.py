@@ -1,0 +1,269 @@
+"""SpectralConv: the Fourier layer of an FNO, for 1-D, 2-D and 3-D fields.
+
+Legend: ``B`` batch, ``Cin``/``Cout`` input/output channels, ``*grid`` the ``d``
+transformed axes (``H, W`` in 2-D), ``K`` kept bins per axis, ``Kt`` their product,
+``R`` the CP rank, ``F = W // 2 + 1`` rfft bins.
+
+Which modes are kept follows DESIGN.md: ``n_modes[i] = m`` keeps ``|k| < m`` on axis
+``i``, i.e. ``2m - 1`` bins on the two-sided axes and rfft bins ``0..m-1`` on the last
+axis of real data (``kept_shape`` in :mod:`spectral.modes`). The weights are stored as
+real tensors with a trailing axis of 2 (real, imaginary).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from einops import rearrange
+from torch import nn
+
+from spectral.complex import as_complex, contract_modes_diagonal, init_complex_
+from spectral.fft import FFTNorm, check_norm, truncated_fftn, truncated_ifftn
+from spectral.modes import as_n_modes, check_grid, kept_shape
+
+__all__ = ["SpectralConv", "spectral_conv"]
+
+
+class _ModeMatmul(torch.autograd.Function):
+    """``(Kt, B, Cin) @ (Kt, Cin, Cout)`` complex, with contiguous operands in both passes.
+
+    A permuted (non-GEMM-able) gradient makes CPU ``bmm`` fall back to one small matmul
+    per mode (and, with a conjugated operand, to per-mode copies): orders of magnitude
+    slower. The backward therefore makes the incoming gradient contiguous first.
+    """
+
+    @staticmethod
+    def forward(ctx, xk: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(xk, w)
+        return torch.bmm(xk, w)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        xk, w = ctx.saved_tensors
+        grad = grad.contiguous()
+        grad_x = torch.bmm(grad, w.mH) if ctx.needs_input_grad[0] else None
+        grad_w = torch.bmm(xk.mH, grad) if ctx.needs_input_grad[1] else None
+        return grad_x, grad_w
+
+
+def _contract_dense(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """``out[b, o, k] = sum_i x[b, i, k] w[k, i, o]``; x (B, Cin, *K), w (Kt, Cin, Cout) complex."""
+    xk = rearrange(x, "b i ... -> (...) b i").contiguous()  # (Kt, B, Cin) complex
+    out = _ModeMatmul.apply(xk, w.to(xk.dtype))  # (Kt, B, Cout) complex
+    return rearrange(out, "k b o -> b o k").reshape(x.shape[0], w.shape[-1], *x.shape[2:])
+
+
+def _contract_cp(x: torch.Tensor, f_in: torch.Tensor, f_out: torch.Tensor, f_modes: Sequence[torch.Tensor]) -> torch.Tensor:
+    """CP-factorised weight ``w[i, o, k] = sum_r A[i, r] B[o, r] prod_j U_j[k_j, r]``, never built.
+
+    x (B, Cin, *K), A (Cin, R), B (Cout, R), U_j (K_j, R), all complex -> (B, Cout, *K).
+    """
+    mode_factor = f_modes[0].transpose(0, 1)  # (R, K_0)
+    for u in f_modes[1:]:
+        mode_factor = (mode_factor.unsqueeze(-1) * u.transpose(0, 1).reshape(u.shape[1], *([1] * (mode_factor.ndim - 1)), u.shape[0]))
+    xf = x.reshape(x.shape[0], x.shape[1], -1)  # (B, Cin, Kt)
+    t = torch.matmul(f_in.transpose(0, 1).to(x.dtype), xf)  # (B, R, Kt)
+    t = t * mode_factor.reshape(mode_factor.shape[0], -1).to(x.dtype)
+    out = torch.matmul(f_out.to(x.dtype), t)  # (B, Cout, Kt)
+    return out.reshape(x.shape[0], f_out.shape[0], *x.shape[2:])
+
+
+def spectral_conv(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    n_modes: Sequence[int],
+    *,
+    bias: torch.Tensor | None = None,
+    output_shape: Sequence[int] | None = None,
+    complex_data: bool = False,
+    fft_norm: FFTNorm = "forward",
+) -> torch.Tensor:
+    """Functional dense spectral convolution: transform, keep modes, mix channels, invert.
+
+    Parameters
+    ----------
+    x : Tensor
+        ``(B, Cin, *grid)`` real (complex with ``complex_data=True``).
+    weight : Tensor
+        ``(Kt, Cin, Cout, 2)`` real (packed complex), ``Kt = prod(kept_shape(n_modes))``
+        flattened in C order over the compact kept layout.
+    n_modes : sequence of int
+        Kept wavenumbers ``|k| < m`` per axis.
+    bias : Tensor, optional
+        ``(Cout,)`` real, or ``(Cout, 2)`` for complex data.
+    output_shape : sequence of int, optional
+        Grid of the output (default: the input grid); it must admit ``n_modes``.
+
+    Shape
+    -----
+    x: (B, Cin, *grid) real -> (B, Cout, *output_shape) real, dtype of x
+    """
+    d = len(n_modes)
+    grid = tuple(x.shape[-d:]) if output_shape is None else tuple(output_shape)
+    coeffs = truncated_fftn(x, n_modes, complex_data=complex_data, norm=fft_norm)  # (B, Cin, *K) complex
+    coeffs = _contract_dense(coeffs, as_complex(weight))  # (B, Cout, *K) complex
+    y = truncated_ifftn(coeffs, grid, complex_data=complex_data, norm=fft_norm, out_dtype=x.dtype)
+    return y if bias is None else _add_bias(y, bias, complex_data)
+
+
+def _add_bias(y: torch.Tensor, bias: torch.Tensor, complex_data: bool) -> torch.Tensor:
+    b = as_complex(bias) if complex_data else bias
+    return y + b.to(y.dtype).reshape(-1, *([1] * (y.ndim - 2)))
+
+
+class SpectralConv(nn.Module):
+    """Fourier integral operator layer: ``y = F^-1(W_k . F(x)_k) + b`` over the kept modes.
+
+    ``out[b, o, k] = sum_i W[i, o, k] xhat[b, i, k]`` for every kept wavenumber ``k``
+    (``|k_j| < n_modes[j]``), zero elsewhere, then the inverse transform onto the output
+    grid. Transforms use ``norm=fft_norm`` ("forward" by default: coefficients are grid
+    means, so the weights mean the same thing on every grid). Weights are stored as
+    real ``(..., 2)`` tensors; ``module.double()`` keeps their imaginary part.
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+        Channel counts ``Cin``, ``Cout``.
+    n_modes : int or sequence of int
+        One entry per transformed axis (1 to 3): ``m`` keeps ``|k| < m``; that is
+        ``2m - 1`` fft bins on every axis except the last axis of real data, which
+        keeps rfft bins ``0..m-1``. A grid of ``N`` points admits ``m <= (N + 1) // 2``.
+    complex_data : bool
+        Complex fields: full FFT on every axis, complex output and bias.
+    bias : bool
+        Add a learned per-channel bias (a constant field).
+    separable : bool
+        One complex weight per channel and mode (``Cin == Cout``) instead of a
+        ``Cin x Cout`` matrix per mode.
+    rank : int, optional
+        CP rank ``R``: ``W[i, o, k] = sum_r A[i, r] B[o, r] prod_j U_j[k_j, r]``,
+        contracted factor by factor (the dense ``W`` is never built).
+    fft_norm : {"forward", "backward", "ortho"}
+        Normalisation of both transforms.
+    device, dtype : optional
+        Where and in which real dtype the parameters are created.
+
+    Shape
+    -----
+    x: (B, Cin, *grid) real (complex with complex_data) -> (B, Cout, *output_shape), x's dtype
+
+    Notes
+    -----
+    Half-precision inputs are transformed in float32 with autocast off inside the FFT
+    regions (see :mod:`spectral.fft`), and the output is cast back to the input dtype.
+    At initialisation ``E|W|^2 = 1 / Cin`` (dense and CP) or ``1`` (separable), so the
+    output variance is of the order of the input's for inputs whose energy lies in the
+    kept modes.
+
+    Examples
+    --------
+    >>> conv = SpectralConv(3, 5, (8, 8))
+    >>> conv(torch.randn(2, 3, 32, 33)).shape
+    torch.Size([2, 5, 32, 33])
+    >>> conv(torch.randn(2, 3, 32, 32), output_shape=(64, 64)).shape
+    torch.Size([2, 5, 64, 64])
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        n_modes: int | Sequence[int],
+        *,
+        complex_data: bool = False,
+        bias: bool = True,
+        separable: bool = False,
+        rank: int | None = None,
+        fft_norm: FFTNorm = "forward",
+        device=None,
+        dtype=None,
+    ) -> None:
+        super().__init__()
+        for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if separable and in_channels != out_channels:
+            raise ValueError(f"separable=True needs in_channels == out_channels, got {in_channels} and {out_channels}")
+        if rank is not None and (isinstance(rank, bool) or not isinstance(rank, int) or rank < 1):
+            raise ValueError(f"rank must be a positive int or None, got {rank!r}")
+        if separable and rank is not None:
+            raise ValueError(f"separable=True and rank={rank} cannot be combined; choose one")
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.n_modes = as_n_modes(n_modes)
+        self.complex_data, self.separable, self.rank = complex_data, separable, rank
+        self.fft_norm = check_norm(fft_norm)
+        self.kept = kept_shape(self.n_modes, complex_data=complex_data)
+        kw = dict(device=device, dtype=dtype)
+        if separable:
+            self.weight = nn.Parameter(torch.empty(in_channels, *self.kept, 2, **kw))  # (C, *K, 2)
+        elif rank is None:
+            self.weight = nn.Parameter(torch.empty(math.prod(self.kept), in_channels, out_channels, 2, **kw))
+        else:
+            self.factor_in = nn.Parameter(torch.empty(in_channels, rank, 2, **kw))  # (Cin, R, 2)
+            self.factor_out = nn.Parameter(torch.empty(out_channels, rank, 2, **kw))  # (Cout, R, 2)
+            self.factor_modes = nn.ParameterList(nn.Parameter(torch.empty(k, rank, 2, **kw)) for k in self.kept)
+        bias_shape = (out_channels, 2) if complex_data else (out_channels,)
+        self.bias = nn.Parameter(torch.empty(bias_shape, **kw)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Complex normal weights with ``E|W|^2 = 1/Cin`` (1 if separable); zero bias."""
+        if self.rank is not None:
+            # Every factor gets the same std s with R * s^(2 (d + 2)) = 1 / Cin.
+            n_factors = len(self.kept) + 2
+            std = (1.0 / (self.in_channels * self.rank)) ** (1.0 / (2 * n_factors))
+            for p in (self.factor_in, self.factor_out, *self.factor_modes):
+                init_complex_(p, std)
+        else:
+            init_complex_(self.weight, 1.0 if self.separable else 1.0 / math.sqrt(self.in_channels))
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+
+    def forward(self, x: torch.Tensor, output_shape: Sequence[int] | None = None) -> torch.Tensor:
+        """Apply the layer; ``output_shape`` evaluates it on another grid (same operator)."""
+        grid = self._check_input(x, output_shape)
+        coeffs = truncated_fftn(x, self.n_modes, complex_data=self.complex_data, norm=self.fft_norm)  # (B, Cin, *K)
+        coeffs = self._contract(coeffs)  # (B, Cout, *K) complex
+        y = truncated_ifftn(coeffs, grid, complex_data=self.complex_data, norm=self.fft_norm, out_dtype=x.dtype)
+        return y if self.bias is None else _add_bias(y, self.bias, self.complex_data)
+
+    def _contract(self, coeffs: torch.Tensor) -> torch.Tensor:
+        if self.separable:
+            return contract_modes_diagonal(coeffs, as_complex(self.weight))
+        if self.rank is None:
+            return _contract_dense(coeffs, as_complex(self.weight))
+        modes = [as_complex(u) for u in self.factor_modes]
+        return _contract_cp(coeffs, as_complex(self.factor_in), as_complex(self.factor_out), modes)
+
+    def _check_input(self, x: torch.Tensor, output_shape: Sequence[int] | None) -> tuple[int, ...]:
+        d = len(self.n_modes)
+        name = f"{type(self).__name__}({d}-d)"
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"{name}: x must be a torch.Tensor, got {type(x).__name__}")
+        if x.ndim != d + 2 or x.shape[1] != self.in_channels:
+            axes = ", ".join("HW" if d == 2 else ("W",) if d == 1 else "DHW")
+            raise ValueError(f"{name}: expected x of shape (B, {self.in_channels}, {axes}), got {tuple(x.shape)}")
+        if x.is_complex() and not self.complex_data:
+            raise TypeError(f"{name}: x has complex dtype {x.dtype}; build the layer with complex_data=True")
+        check_grid(x.shape[2:], self.n_modes, shape=x.shape)
+        if output_shape is None:
+            return tuple(x.shape[2:])
+        out = tuple(output_shape)
+        if len(out) != d or any(isinstance(n, bool) or not isinstance(n, int) for n in out):
+            raise ValueError(f"{name}: output_shape must be {d} ints, got {output_shape!r}")
+        check_grid(out, self.n_modes, name="output_shape", shape=out)
+        return out
+
+    def extra_repr(self) -> str:
+        s = f"{self.in_channels}, {self.out_channels}, n_modes={self.n_modes}"
+        if self.complex_data:
+            s += ", complex_data=True"
+        if self.separable:
+            s += ", separable=True"
+        if self.rank is not None:
+            s += f", rank={self.rank}"
+        if self.fft_norm != "forward":
+            s += f", fft_norm={self.fft_norm!r}"
+        return s + f", bias={self.bias is not None}"

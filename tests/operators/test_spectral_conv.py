@@ -1,0 +1,277 @@
+"""SpectralConv against naive DFT references, circular convolution, equivariance, resolution invariance."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from operators.spectral_conv import SpectralConv, spectral_conv
+
+# ---------------------------------------------------------------------------------------
+# Independent reference: naive DFT analysis + naive synthesis, float64/complex128 numpy.
+
+
+def _wavenumbers(n_modes, complex_data):
+    """Kept integer wavenumbers per axis, compact order [0..m-1, -(m-1)..-1] (last rfft axis: 0..m-1)."""
+    out = []
+    for j, m in enumerate(n_modes):
+        if j == len(n_modes) - 1 and not complex_data:
+            out.append(np.arange(m))
+        else:
+            out.append(np.concatenate([np.arange(m), np.arange(-(m - 1), 0)]))
+    return out
+
+
+def _dense_weight(conv: SpectralConv) -> np.ndarray:
+    """The layer's weight as a dense complex (Cin, Cout, *K) array, built from its parameters."""
+    c = lambda p: p.detach().double().numpy()[..., 0] + 1j * p.detach().double().numpy()[..., 1]  # noqa: E731
+    if conv.separable:
+        w = c(conv.weight)  # (C, *K)
+        eye = np.eye(conv.in_channels).reshape(conv.in_channels, conv.in_channels, *([1] * len(conv.kept)))
+        return eye * w[:, None]
+    if conv.rank is None:
+        return np.moveaxis(c(conv.weight).reshape(*conv.kept, conv.in_channels, conv.out_channels), (-2, -1), (0, 1))
+    w = np.einsum("ir,or->ior", c(conv.factor_in), c(conv.factor_out))
+    for u in conv.factor_modes:
+        w = w[..., None, :] * c(u)  # (..., K_j, R)
+    return w.sum(-1)
+
+
+def _naive_conv(conv: SpectralConv, x: np.ndarray, out_grid=None) -> np.ndarray:
+    """y(t) = sum_k c_k W_k xhat_k e^{2 pi i k.t} (Re for real data, c_k = 2 off the DC rfft column)."""
+    d = len(conv.n_modes)
+    grid = x.shape[2:]
+    out_grid = grid if out_grid is None else out_grid
+    ks = _wavenumbers(conv.n_modes, conv.complex_data)
+    xhat = x.astype(np.complex128)
+    for j in range(d):  # naive DFT, norm="forward": coefficient = grid mean
+        e = np.exp(-2j * np.pi * np.outer(np.arange(grid[j]), ks[j]) / grid[j]) / grid[j]  # (N_j, K_j)
+        xhat = np.moveaxis(np.tensordot(xhat, e, axes=([2 + j], [0])), -1, 2 + j)
+    yhat = np.einsum("bi...,io...->bo...", xhat, _dense_weight(conv))
+    if not conv.complex_data:
+        yhat = yhat * np.where(ks[-1] == 0, 1.0, 2.0)
+    for j in range(d):
+        e = np.exp(2j * np.pi * np.outer(ks[j], np.arange(out_grid[j])) / out_grid[j])  # (K_j, N_j)
+        yhat = np.moveaxis(np.tensordot(yhat, e, axes=([2 + j], [0])), -1, 2 + j)
+    y = yhat if conv.complex_data else yhat.real
+    if conv.bias is not None:
+        b = conv.bias.detach().double().numpy()
+        b = b[..., 0] + 1j * b[..., 1] if conv.complex_data else b
+        y = y + b.reshape(-1, *([1] * d))
+    return y
+
+
+def _band_limited(grid, band, channels, rng, batch=2):
+    """Real field sum_{|k_j| <= band} a_k cos + b_k sin sampled on ``grid`` (periodic unit cube)."""
+    d = len(grid)
+    ks = np.stack(np.meshgrid(*[np.arange(-band, band + 1)] * d, indexing="ij"), -1).reshape(-1, d)
+    a = rng.standard_normal((batch, channels, len(ks))) / len(ks) ** 0.5
+    b = rng.standard_normal((batch, channels, len(ks))) / len(ks) ** 0.5
+
+    def sample(g):
+        t = np.stack(np.meshgrid(*[np.arange(n) / n for n in g], indexing="ij"), -1)  # (*g, d)
+        phase = 2 * np.pi * t @ ks.T  # (*g, nk)
+        return np.einsum("bck,...k->bc...", a, np.cos(phase)) + np.einsum("bck,...k->bc...", b, np.sin(phase))
+
+    return sample(grid), sample
+
+
+# ---------------------------------------------------------------------------------------
+
+
+LAYER_CASES = [
+    pytest.param(dict(n_modes=(5,)), (2, 3, 13), id="1d-odd"),
+    pytest.param(dict(n_modes=(4, 5)), (2, 3, 12, 11), id="2d"),
+    pytest.param(dict(n_modes=(3, 3, 2)), (1, 3, 7, 6, 5), id="3d"),
+    pytest.param(dict(n_modes=(4, 3), separable=True), (2, 3, 9, 8), id="2d-separable"),
+    pytest.param(dict(n_modes=(4, 3), rank=3), (2, 3, 9, 8), id="2d-cp"),
+    pytest.param(dict(n_modes=(3, 2, 2), rank=2), (1, 3, 6, 5, 4), id="3d-cp"),
+    pytest.param(dict(n_modes=(4, 3), complex_data=True), (2, 3, 9, 8), id="2d-complex"),
+    pytest.param(dict(n_modes=(4,), complex_data=True, separable=True), (2, 3, 10), id="1d-complex-separable"),
+]
+
+
+@pytest.mark.parametrize("kwargs,shape", LAYER_CASES)
+def test_matches_naive_dft(kwargs, shape, generator):
+    conv = SpectralConv(3, 3, dtype=torch.float64, **kwargs)
+    with torch.no_grad():  # non-zero bias so the bias layout is checked too
+        conv.bias.normal_(generator=generator)
+    x = torch.randn(shape, dtype=torch.float64, generator=generator)
+    if conv.complex_data:
+        x = torch.complex(x, torch.randn(shape, dtype=torch.float64, generator=generator))
+    out_grid = tuple(n + 3 for n in shape[2:])
+    for grid in (None, out_grid):
+        ref = _naive_conv(conv, x.numpy(), grid)
+        got = conv(x, output_shape=grid)
+        np.testing.assert_allclose(got.detach().numpy(), ref, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("in_ch,out_ch,n_modes,grid", [(2, 3, (6,), (16,)), (3, 2, (5, 4), (12, 9)), (2, 2, (3, 3, 3), (6, 7, 5))])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=lambda t: str(t).split(".")[-1])
+def test_shapes_and_dtypes(in_ch, out_ch, n_modes, grid, dtype, device):
+    conv = SpectralConv(in_ch, out_ch, n_modes, device=device, dtype=dtype)
+    x = torch.randn(4, in_ch, *grid, device=device, dtype=dtype)
+    y = conv(x)
+    assert y.shape == (4, out_ch, *grid) and y.dtype == dtype and y.device == x.device
+    big = tuple(2 * n + 1 for n in grid)
+    assert conv(x, output_shape=big).shape == (4, out_ch, *big)
+
+
+def test_circular_convolution_1d(generator):
+    """All modes of an odd grid kept, bias off: the layer is circular convolution with its impulse response."""
+    n, cin, cout = 15, 2, 3
+    conv = SpectralConv(cin, cout, (n + 1) // 2, bias=False, dtype=torch.float64)
+    with torch.no_grad():
+        h = conv(torch.eye(n, dtype=torch.float64)[0].expand(cin, 1, n).clone() * torch.eye(cin, dtype=torch.float64)[:, :, None])
+    h = h.numpy()  # (Cin, Cout, N): response to a unit impulse at 0 in channel i
+    x = torch.randn(4, cin, n, dtype=torch.float64, generator=generator)
+    xn = x.numpy()
+    ref = np.zeros((4, cout, n))
+    for t in range(n):  # direct O(N^2) circular convolution
+        for s in range(n):
+            ref[:, :, t] += np.einsum("bi,io->bo", xn[:, :, s], h[:, :, (t - s) % n])
+    np.testing.assert_allclose(conv(x).detach().numpy(), ref, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("n_modes,grid,shift", [((5, 4), (16, 13), (3, -5)), ((3, 3, 2), (8, 7, 6), (2, 1, -3))], ids=["2d", "3d"])
+def test_shift_equivariance(n_modes, grid, shift, generator):
+    conv = SpectralConv(3, 4, n_modes, dtype=torch.float64)
+    x = torch.randn(2, 3, *grid, dtype=torch.float64, generator=generator)
+    dims = tuple(range(2, 2 + len(grid)))
+    torch.testing.assert_close(conv(torch.roll(x, shift, dims)), torch.roll(conv(x), shift, dims), rtol=1e-10, atol=1e-12)
+
+
+def test_resolution_invariance_odd_and_even_grids():
+    """One band-limited field at 32x32, 33x33, 64x64: outputs match the continuous operator (and each other)."""
+    rng = np.random.default_rng(0)
+    conv = SpectralConv(3, 2, (8, 8))
+    with torch.no_grad():
+        conv.bias.normal_()
+    _, sample = _band_limited((64, 64), 12, 3, rng)
+    outs = {}
+    for n in (32, 33, 64):
+        x = torch.from_numpy(sample((n, n))).float()
+        outs[n] = conv(x).detach().double().numpy()
+        ref = _naive_conv(conv, sample((64, 64)), (n, n))  # analysis on the finest grid, synthesis on this one
+        scale = np.abs(ref).max()
+        np.testing.assert_allclose(outs[n], ref, rtol=0, atol=2e-5 * scale)
+    np.testing.assert_allclose(outs[64][:, :, ::2, ::2], outs[32], rtol=0, atol=2e-5 * np.abs(outs[32]).max())
+    # 32 -> 33 and 33 -> 64 through output_shape: the same operator on another grid
+    x33 = torch.from_numpy(sample((33, 33))).float()
+    np.testing.assert_allclose(conv(x33, output_shape=(64, 64)).detach().numpy(), outs[64], rtol=0, atol=2e-5 * np.abs(outs[64]).max())
+
+
+def test_init_variance_of_order_of_input():
+    rng = np.random.default_rng(1)
+    for kwargs in (dict(), dict(separable=True), dict(rank=8)):
+        conv = SpectralConv(32, 32, (8, 8), **kwargs)
+        x, _ = _band_limited((32, 32), 5, 32, rng, batch=4)
+        y = conv(torch.from_numpy(x).float()).detach()
+        ratio = y.var().item() / x.var()
+        assert 0.3 < ratio < 3.0, (kwargs, ratio)
+
+
+@pytest.mark.parametrize("kwargs", [dict(), dict(separable=True), dict(rank=2), dict(complex_data=True)], ids=["dense", "separable", "cp", "complex"])
+def test_gradients(kwargs, generator):
+    conv = SpectralConv(2, 2, (2, 2), dtype=torch.float64, **kwargs)
+    x = torch.randn(1, 2, 4, 3, dtype=torch.float64, generator=generator)
+    if conv.complex_data:
+        x = torch.complex(x, torch.randn(x.shape, dtype=torch.float64, generator=generator))
+    x.requires_grad_(True)
+    out = conv(x, output_shape=(5, 4))
+    (out.abs() if out.is_complex() else out).square().sum().backward()
+    for name, p in conv.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, name
+    params = tuple(conv.parameters())
+
+    def f(inp, *ps):
+        return torch.func.functional_call(conv, dict(zip([n for n, _ in conv.named_parameters()], ps)), (inp,))
+
+    assert torch.autograd.gradcheck(f, (x, *params), eps=1e-6, atol=1e-6, fast_mode=True)
+
+
+def test_functional_equals_module(generator):
+    conv = SpectralConv(3, 2, (4, 3), dtype=torch.float64)
+    with torch.no_grad():
+        conv.bias.normal_(generator=generator)
+    x = torch.randn(2, 3, 10, 9, dtype=torch.float64, generator=generator)
+    got = spectral_conv(x, conv.weight, conv.n_modes, bias=conv.bias, output_shape=(12, 11))
+    torch.testing.assert_close(got, conv(x, output_shape=(12, 11)), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("kwargs", [dict(), dict(rank=3), dict(complex_data=True)], ids=["dense", "cp", "complex"])
+def test_state_dict_roundtrip_and_double(kwargs, generator):
+    a = SpectralConv(3, 3, (4, 4), **kwargs)
+    b = SpectralConv(3, 3, (4, 4), **kwargs)
+    b.load_state_dict(a.state_dict())
+    x = torch.randn(2, 3, 12, 12, generator=generator)
+    if a.complex_data:
+        x = torch.complex(x, torch.randn(x.shape, generator=generator))
+    torch.testing.assert_close(b(x), a(x), rtol=0, atol=0)
+    ref = a(x).detach()
+    a.double()  # the imaginary parts of the weights survive the cast
+    imag = [p[..., 1] for n, p in a.named_parameters() if n != "bias"]  # bias starts at zero
+    assert all(p.dtype == torch.float64 for p in a.parameters()) and all(i.abs().sum() > 0 for i in imag)
+    y64 = a(x.to(torch.complex128 if a.complex_data else torch.float64))
+    torch.testing.assert_close(y64.to(ref.dtype), ref, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=["float16", "bfloat16"])
+def test_half_input_runs_in_float32_and_casts_back(dtype, generator):
+    conv = SpectralConv(3, 3, (4, 4))
+    x = torch.randn(2, 3, 16, 16, generator=generator).to(dtype)
+    y = conv(x)
+    assert y.dtype == dtype
+    ref = conv(x.float())
+    torch.testing.assert_close(y.float(), ref, rtol=0.02, atol=0.02 * ref.abs().max().item())
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert conv(x.float()).shape == (2, 3, 16, 16)
+
+
+def test_extra_repr_and_reset():
+    conv = SpectralConv(3, 4, (5, 6), rank=2, bias=False)
+    assert "n_modes=(5, 6)" in repr(conv) and "rank=2" in repr(conv) and "bias=False" in repr(conv)
+    before = conv.factor_in.detach().clone()
+    conv.reset_parameters()
+    assert not torch.equal(before, conv.factor_in)
+
+
+def test_bad_input_messages():
+    conv = SpectralConv(3, 4, (8, 8))
+    with pytest.raises(ValueError, match=r"expected x of shape \(B, 3, H, W\), got \(8, 4, 64, 64\)"):
+        conv(torch.randn(8, 4, 64, 64))
+    with pytest.raises(ValueError, match=r"expected x of shape \(B, 3, H, W\), got \(8, 3, 64\)"):
+        conv(torch.randn(8, 3, 64))
+    with pytest.raises(ValueError, match=r"n_modes\[-2\]=8 exceeds .*got x of shape \(2, 3, 14, 20\)"):
+        conv(torch.randn(2, 3, 14, 20))
+    with pytest.raises(ValueError, match=r"output_shape"):
+        conv(torch.randn(2, 3, 20, 20), output_shape=(20, 12))
+    with pytest.raises(ValueError, match=r"output_shape must be 2 ints, got \(20,\)"):
+        conv(torch.randn(2, 3, 20, 20), output_shape=(20,))
+    with pytest.raises(TypeError, match=r"complex dtype torch.complex64"):
+        conv(torch.randn(2, 3, 20, 20, dtype=torch.complex64))
+    with pytest.raises(ValueError, match=r"separable=True needs in_channels == out_channels, got 3 and 4"):
+        SpectralConv(3, 4, (4, 4), separable=True)
+    with pytest.raises(ValueError, match=r"rank must be a positive int or None, got 0"):
+        SpectralConv(3, 4, (4, 4), rank=0)
+    with pytest.raises(ValueError, match=r"n_modes must have 1 to 3 entries"):
+        SpectralConv(3, 4, (4, 4, 4, 4))
+    with pytest.raises(ValueError, match=r"in_channels must be a positive int, got 0"):
+        SpectralConv(0, 4, 4)
+    with pytest.raises(ValueError, match=r"norm must be one of \('forward', 'backward', 'ortho'\)"):
+        SpectralConv(3, 4, 4, fft_norm="bogus")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kwargs", [dict(), dict(rank=2)], ids=["dense", "cp"])
+def test_torch_compile_fullgraph(kwargs, generator):
+    conv = SpectralConv(3, 2, (4, 4), **kwargs)
+    x = torch.randn(2, 3, 12, 11, generator=generator, requires_grad=True)
+    compiled = torch.compile(conv, fullgraph=True)
+    y = compiled(x)
+    torch.testing.assert_close(y, conv(x), rtol=1e-5, atol=1e-5)
+    y.square().sum().backward()
+    assert x.grad is not None and math.isfinite(x.grad.abs().sum().item())
