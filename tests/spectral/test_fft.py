@@ -339,3 +339,27 @@ def test_resample_errors():
         resample(torch.randn(4, 4), (0, 4))
     with pytest.raises(ValueError, match=r"expected at least 3 dims .* got shape \(4, 4\)"):
         resample(torch.randn(4, 4), (8, 8, 8))
+
+
+# ---------------------------------------------------------------------------- torch.compile
+
+
+def _pair(x):
+    return truncated_ifftn(truncated_fftn(x, (5, 5)), (20, 18))
+
+
+def test_compile_fullgraph_has_no_graph_breaks():
+    # backend="aot_eager" traces forward and backward graphs (a graph break raises) without codegen.
+    x = torch.randn(2, 3, 16, 16, requires_grad=True)
+    compiled = torch.compile(_pair, fullgraph=True, backend="aot_eager")
+    y = compiled(x)
+    y.square().sum().backward()
+    torch.testing.assert_close(y, _pair(x.detach()))
+    torch.testing.assert_close(x.grad, torch.autograd.grad(_pair(x).square().sum(), x)[0])
+
+
+@pytest.mark.slow
+def test_compile_inductor_matches_eager():
+    torch._dynamo.reset()
+    x = torch.randn(2, 3, 16, 16)
+    torch.testing.assert_close(torch.compile(_pair, fullgraph=True)(x), _pair(x))
