@@ -1,0 +1,362 @@
+"""Tests for operators.training.Trainer: against a hand-written AdamW loop, a numpy
+relative-L2, real SIGKILL-and-resume runs and a real 2-process torchrun job.
+
+Legend: n samples, W grid points; data are (n, 1, W) float64.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, SubsetRandomSampler, TensorDataset
+
+from operators import _checkpoint
+from operators._distributed import ShardedBatchSampler
+from operators.training import NonFiniteLossError, Trainer
+from tests.operators import _ddp_worker as worker
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKER = Path(worker.__file__)
+
+
+def _model(dropout: float = 0.0) -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv1d(1, 4, 3, padding=1, dtype=torch.float64),
+        nn.Tanh(),
+        nn.Dropout(dropout),
+        nn.Conv1d(4, 1, 1, dtype=torch.float64),
+    )
+
+
+def _trainer(model: nn.Module | None = None, **kwargs) -> Trainer:
+    opts = dict(epochs=3, batch_size=4, lr=1e-2, device="cpu", verbose=False)
+    return Trainer(_model() if model is None else model, **{**opts, **kwargs})
+
+
+def _weights(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _without_time(history: list[dict]) -> list[dict]:
+    return [{k: v for k, v in r.items() if k != "time_s"} for r in history]
+
+
+# ----------------------------------------------------------- the optimisation itself
+def _reference_fit(model, x, y, *, epochs, batch_size, lr, weight_decay, lr_at, grad_clip):
+    """Plain AdamW loop, in order, relative-L2 loss written out, lr set per epoch."""
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    for e in range(epochs):
+        for group in opt.param_groups:
+            group["lr"] = lr_at(e)
+        for i in range(0, len(x), batch_size):
+            xb, yb = x[i : i + batch_size], y[i : i + batch_size]
+            pred = model(xb)
+            loss = ((pred - yb).flatten(1).norm(dim=1) / yb.flatten(1).norm(dim=1)).mean()
+            opt.zero_grad()
+            loss.backward()
+            if grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            opt.step()
+    return _weights(model)
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "grad_clip"),
+    [("cosine", None), ("step", None), ("constant", None), ("cosine", 0.02)],
+    ids=lambda v: f"{v}",
+)
+def test_fit_matches_reference_adamw_loop(scheduler, grad_clip):
+    x, y = worker.make_data(10, 8, 0)
+    epochs, lr, wd, gamma, step_size = 5, 1e-2, 1e-3, 0.3, 2
+    lr_at = {
+        "cosine": lambda e: lr * (1 + math.cos(math.pi * e / epochs)) / 2,
+        "step": lambda e: lr * gamma ** (e // step_size),
+        "constant": lambda e: lr,
+    }[scheduler]
+    trainer = _trainer(epochs=epochs, lr=lr, weight_decay=wd, scheduler=scheduler, gamma=gamma,
+                       step_size=step_size, grad_clip=grad_clip, shuffle=False)
+    history = trainer.fit((x, y))
+    expected = _reference_fit(_model(), x, y, epochs=epochs, batch_size=4, lr=lr,
+                              weight_decay=wd, lr_at=lr_at, grad_clip=grad_clip)
+    for k, v in _weights(trainer.model).items():
+        torch.testing.assert_close(v, expected[k], rtol=1e-9, atol=1e-12)
+    assert [r["lr"] for r in history] == pytest.approx([lr_at(e) for e in range(epochs)], rel=1e-12)
+    assert [r["step"] for r in history] == [3 * (e + 1) for e in range(epochs)]
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    if grad_clip is not None:  # the clipping must matter for this test to mean anything
+        unclipped = _reference_fit(_model(), x, y, epochs=epochs, batch_size=4, lr=lr,
+                                   weight_decay=wd, lr_at=lr_at, grad_clip=None)
+        assert not torch.allclose(unclipped["0.weight"], expected["0.weight"], rtol=1e-6)
+
+
+def test_evaluate_matches_numpy_relative_l2_at_two_resolutions():
+    sets = {"8": worker.make_data(7, 8, 1), "16": worker.make_data(5, 16, 2)}
+    model = _model(dropout=0.5)
+    mse = lambda p, t: ((p - t) ** 2).mean()  # noqa: E731
+    trainer = _trainer(model, eval_batch_size=3, metrics={"mse": mse})
+    got = trainer.evaluate(sets)
+    loader_sets = {k: DataLoader(TensorDataset(*v), batch_size=2, shuffle=True) for k, v in sets.items()}
+    got_loader = trainer.evaluate(loader_sets)
+    model.eval()
+    for name, (x, y) in sets.items():
+        with torch.no_grad():
+            p, t = model(x).numpy().reshape(len(x), -1), y.numpy().reshape(len(x), -1)
+        rel = np.mean(np.linalg.norm(p - t, axis=1) / np.linalg.norm(t, axis=1))
+        assert got[name]["loss"] == pytest.approx(rel, rel=1e-12)
+        assert got[name]["mse"] == pytest.approx(np.mean((p - t) ** 2), rel=1e-12)
+        assert got_loader[name] == pytest.approx(got[name], rel=1e-12)
+    assert model.training is False  # evaluate leaves the mode it found
+
+
+def test_predict_is_eval_mode_forward_and_restores_training_mode():
+    x, _ = worker.make_data(7, 8, 0)
+    model = _model(dropout=0.5)
+    trainer = _trainer(model)
+    model.train()
+    pred = trainer.predict(x, batch_size=3)
+    assert model.training
+    with torch.no_grad():
+        expected = model.eval()(x)
+    torch.testing.assert_close(pred, expected, rtol=0, atol=0)
+
+
+# ------------------------------------------------------- order, history, files
+def test_sharded_sampler_order_is_a_function_of_seed_and_epoch():
+    n, batch = 23, 8
+
+    def epoch_batches(epoch, rank=0, world=1, seed=4):
+        s = ShardedBatchSampler(n, batch, shuffle=True, drop_last=False, seed=seed, rank=rank, world_size=world)
+        s.set_epoch(epoch)
+        return [[b, s.sizes(i)] for i, b in enumerate(s)]
+
+    single = [[idx for idx, _ in epoch_batches(e)] for e in range(3)]
+    for order in single:
+        assert sorted(i for b in order for i in b) == list(range(n))
+        assert [len(b) for b in order] == [8, 8, 7]
+    assert single[0] != single[1] != single[2]
+    assert single[2] == [idx for idx, _ in epoch_batches(2)]  # no dependence on earlier epochs
+    assert single[0] != [idx for idx, _ in epoch_batches(0, seed=5)]
+    for world in (2, 3):  # the ranks' shares tile each global batch, in order
+        shares = [epoch_batches(1, r, world) for r in range(world)]
+        for b, global_batch in enumerate(single[1]):
+            pieces = [shares[r][b][0][: shares[r][b][1][0]] for r in range(world)]
+            assert sum(pieces, []) == global_batch
+            assert all(shares[r][b][1][1] == len(global_batch) for r in range(world))
+
+
+def test_shuffle_depends_on_seed_and_loader_equals_tensors():
+    x, y = worker.make_data(10, 8, 0)
+    runs = {
+        "a": _trainer(seed=1).fit((x, y)),
+        "b": _trainer(seed=1).fit(DataLoader(TensorDataset(x, y), batch_size=4, shuffle=True)),
+        "c": _trainer(seed=2).fit((x, y)),
+    }
+    losses = {k: [r["train_loss"] for r in h] for k, h in runs.items()}
+    assert losses["a"] == losses["b"]
+    assert losses["a"] != losses["c"]
+
+
+def test_history_metrics_file_and_checkpoint(tmp_path):
+    x, y = worker.make_data(10, 8, 0)
+    trainer = _trainer(epochs=5, eval_every=2, checkpoint_dir=tmp_path)
+    history = trainer.fit((x, y), test={"8": worker.make_data(4, 8, 1), "16": worker.make_data(4, 16, 2)})
+    assert trainer.history is history and len(history) == 5
+    assert [("8/loss" in r, "16/loss" in r) for r in history] == [(e in (2, 4, 5),) * 2 for e in range(1, 6)]
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line) for line in lines] == history
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt", "metrics.jsonl"]
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert state["epoch"] == 5 and state["step"] == 15 and state["history"] == history
+    assert set(state["rng"][0]) >= {"torch", "numpy", "python"}
+    for k, v in trainer.model.state_dict().items():
+        assert torch.equal(state["model"][k], v)
+    assert state["scheduler"]["last_epoch"] == 5
+
+
+def test_failed_checkpoint_write_keeps_the_previous_one(tmp_path, monkeypatch):
+    x, y = worker.make_data(10, 8, 0)
+    real_save, calls = torch.save, []
+
+    def flaky_save(obj, f):
+        calls.append(1)
+        if len(calls) == 2:
+            f.write(b"partial")
+            raise OSError("disk full")
+        real_save(obj, f)
+
+    monkeypatch.setattr(_checkpoint.torch, "save", flaky_save)
+    with pytest.raises(OSError, match="disk full"):
+        _trainer(checkpoint_dir=tmp_path).fit((x, y))
+    monkeypatch.undo()
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["epoch"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt", "metrics.jsonl"]
+
+
+def test_resume_settings(tmp_path):
+    x, y = worker.make_data(10, 8, 0)
+    fresh = _trainer(checkpoint_dir=tmp_path, resume=True)  # no checkpoint yet: starts at 0
+    assert fresh.epoch == 0
+    done = fresh.fit((x, y))
+    again = _trainer(_model(dropout=0.9), checkpoint_dir=tmp_path, resume=True)
+    assert again.epoch == 3
+    assert again.fit((x, y)) == done  # nothing left to train: same history and weights
+    for k, v in fresh.model.state_dict().items():
+        assert torch.equal(again.model.state_dict()[k], v)
+    with pytest.raises(ValueError, match=r"lr: 0\.01 in the checkpoint, 0\.02 now"):
+        _trainer(lr=2e-2, checkpoint_dir=tmp_path, resume=True)
+
+
+def test_custom_sampler_loader_trains_and_checkpoints_its_generator(tmp_path):
+    x, y = worker.make_data(10, 8, 0)
+    sampler = SubsetRandomSampler(range(10), generator=torch.Generator().manual_seed(0))
+    trainer = _trainer(checkpoint_dir=tmp_path)
+    history = trainer.fit(DataLoader(TensorDataset(x, y), batch_size=4, sampler=sampler))
+    assert [r["step"] for r in history] == [3, 6, 9]
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert torch.equal(state["loader_rng"]["sampler"], sampler.generator.get_state())
+
+
+# ------------------------------------------------------------------- failures
+def _poison_target(x, y):
+    y = y.clone()
+    y[9] = float("nan")  # sample 9 sits in batch 3 (samples 8..11) when not shuffled
+    return x, y, dict(shuffle=False), r"epoch 1, batch 3 \(loss = nan\)"
+
+
+def _poison_loss(x, y):
+    calls = []
+
+    def loss(p, t):
+        calls.append(1)
+        return torch.tensor(float("inf"), dtype=p.dtype) * (1 + p.abs().sum()) if len(calls) == 5 else (p - t).abs().mean()
+
+    return x, y, dict(loss=loss), r"epoch 2, batch 2 \(loss = inf\)"  # 3 batches an epoch
+
+
+@pytest.mark.parametrize("poison", [_poison_target, _poison_loss], ids=["nan-target", "inf-loss"])
+def test_non_finite_loss_stops_with_epoch_and_batch(poison):
+    x, y, opts, message = poison(*worker.make_data(12, 8, 0))
+    trainer = _trainer(**opts)
+    with pytest.raises(NonFiniteLossError, match=message) as info:
+        trainer.fit((x, y))
+    assert isinstance(info.value, FloatingPointError)
+    assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(epochs=0), r"epochs must be >= 1, got epochs=0"),
+        (dict(batch_size=0), r"batch_size must be >= 1, got batch_size=0"),
+        (dict(eval_batch_size=0), r"eval_batch_size must be >= 1, got eval_batch_size=0"),
+        (dict(eval_every=0), r"eval_every must be >= 1, got eval_every=0"),
+        (dict(scheduler="linear"), r"scheduler must be one of \('cosine', 'step', 'constant'\), got scheduler='linear'"),
+        (dict(scheduler="step", step_size=0), r"step_size must be >= 1, got step_size=0"),
+        (dict(lr=-1.0), r"lr must be a finite number > 0, got lr=-1.0"),
+        (dict(lr=float("nan")), r"lr must be a finite number > 0, got lr=nan"),
+        (dict(weight_decay=-0.1), r"weight_decay must be a finite number >= 0, got weight_decay=-0.1"),
+        (dict(gamma=0.0), r"gamma must be a finite number > 0, got gamma=0.0"),
+        (dict(grad_clip=0.0), r"grad_clip must be a finite number > 0, got grad_clip=0.0"),
+        (dict(seed=-1), r"seed must be >= 0, got seed=-1"),
+        (dict(amp="fp8"), r"amp must be None or one of \('bf16', 'fp16'\), got amp='fp8'"),
+        (dict(amp="bf16"), r"amp='bf16' needs a CUDA device, got device=cpu"),
+        (dict(resume=True), r"resume=True needs checkpoint_dir, got checkpoint_dir=None"),
+        (dict(metrics={"loss": torch.sub}), r"names other than 'loss'"),
+    ],
+    ids=lambda v: next(iter(v)) if isinstance(v, dict) else "",
+)
+def test_bad_config_raises_value_error(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        _trainer(**kwargs)
+
+
+def test_bad_types_raise_type_error():
+    with pytest.raises(TypeError, match=r"epochs must be an int, got epochs=2\.5"):
+        _trainer(epochs=2.5)
+    with pytest.raises(TypeError, match=r"model must be a torch.nn.Module, got function"):
+        Trainer(lambda x: x)
+
+
+def test_bad_data_is_reported_with_shapes():
+    x, y = worker.make_data(10, 8, 0)
+    trainer = _trainer()
+    with pytest.raises(ValueError, match=r"inputs of shape \(10, 1, 8\) and targets of shape \(9, 1, 8\)"):
+        trainer.fit((x, y[:9]))
+    with pytest.raises(ValueError, match=r"test set '16'.*inputs of shape \(3, 1, 16\) and targets of shape \(2, 1, 16\)"):
+        trainer.fit((x, y), test={"16": (torch.zeros(3, 1, 16), torch.zeros(2, 1, 16))})
+    with pytest.raises(TypeError, match=r"train must be a DataLoader or a pair \(inputs, targets\) of tensors, got tuple of length 3"):
+        trainer.fit((x, y, y))
+    with pytest.raises(ValueError, match=r"train is empty: inputs of shape \(0, 1, 8\)"):
+        trainer.fit((x[:0], y[:0]))
+    with pytest.raises(TypeError, match=r"each DataLoader batch must be a pair \(inputs, targets\) of tensors, got list"):
+        trainer.fit(DataLoader(TensorDataset(x), batch_size=4))
+    with pytest.raises(ValueError, match=r"scalar tensor \(the batch mean\), got \(4,\)"):
+        _trainer(loss=lambda p, t: (p - t).flatten(1).mean(1)).fit((x, y))
+
+
+def test_progress_bars_follow_verbose(capsys):
+    x, y = worker.make_data(8, 8, 0)
+    _trainer(verbose=None).fit((x, y))  # pytest captures the streams: not a terminal
+    assert capsys.readouterr().err == ""
+    _trainer(verbose=True).fit((x, y))
+    assert "training" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------- real processes
+def _run(args: list[str], timeout: float = 240) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize("data", ["tensors", "loader"])
+def test_sigkill_mid_epoch_then_resume_equals_uninterrupted_run(tmp_path, data):
+    ckpt, out = tmp_path / "ckpt", tmp_path / "resumed.pt"
+    base = [sys.executable, str(WORKER), "resume", str(out), "--data", data, "--ckpt", str(ckpt)]
+    killed = _run(base + ["--kill-at", "10"])  # 4 batches an epoch: dies in batch 2 of epoch 3
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert not out.exists()
+    assert torch.load(ckpt / "checkpoint.pt", weights_only=True)["epoch"] == 2
+    resumed = _run(base)
+    assert resumed.returncode == 0, resumed.stderr
+    weights, history = torch.load(out, weights_only=True)
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as in the worker processes
+    try:
+        ref_weights, ref_history = worker.train_resume_case(data, str(tmp_path / "ref"))
+    finally:
+        torch.set_num_threads(threads)
+    assert _without_time(history) == _without_time(ref_history)  # bitwise, every epoch
+    for k, v in ref_weights.items():
+        assert torch.equal(weights[k], v), k
+    lines = [json.loads(s) for s in (ckpt / "metrics.jsonl").read_text().splitlines()]
+    assert _without_time(lines) == _without_time(ref_history)
+
+
+def test_torchrun_two_cpu_processes_match_one_process(tmp_path):
+    proc = _run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                 str(WORKER), "ddp", str(tmp_path)])
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+    lines = (tmp_path / "ckpt" / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 3  # written once (rank 0), one line per epoch
+    for kind in ("tensors", "loader"):
+        (w0, h0), (w1, h1) = ranks[0][kind], ranks[1][kind]
+        ref_weights, ref_history = worker.train_ddp_case(kind)
+        for k, v in ref_weights.items():
+            assert torch.equal(w0[k], w1[k]), (kind, k)
+            torch.testing.assert_close(w0[k], v, rtol=1e-10, atol=1e-12)
+        for got in (h0, h1):
+            for r, ref in zip(_without_time(got), _without_time(ref_history), strict=True):
+                assert r == pytest.approx(ref, rel=1e-10)
