@@ -1,0 +1,359 @@
+"""Building blocks shared by the neural operators (FNO, SFNO): pointwise channel layers,
+grid embedding, domain padding and the Fourier block around any spectral conv.
+
+Legend: ``B`` batch, ``C`` channels (``Cin`` in, ``Cout`` out), ``*grid`` the ``d``
+spatial axes (``H, W`` in 2-D), ``P`` the padded grid.
+
+All layers are channels-first, ``(B, C, *grid)``, and act the same on every grid size.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from spectral.fft import resample as fourier_resample
+
+__all__ = [
+    "ACTIVATIONS",
+    "NORMS",
+    "SKIPS",
+    "PADDING_MODES",
+    "Activation",
+    "get_activation",
+    "ChannelLinear",
+    "ChannelMLP",
+    "SoftGating",
+    "GridEmbedding",
+    "DomainPadding",
+    "FourierBlock",
+]
+
+Activation = Literal["gelu", "relu", "silu", "tanh", "identity"]
+ACTIVATIONS: tuple[str, ...] = ("gelu", "relu", "silu", "tanh", "identity")
+NORMS: tuple[str, ...] = ("instance", "group")
+SKIPS: tuple[str, ...] = ("linear", "identity", "soft-gating")
+PADDING_MODES: tuple[str, ...] = ("one-sided", "symmetric")
+
+_ACT_FNS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "gelu": F.gelu, "relu": F.relu, "silu": F.silu, "tanh": torch.tanh, "identity": lambda x: x,
+}
+
+
+def get_activation(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The activation function called ``name`` (one of :data:`ACTIVATIONS`)."""
+    if name not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {ACTIVATIONS}, got {name!r}")
+    return _ACT_FNS[name]
+
+
+def _check_choice(name: str, value, allowed: tuple[str, ...], allow_none: bool = True):
+    if value is None and allow_none:
+        return None
+    if value not in allowed:
+        extra = " or None" if allow_none else ""
+        raise ValueError(f"{name} must be one of {allowed}{extra}, got {value!r}")
+    return value
+
+
+def _check_channels(module: nn.Module, x: torch.Tensor, channels: int) -> None:
+    if x.ndim < 3 or x.shape[1] != channels:
+        raise ValueError(f"{type(module).__name__}: expected x of shape (B, {channels}, *grid), got {tuple(x.shape)}")
+
+
+class ChannelLinear(nn.Module):
+    """Pointwise linear map of the channels (a 1x1 convolution in any dimension).
+
+    ``y[b, o, p] = sum_i W[o, i] x[b, i, p] + b[o]`` at every grid point ``p``.
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+    bias : bool
+        Learn a bias ``b``. Initialised like :class:`torch.nn.Linear`.
+
+    Shape
+    -----
+    x: (B, Cin, *grid) -> (B, Cout, *grid)
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, *, bias: bool = True, device=None, dtype=None) -> None:
+        super().__init__()
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.weight = nn.Parameter(torch.empty(out_channels, in_channels, device=device, dtype=dtype))
+        self.bias = nn.Parameter(torch.empty(out_channels, device=device, dtype=dtype)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        bound = 1.0 / math.sqrt(self.in_channels)
+        nn.init.uniform_(self.weight, -bound, bound)
+        if self.bias is not None:
+            nn.init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_channels(self, x, self.in_channels)
+        flat = x.reshape(x.shape[0], x.shape[1], -1)  # (B, Cin, prod(grid))
+        y = F.conv1d(flat, self.weight.unsqueeze(-1), self.bias)  # (B, Cout, prod(grid))
+        return y.reshape(x.shape[0], self.out_channels, *x.shape[2:])
+
+    def extra_repr(self) -> str:
+        return f"{self.in_channels}, {self.out_channels}, bias={self.bias is not None}"
+
+
+class ChannelMLP(nn.Module):
+    """Pointwise MLP over the channels: ``Linear -> act -> ... -> Linear`` at every grid point.
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+    hidden_channels : int
+        Width of the hidden layers.
+    n_layers : int
+        Number of linear layers (1 gives a single :class:`ChannelLinear`).
+    activation : {"gelu", "relu", "silu", "tanh", "identity"}
+        Between layers (not after the last).
+
+    Shape
+    -----
+    x: (B, Cin, *grid) -> (B, Cout, *grid)
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        hidden_channels: int,
+        *,
+        n_layers: int = 2,
+        activation: Activation = "gelu",
+        device=None,
+        dtype=None,
+    ) -> None:
+        super().__init__()
+        if n_layers < 1:
+            raise ValueError(f"n_layers must be >= 1, got {n_layers}")
+        self.activation = activation
+        self.act = get_activation(activation)
+        widths = [in_channels] + [hidden_channels] * (n_layers - 1) + [out_channels]
+        self.layers = nn.ModuleList(
+            ChannelLinear(a, b, device=device, dtype=dtype) for a, b in zip(widths[:-1], widths[1:])
+        )
+
+    def reset_parameters(self) -> None:
+        for layer in self.layers:
+            layer.reset_parameters()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for i, layer in enumerate(self.layers):
+            x = layer(x)
+            if i < len(self.layers) - 1:
+                x = self.act(x)
+        return x
+
+    def extra_repr(self) -> str:
+        return f"activation={self.activation!r}"
+
+
+class SoftGating(nn.Module):
+    """Per-channel scaling ``y[b, c] = w[c] x[b, c]`` (initialised to the identity).
+
+    Shape
+    -----
+    x: (B, C, *grid) -> (B, C, *grid)
+    """
+
+    def __init__(self, channels: int, *, device=None, dtype=None) -> None:
+        super().__init__()
+        self.channels = channels
+        self.weight = nn.Parameter(torch.empty(channels, device=device, dtype=dtype))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.ones_(self.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_channels(self, x, self.channels)
+        return x * self.weight.reshape(-1, *([1] * (x.ndim - 2)))
+
+    def extra_repr(self) -> str:
+        return f"{self.channels}"
+
+
+class GridEmbedding(nn.Module):
+    """Append the normalised grid coordinates as ``d`` extra channels.
+
+    Coordinate ``j`` of point ``i`` on an axis of ``N`` points is ``i / N`` (the periodic
+    unit interval), so a grid of ``2N`` points contains the ``N``-point grid exactly.
+    Computed for whatever grid the input has; no parameters.
+
+    Shape
+    -----
+    x: (B, C, *grid) -> (B, C + d, *grid)
+    """
+
+    def __init__(self, ndim: int) -> None:
+        super().__init__()
+        if ndim not in (1, 2, 3):
+            raise ValueError(f"ndim must be 1, 2 or 3, got {ndim!r}")
+        self.ndim = ndim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != self.ndim + 2:
+            raise ValueError(f"GridEmbedding: expected x of shape (B, C, *grid) with {self.ndim} grid axes, got {tuple(x.shape)}")
+        grid = x.shape[2:]
+        axes = [torch.arange(n, device=x.device, dtype=x.dtype) / n for n in grid]
+        coords = torch.stack(torch.meshgrid(*axes, indexing="ij"))  # (d, *grid)
+        return torch.cat([x, coords.unsqueeze(0).expand(x.shape[0], *coords.shape)], dim=1)
+
+    def extra_repr(self) -> str:
+        return f"ndim={self.ndim}"
+
+
+class DomainPadding(nn.Module):
+    """Zero-pad each grid axis by ``round(fraction * N)`` points, and crop it back.
+
+    Makes a non-periodic field look periodic to the spectral convs: the padded
+    region absorbs the jump at the boundary.
+
+    Parameters
+    ----------
+    fraction : float or sequence of float
+        Padding per axis as a fraction of its size (one value for all axes).
+    mode : {"one-sided", "symmetric"}
+        Pad at the end of each axis, or half at each end.
+
+    Shape
+    -----
+    pad: (B, C, *grid) -> (B, C, *P); crop: (B, C, *P) -> (B, C, *grid)
+    """
+
+    def __init__(self, fraction: float | Sequence[float], *, mode: Literal["one-sided", "symmetric"] = "one-sided") -> None:
+        super().__init__()
+        fr = (fraction,) if isinstance(fraction, (int, float)) else tuple(fraction)
+        if not fr or any(not isinstance(f, (int, float)) or not 0 <= f < 10 for f in fr):
+            raise ValueError(f"fraction must be a number (or one per axis) in [0, 10), got {fraction!r}")
+        self.fraction = tuple(float(f) for f in fr)
+        self.mode = _check_choice("mode", mode, PADDING_MODES, allow_none=False)
+
+    def amounts(self, grid: Sequence[int]) -> list[tuple[int, int]]:
+        """``(before, after)`` padding of each axis of ``grid``."""
+        fr = self.fraction * len(grid) if len(self.fraction) == 1 else self.fraction
+        if len(fr) != len(grid):
+            raise ValueError(f"DomainPadding: {len(self.fraction)} fractions for a grid of {len(grid)} axes {tuple(grid)}")
+        total = [round(f * n) for f, n in zip(fr, grid)]
+        return [(t // 2, t - t // 2) if self.mode == "symmetric" else (0, t) for t in total]
+
+    def pad(self, x: torch.Tensor) -> torch.Tensor:
+        amounts = self.amounts(x.shape[2:])
+        return F.pad(x, [p for pair in reversed(amounts) for p in pair])
+
+    def crop(self, x: torch.Tensor, grid: Sequence[int]) -> torch.Tensor:
+        """Inverse of :meth:`pad` for an output on ``grid`` (possibly not the input's grid)."""
+        for axis, (before, _) in enumerate(self.amounts(grid)):
+            x = x.narrow(axis + 2, before, grid[axis])
+        return x
+
+    def padded_shape(self, grid: Sequence[int]) -> tuple[int, ...]:
+        return tuple(n + a + b for n, (a, b) in zip(grid, self.amounts(grid)))
+
+    def extra_repr(self) -> str:
+        return f"fraction={self.fraction}, mode={self.mode!r}"
+
+
+def _make_skip(kind: str | None, cin: int, cout: int, name: str, device, dtype) -> nn.Module | None:
+    kind = _check_choice(name, kind, SKIPS)
+    if kind in ("identity", "soft-gating") and cin != cout:
+        raise ValueError(f"{name}={kind!r} needs in_channels == out_channels, got {cin} and {cout}")
+    if kind == "linear":
+        return ChannelLinear(cin, cout, bias=False, device=device, dtype=dtype)
+    if kind == "soft-gating":
+        return SoftGating(cin, device=device, dtype=dtype)
+    return nn.Identity() if kind == "identity" else None
+
+
+class FourierBlock(nn.Module):
+    """One operator layer around any spectral conv ``K`` (FNO, SFNO, ...):
+
+    ``h = norm(K(x)) + S(x)``, ``y = norm(MLP(act(h)) + G(x))``, then ``act(y)``; the
+    last block of a stack (``last=True``) leaves out both activations. ``S`` is the
+    pointwise skip and ``G`` the MLP skip (as in neuraloperator's FNO blocks).
+
+    Parameters
+    ----------
+    conv : nn.Module
+        Called as ``conv(x, output_shape=...)``; must have ``in_channels`` and
+        ``out_channels`` attributes.
+    mlp_expansion : float
+        Hidden width of the channel MLP relative to ``out_channels``; 0 disables the MLP.
+    skip, mlp_skip : {"linear", "identity", "soft-gating"} or None
+        Kind of the two skip connections (None drops it).
+    activation : {"gelu", "relu", "silu", "tanh", "identity"}
+    norm : {"instance", "group"} or None
+        Normalisation after the conv and after the MLP (group: one group).
+    last : bool
+        Leave out the final activation (the last block of a stack).
+    resample : callable, optional
+        ``resample(x, grid)`` brings a skip path onto the output grid when
+        ``output_shape`` differs from the input grid (default: Fourier resampling).
+
+    Shape
+    -----
+    x: (B, Cin, *grid) -> (B, Cout, *output_shape)
+    """
+
+    def __init__(
+        self,
+        conv: nn.Module,
+        *,
+        mlp_expansion: float = 0.5,
+        skip: str | None = "linear",
+        mlp_skip: str | None = "soft-gating",
+        activation: Activation = "gelu",
+        norm: Literal["instance", "group"] | None = None,
+        last: bool = False,
+        resample: Callable[[torch.Tensor, Sequence[int]], torch.Tensor] | None = None,
+        device=None,
+        dtype=None,
+    ) -> None:
+        super().__init__()
+        cin, cout = conv.in_channels, conv.out_channels
+        self.conv = conv
+        self.act = get_activation(activation)
+        self.activation, self.last, self.norm_kind = activation, last, _check_choice("norm", norm, NORMS)
+        self.skip = _make_skip(skip, cin, cout, "skip", device, dtype)
+        hidden = round(cout * mlp_expansion)
+        self.mlp = ChannelMLP(cout, cout, hidden, activation=activation, device=device, dtype=dtype) if hidden > 0 else None
+        self.mlp_skip = _make_skip(mlp_skip, cin, cout, "mlp_skip", device, dtype) if self.mlp is not None else None
+        n_norm = (1 + (self.mlp is not None)) if norm else 0
+        self.norms = nn.ModuleList(nn.GroupNorm(1 if norm == "group" else cout, cout, device=device, dtype=dtype) for _ in range(n_norm))
+        self.resample = resample or fourier_resample
+
+    def reset_parameters(self) -> None:
+        for m in (self.conv, self.skip, self.mlp, self.mlp_skip, *self.norms):
+            if m is not None and hasattr(m, "reset_parameters"):
+                m.reset_parameters()
+
+    def forward(self, x: torch.Tensor, output_shape: Sequence[int] | None = None) -> torch.Tensor:
+        h = self.conv(x, output_shape=output_shape)  # (B, Cout, *out_grid)
+        if self.norms:
+            h = self.norms[0](h)
+        if self.skip is not None:
+            h = h + self._on_grid(self.skip(x), h.shape[2:])
+        if self.mlp is not None:
+            h = self.mlp(h if self.last else self.act(h))
+            if self.mlp_skip is not None:
+                h = h + self._on_grid(self.mlp_skip(x), h.shape[2:])
+            if self.norms:
+                h = self.norms[1](h)
+        return h if self.last else self.act(h)
+
+    def _on_grid(self, s: torch.Tensor, grid: Sequence[int]) -> torch.Tensor:
+        return s if tuple(s.shape[2:]) == tuple(grid) else self.resample(s, tuple(grid))
+
+    def extra_repr(self) -> str:
+        return f"activation={self.activation!r}, norm={self.norm_kind!r}, last={self.last}"
