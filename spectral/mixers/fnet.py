@@ -1,0 +1,87 @@
+"""FNet token mixing: the real part of the 2-D DFT over tokens and features.
+
+Legend: ``B`` batch, ``N`` tokens, ``D`` embedding, ``F = D // 2 + 1`` rfft bins over
+the features.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from spectral.fft import FFTNorm, check_norm, compute_dtype, fft_precision
+from spectral.mixers._common import apply_mask, check_mask, check_sequence
+
+__all__ = ["fnet_mix", "FNetMixer"]
+
+
+def fnet_mix(x: torch.Tensor, *, norm: FFTNorm = "ortho") -> torch.Tensor:
+    """``Re(FFT_N(FFT_D(x)))`` computed with one rfft over ``D`` and one fft over ``N``.
+
+    The bins ``d > D/2`` are read from the Hermitian symmetry of a real input's 2-D
+    spectrum, ``Z[t, d] = conj(Z[-t, D - d])``, so the full complex 2-D transform is
+    never formed.
+
+    Shape
+    -----
+    x: (B, N, D) real -> (B, N, D) real (same dtype; half precision runs in float32)
+    """
+    n, d = x.shape[-2], x.shape[-1]
+    with fft_precision(x):
+        z = torch.fft.rfft(x.to(compute_dtype(x.dtype)), dim=-1, norm=norm)  # (B, N, F) complex
+        r = torch.fft.fft(z, dim=-2, norm=norm).real  # (B, N, F) real
+        if d > r.shape[-1]:
+            r_neg_t = torch.roll(torch.flip(r, dims=[-2]), 1, dims=-2)  # r[:, (-t) mod N, :]
+            r = torch.cat([r, r_neg_t[..., 1 : d - r.shape[-1] + 1].flip(-1)], dim=-1)  # (B, N, D)
+    return r.to(x.dtype)
+
+
+class FNetMixer(nn.Module):
+    """Parameter-free Fourier token mixing (FNet): ``y = Re(DFT_tokens(DFT_features(x)))``.
+
+    Parameters
+    ----------
+    fft_norm : {"ortho", "forward", "backward"}
+        Normalisation of both transforms. "ortho" (default) keeps the output on the
+        scale of the input, which suits the pre-norm residual block; the paper's
+        unnormalised transform ("backward") scales outputs by ``sqrt(N D)`` and
+        relies on a post-norm.
+
+    Shape
+    -----
+    x: (B, N, D) real, mask: (B, N) bool or None -> (B, N, D) real, same dtype
+
+    Notes
+    -----
+    Padded tokens (``mask`` False) are replaced by zeros before the transform, so their
+    values change no output, and the outputs at padded positions are zero. The result
+    is that of the length-``N`` sequence whose padded tokens are zeros: the DFT over
+    ``N`` tokens depends on ``N``, so it differs from the unpadded shorter sequence.
+    Half-precision inputs are transformed in float32 (autocast off) and cast back.
+
+    References
+    ----------
+    Lee-Thorp, Ainslie, Eckstein, Ontanon, "FNet: Mixing Tokens with Fourier
+    Transforms", NAACL 2022 (arXiv:2105.03824).
+
+    Examples
+    --------
+    >>> mixer = FNetMixer()
+    >>> mixer(torch.randn(2, 10, 8)).shape
+    torch.Size([2, 10, 8])
+    """
+
+    def __init__(self, *, fft_norm: FFTNorm = "ortho") -> None:
+        super().__init__()
+        self.fft_norm = check_norm(fft_norm)
+
+    def reset_parameters(self) -> None:
+        """No parameters: nothing to reset."""
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        check_sequence(x, None, "FNetMixer")
+        check_mask(mask, x.shape[:2], "FNetMixer")
+        return apply_mask(fnet_mix(apply_mask(x, mask), norm=self.fft_norm), mask)
+
+    def extra_repr(self) -> str:
+        return f"fft_norm={self.fft_norm!r}"

@@ -1,0 +1,127 @@
+"""Global filter token mixing (GFNet, FMLP-Rec): a learnable complex filter per frequency and channel.
+
+Legend: ``B`` batch, ``N`` tokens, ``D`` embedding, ``L`` the filter's learned length
+(``filter_len``), ``P`` the FFT length (``N`` circular, ``2N`` zero boundary),
+``F = P // 2 + 1`` rfft bins.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import nn
+
+from spectral.complex import as_complex, init_complex_
+from spectral.fft import compute_dtype, fft_precision
+from spectral.mixers._common import apply_mask, check_mask, check_sequence, real_edge_bins, resample_filter
+
+__all__ = ["Boundary", "BOUNDARIES", "global_filter", "GlobalFilterMixer"]
+
+Boundary = Literal["circular", "zero"]
+BOUNDARIES: tuple[str, ...] = ("circular", "zero")
+
+
+def global_filter(x: torch.Tensor, weight: torch.Tensor, filter_len: int, *, boundary: Boundary = "circular") -> torch.Tensor:
+    """Filter the token axis of ``x`` with the frequency response ``weight`` learned on ``filter_len`` points.
+
+    "circular": ``y = irfft(rfft(x) * W_N)``, a circular convolution over the ``N``
+    tokens, with ``W_N`` the learned response resampled to ``N`` points
+    (:func:`~spectral.mixers._common.resample_filter`, "wrap"). "zero": the tokens are
+    zero-extended and convolved linearly, by an FFT of length ``2N``.
+
+    Shape
+    -----
+    x: (B, N, D) real, weight: (filter_len // 2 + 1, D) complex -> (B, N, D) real
+    """
+    if boundary not in BOUNDARIES:
+        raise ValueError(f"boundary must be one of {BOUNDARIES}, got {boundary!r}")
+    n = x.shape[1]
+    p = n if boundary == "circular" else 2 * n
+    with fft_precision(x):
+        xc = x.to(compute_dtype(x.dtype))
+        w = weight.to(torch.promote_types(weight.dtype, torch.complex64))
+        if p != filter_len:  # "zero" at n == max_len (p == L) only loses lags +-n, which link no two tokens
+            w = resample_filter(w, filter_len, p, "wrap" if boundary == "circular" else "crop")
+        w = real_edge_bins(w, p, dim=0)  # (F, D) complex; DC / Nyquist real, as for a real kernel
+        spec = torch.fft.rfft(xc, n=p, dim=1, norm="forward")  # (B, F, D) complex
+        y = torch.fft.irfft(spec * w, n=p, dim=1, norm="forward")  # (B, P, D) real
+    return y.narrow(1, 0, n).to(x.dtype)
+
+
+class GlobalFilterMixer(nn.Module):
+    """Learnable global filter over tokens: ``y = irfft(rfft(x) * W)``, one complex ``W[k, d]`` per frequency and channel.
+
+    Equivalent to a depthwise convolution with a kernel as long as the sequence,
+    in ``O(N log N)``. The filter is learned on ``max_len`` tokens and works at any
+    length ``N``: it is the response of a kernel whose lags are counted in tokens, so a
+    different ``N`` samples its trigonometric interpolant on the new frequency grid
+    (exact at the shared frequencies) instead of tying the layer to one length.
+
+    Parameters
+    ----------
+    dim : int
+        Embedding size ``D``.
+    max_len : int
+        Length the filter is learned on; any ``N`` is accepted.
+    boundary : {"circular", "zero"}
+        "circular" (GFNet, FMLP-Rec; default): the ``N`` tokens are one period, the
+        mixer is equivariant to circular shifts. "zero": the sequence is zero-extended
+        and convolved linearly (FFT length ``2N``); the kernel then spans lags
+        ``-(max_len - 1) .. max_len - 1`` and is learned on ``2 max_len`` bins.
+    init_std : float
+        Standard deviation of the complex filter values at initialisation (GFNet: 0.02).
+    device, dtype
+        Of the filter, stored as a real ``(filter_len // 2 + 1, dim, 2)`` tensor.
+
+    Shape
+    -----
+    x: (B, N, D) real, mask: (B, N) bool or None -> (B, N, D) real, same dtype
+
+    Notes
+    -----
+    Padded tokens (``mask`` False) are set to zero before the FFT and the outputs there
+    are zero, so padded values never change an unmasked output. With
+    ``boundary="zero"`` a padded sequence also gives exactly the outputs of the
+    unpadded one (padding at either end or both: a linear convolution of zeros adds
+    nothing). With "circular" the outputs are those of the length-``N`` period whose
+    padded tokens are zeros. Half-precision inputs are filtered in float32 and cast back.
+
+    References
+    ----------
+    Rao et al., "Global Filter Networks for Image Classification", NeurIPS 2021.
+    Zhou et al., "Filter-enhanced MLP is All You Need for Sequential Recommendation"
+    (FMLP-Rec), WWW 2022.
+
+    Examples
+    --------
+    >>> mixer = GlobalFilterMixer(8, 64)
+    >>> mixer(torch.randn(2, 17, 8)).shape
+    torch.Size([2, 17, 8])
+    """
+
+    def __init__(
+        self, dim: int, max_len: int, *, boundary: Boundary = "circular", init_std: float = 0.02, device=None, dtype=None
+    ) -> None:
+        super().__init__()
+        if dim < 1 or max_len < 1:
+            raise ValueError(f"GlobalFilterMixer: dim and max_len must be >= 1, got dim={dim}, max_len={max_len}")
+        if boundary not in BOUNDARIES:
+            raise ValueError(f"boundary must be one of {BOUNDARIES}, got {boundary!r}")
+        self.dim, self.max_len, self.boundary, self.init_std = dim, max_len, boundary, init_std
+        self.filter_len = max_len if boundary == "circular" else 2 * max_len
+        self.weight = nn.Parameter(torch.empty(self.filter_len // 2 + 1, dim, 2, device=device, dtype=dtype))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        init_complex_(self.weight, self.init_std)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        check_sequence(x, self.dim, "GlobalFilterMixer")
+        check_mask(mask, x.shape[:2], "GlobalFilterMixer")
+        y = global_filter(apply_mask(x, mask), as_complex(self.weight), self.filter_len, boundary=self.boundary)
+        return apply_mask(y, mask)
+
+    def extra_repr(self) -> str:
+        return f"{self.dim}, {self.max_len}, boundary={self.boundary!r}, filter_len={self.filter_len}"
+

@@ -1,0 +1,82 @@
+"""FFTNetMixer against a numpy reference built from its parameters."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy.special import erf
+
+from spectral.mixers.fftnet import FFTNetMixer
+
+
+def interpolate_response(w: np.ndarray, n_src: int, n_dst: int) -> np.ndarray:
+    """Zero-phase response w (..., n_src//2+1) sampled at j / n_dst by a naive DTFT of its kernel."""
+    h = np.fft.irfft(w, n=n_src, axis=-1)  # (..., n_src)
+    lags = np.array([t if 2 * t < n_src else t - n_src for t in range(n_src)], dtype=float)
+    weights = np.ones(n_src)
+    if n_src % 2 == 0:  # lag n/2 counts as +n/2 and -n/2, half each: cos(pi f n) in total
+        weights[n_src // 2] = 1.0
+    f = np.arange(n_dst // 2 + 1) / n_dst
+    mat = np.cos(2 * np.pi * np.outer(lags, f)) * weights[:, None]  # even kernel -> cosine series
+    return h @ mat
+
+
+def reference(m: FFTNetMixer, x: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    b, n, d = x.shape
+    keep = np.ones((b, n), bool) if mask is None else mask
+    xz = np.where(keep[..., None], x, 0.0)
+    ctx = xz.sum(1) / np.maximum(keep.sum(1, keepdims=True), 1)
+    p = {k: v.detach().numpy() for k, v in m.state_dict().items()}
+    hid = ctx @ p["context.0.weight"].T + p["context.0.bias"]
+    hid = 0.5 * hid * (1 + erf(hid / np.sqrt(2)))
+    filt = p["base_filter"] + np.tanh(hid @ p["context.2.weight"].T + p["context.2.bias"]).reshape(b, m.num_heads, -1)
+    filt = interpolate_response(filt, m.max_len, n)  # (B, h, F)
+    spec = np.fft.rfft(xz, axis=1, norm=m.fft_norm).reshape(b, n // 2 + 1, m.num_heads, -1)
+    spec = (spec * filt.transpose(0, 2, 1)[..., None]).reshape(b, n // 2 + 1, d)
+    mag = np.abs(spec)
+    spec = np.where(mag > 0, np.maximum(mag + p["bias"], 0) / np.where(mag > 0, mag, 1), 0) * spec
+    y = np.fft.irfft(spec, n=n, axis=1, norm=m.fft_norm)
+    return np.where(keep[..., None], y, 0.0)
+
+
+def make(max_len: int, **kw) -> FFTNetMixer:
+    m = FFTNetMixer(8, max_len, num_heads=2, hidden=6, dtype=torch.float64, **kw)
+    with torch.no_grad():  # move away from the identity start so every part matters
+        m.base_filter.normal_()
+        m.context[2].weight.normal_()
+        m.bias.uniform_(-0.3, 0.1)
+    return m
+
+
+@pytest.mark.parametrize("max_len,n", [(16, 16), (16, 11), (9, 24), (10, 5)])
+def test_matches_numpy_reference(max_len, n):
+    m = make(max_len)
+    x = torch.randn(3, n, 8, dtype=torch.float64)
+    np.testing.assert_allclose(m(x).detach().numpy(), reference(m, x.numpy(), None), atol=1e-10)
+
+
+def test_mask_excludes_padding_from_fft_and_context():
+    m = make(16, fft_norm="forward")
+    x = torch.randn(3, 12, 8, dtype=torch.float64)
+    mask = torch.ones(3, 12, dtype=torch.bool)
+    mask[0, 7:] = False
+    mask[2, :3] = False
+    got = m(x, mask)
+    np.testing.assert_allclose(got.detach().numpy(), reference(m, x.numpy(), mask.numpy()), atol=1e-10)
+    x2 = torch.where(mask[..., None], x, 1e3 * torch.randn_like(x))
+    torch.testing.assert_close(m(x2, mask), got)
+
+
+def test_identity_at_initialisation():
+    """W_base = 1, a 0.02-scale adaptive part and zero bias: close to the identity map."""
+    m = FFTNetMixer(16, 32, num_heads=4)
+    x = torch.randn(2, 32, 16)
+    assert (m(x) - x).abs().max() < 0.1 * x.abs().max()
+
+
+def test_errors():
+    with pytest.raises(ValueError, match="dim=10 must be divisible by num_heads=4"):
+        FFTNetMixer(10, 16, num_heads=4)
+    with pytest.raises(ValueError, match=r"expected x of shape \(B, N, 8\), got \(2, 5, 6\)"):
+        FFTNetMixer(8, 16, num_heads=2)(torch.zeros(2, 5, 6))
