@@ -13,6 +13,8 @@ states are stored as tensors rather than pickled tuples.
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import os
 import random
 import tempfile
@@ -28,6 +30,9 @@ __all__ = [
     "atomic_write",
     "atomic_save",
     "atomic_write_text",
+    "write_jsonl",
+    "append_jsonl",
+    "save_checkpoint",
     "load_checkpoint",
     "capture_rng_state",
     "restore_rng_state",
@@ -84,13 +89,49 @@ def atomic_write_text(text: str, path: str | os.PathLike) -> None:
     atomic_write(path, lambda f: f.write(text.encode("utf-8")))
 
 
-def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Load a checkpoint onto the CPU with ``weights_only=True`` and check its format."""
+def _json_line(record: dict[str, Any]) -> str:
+    # Strict JSON has no NaN/Infinity: non-finite numbers are written as null.
+    clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
+    return json.dumps(clean) + "\n"
+
+
+def write_jsonl(records: list[dict[str, Any]], path: str | os.PathLike) -> None:
+    """Replace ``path`` with one JSON line per record, atomically."""
+    atomic_write_text("".join(_json_line(r) for r in records), path)
+
+
+def append_jsonl(record: dict[str, Any], path: str | os.PathLike) -> None:
+    """Append one JSON line (a crash can lose this line; resuming rewrites the file)."""
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(_json_line(record))
+
+
+def save_checkpoint(path: str | os.PathLike, **state: Any) -> None:
+    """Atomically save ``state`` (model/optimizer/... ``state_dict()`` s, counters, RNG)."""
+    atomic_save({"format": CHECKPOINT_FORMAT, **state}, path)
+
+
+def load_checkpoint(path: str | os.PathLike, *, config: dict[str, Any]) -> dict[str, Any]:
+    """Load a checkpoint onto the CPU (``weights_only=True``); check format and settings.
+
+    Raises
+    ------
+    ValueError
+        If the file is not a checkpoint of this format, or ``config`` differs from the
+        settings it was written with (each difference is listed).
+    """
     state = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(
             f"{path} is not a Trainer checkpoint of format {CHECKPOINT_FORMAT} "
             f"(got format={state.get('format') if isinstance(state, dict) else type(state)})"
+        )
+    saved = state["config"]
+    diffs = [f"{k}: {saved.get(k)!r} in the checkpoint, {v!r} now" for k, v in config.items() if saved.get(k) != v]
+    if diffs:
+        raise ValueError(
+            f"resume=True: {path} was written with other settings ({'; '.join(diffs)}); "
+            "use the same settings or another checkpoint_dir"
         )
     return state
 

@@ -10,7 +10,6 @@ atomic files and RNG states in :mod:`operators._checkpoint`.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import sys
@@ -26,12 +25,12 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from operators._checkpoint import (
-    CHECKPOINT_FORMAT,
-    atomic_save,
-    atomic_write_text,
+    append_jsonl,
     capture_rng_state,
     load_checkpoint,
     restore_rng_state,
+    save_checkpoint,
+    write_jsonl,
 )
 from operators._distributed import (
     BatchSource,
@@ -41,6 +40,7 @@ from operators._distributed import (
     resolve_device,
     setup_distributed,
 )
+from operators.losses import LpLoss
 
 __all__ = ["Trainer", "NonFiniteLossError", "SCHEDULERS", "AMP_MODES"]
 
@@ -68,12 +68,6 @@ class NonFiniteLossError(FloatingPointError):
         )
 
 
-def _relative_l2(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean over the batch of ``||pred_i - target_i||_2 / ||target_i||_2``."""
-    diff = (pred - target).flatten(1).norm(dim=1)
-    return (diff / target.flatten(1).norm(dim=1)).mean()
-
-
 def _default_loss() -> LossFn:
     """Relative L2 over all channels and grid points, batch mean.
 
@@ -81,10 +75,6 @@ def _default_loss() -> LossFn:
     so its relative norm does not depend on how many trailing axes it calls grid: one
     axis serves data of any dimension.
     """
-    try:
-        from operators.losses import LpLoss
-    except ImportError:
-        return _relative_l2
     return LpLoss(1, 2.0, relative=True, reduction="mean", periodic=True)
 
 
@@ -111,11 +101,6 @@ def _length(source: BatchSource) -> int | None:
         return None
 
 
-def _json_line(record: Record) -> str:
-    clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
-    return json.dumps(clean) + "\n"
-
-
 class Trainer:
     """Train a model with AdamW and a per-epoch learning-rate schedule.
 
@@ -139,8 +124,8 @@ class Trainer:
         Per epoch: cosine annealing to 0 over ``epochs``, or ``lr * gamma ** (epoch //
         step_size)`` (``step_size`` default ``max(1, epochs // 4)``), or constant.
     loss : callable, optional
-        ``loss(pred, target) -> scalar`` batch mean; default relative L2
-        (:class:`operators.losses.LpLoss` when available).
+        ``loss(pred, target) -> scalar`` batch mean; default relative L2,
+        ``LpLoss(1)`` (:class:`operators.losses.LpLoss`).
     metrics : mapping of str to callable, optional
         Extra batch-mean metrics reported per test set next to ``"loss"``.
     grad_clip : float, optional
@@ -367,8 +352,7 @@ class Trainer:
         self.epoch = epoch + 1
         self._save(source)
         if self.dist.is_main and self.metrics_path is not None:
-            with open(self.metrics_path, "a", encoding="utf-8") as f:
-                f.write(_json_line(record))
+            append_jsonl(record, self.metrics_path)
         return record
 
     def _train_epoch(self, source: BatchSource, epoch: int) -> float:
@@ -441,7 +425,7 @@ class Trainer:
             source.set_rng_state(self._pending["loader_rng"])
             self._pending = None
         if self.dist.is_main and self.metrics_path is not None:
-            atomic_write_text("".join(_json_line(r) for r in self.history), self.metrics_path)
+            write_jsonl(self.history, self.metrics_path)
 
     def _save(self, source: BatchSource) -> None:
         if self.checkpoint_path is None:
@@ -449,25 +433,17 @@ class Trainer:
         rng = all_gather_objects(capture_rng_state(), self.dist)  # collective: every rank
         if not self.dist.is_main:
             return
-        state = {
-            "format": CHECKPOINT_FORMAT, "epoch": self.epoch, "step": self.step,
-            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
-            "scaler": None if self.scaler is None else self.scaler.state_dict(),
-            "rng": rng, "loader_rng": source.rng_state(), "history": self.history,
-            "config": self._config, "world_size": self.dist.world_size,
-        }
-        atomic_save(state, self.checkpoint_path)
+        save_checkpoint(
+            self.checkpoint_path, epoch=self.epoch, step=self.step, model=self.model.state_dict(),
+            optimizer=self.optimizer.state_dict(),
+            scheduler=None if self.scheduler is None else self.scheduler.state_dict(),
+            scaler=None if self.scaler is None else self.scaler.state_dict(),
+            rng=rng, loader_rng=source.rng_state(), history=self.history, config=self._config,
+            world_size=self.dist.world_size,
+        )
 
     def _load(self, path: Path) -> None:
-        state = load_checkpoint(path)
-        diffs = [f"{k}: {state['config'].get(k)!r} in the checkpoint, {v!r} now"
-                 for k, v in self._config.items() if state["config"].get(k) != v]
-        if diffs:
-            raise ValueError(
-                f"resume=True: {path} was written with other settings ({'; '.join(diffs)}); "
-                "use the same settings or another checkpoint_dir"
-            )
+        state = load_checkpoint(path, config=self._config)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None:

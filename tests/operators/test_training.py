@@ -21,7 +21,7 @@ from torch import nn
 from torch.utils.data import DataLoader, SubsetRandomSampler, TensorDataset
 
 from operators import _checkpoint
-from operators._distributed import ShardedBatchSampler
+from operators._distributed import DistContext, ShardedBatchSampler, make_source
 from operators.training import NonFiniteLossError, Trainer
 from tests.operators import _ddp_worker as worker
 
@@ -305,6 +305,38 @@ def test_bad_data_is_reported_with_shapes():
         _trainer(loss=lambda p, t: (p - t).flatten(1).mean(1)).fit((x, y))
 
 
+class _Stream(torch.utils.data.IterableDataset):
+    def __iter__(self):
+        return iter([(torch.zeros(1, 8), torch.zeros(1, 8))])
+
+
+@pytest.mark.parametrize(
+    "loader",
+    [
+        DataLoader(TensorDataset(torch.zeros(6, 1, 8), torch.zeros(6, 1, 8)), batch_size=2,
+                   sampler=SubsetRandomSampler(range(6))),
+        DataLoader(_Stream(), batch_size=None),
+    ],
+    ids=["custom-sampler", "iterable"],
+)
+def test_loaders_the_trainer_cannot_shard_are_refused_under_ddp(loader):
+    ctx = DistContext(rank=1, world_size=2)
+    with pytest.raises(ValueError, match=r"train: under torchrun the Trainer shards the data itself.*got dataset="):
+        make_source(loader, "train", batch_size=2, shuffle=True, drop_last=False, seed=0, ctx=ctx, train=True)
+    assert make_source(loader, "train", batch_size=2, shuffle=True, drop_last=False, seed=0,
+                       ctx=DistContext(), train=True).loader is loader  # one process: used as given
+
+
+def test_evaluation_shards_cover_every_sample_once():
+    x = torch.arange(7.0)[:, None]
+    seen = []
+    for rank in range(3):
+        source = make_source((x, x), "test", batch_size=2, shuffle=True, drop_last=False, seed=0,
+                             ctx=DistContext(rank=rank, world_size=3), train=False)
+        seen += [v for xb, _, n, _ in source.batches(0) for v in xb[:n, 0].tolist()]
+    assert seen == x[:, 0].tolist()
+
+
 def test_progress_bars_follow_verbose(capsys):
     x, y = worker.make_data(8, 8, 0)
     _trainer(verbose=None).fit((x, y))  # pytest captures the streams: not a terminal
@@ -319,24 +351,32 @@ def _run(args: list[str], timeout: float = 240) -> subprocess.CompletedProcess:
     return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
 
 
-@pytest.mark.parametrize("data", ["tensors", "loader"])
-def test_sigkill_mid_epoch_then_resume_equals_uninterrupted_run(tmp_path, data):
-    ckpt, out = tmp_path / "ckpt", tmp_path / "resumed.pt"
-    base = [sys.executable, str(WORKER), "resume", str(out), "--data", data, "--ckpt", str(ckpt)]
-    killed = _run(base + ["--kill-at", "10"])  # 4 batches an epoch: dies in batch 2 of epoch 3
+@pytest.fixture
+def single_thread_isolated_rng():
+    """One intra-op thread, as in the worker processes; global RNG states put back after."""
+    threads, state = torch.get_num_threads(), _checkpoint.capture_rng_state()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+    _checkpoint.restore_rng_state(state)
+
+
+@pytest.mark.parametrize(
+    "data",
+    # The loader case exercises every RNG stream (dropout, numpy/random augmentation) and
+    # the rebuilt DataLoader; the tensor case shares its sampler, so it runs with -m slow.
+    [pytest.param("tensors", marks=pytest.mark.slow), "loader"],
+)
+def test_sigkill_mid_epoch_then_resume_equals_uninterrupted_run(tmp_path, data, single_thread_isolated_rng):
+    ckpt, out = tmp_path / "ckpt", tmp_path / "killed.pt"
+    killed = _run([sys.executable, str(WORKER), "resume", str(out), "--data", data, "--ckpt", str(ckpt),
+                   "--kill-at", "10"])  # 4 batches an epoch: dies in batch 2 of epoch 3
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert not out.exists()
     assert torch.load(ckpt / "checkpoint.pt", weights_only=True)["epoch"] == 2
-    resumed = _run(base)
-    assert resumed.returncode == 0, resumed.stderr
-    weights, history = torch.load(out, weights_only=True)
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as in the worker processes
-    try:
-        ref_weights, ref_history = worker.train_resume_case(data, str(tmp_path / "ref"))
-    finally:
-        torch.set_num_threads(threads)
+    # Resume in a fresh Trainer (here, in this process) from the killed run's files.
+    weights, history = worker.train_resume_case(data, str(ckpt))
+    ref_weights, ref_history = worker.train_resume_case(data, str(tmp_path / "ref"))
     assert _without_time(history) == _without_time(ref_history)  # bitwise, every epoch
     for k, v in ref_weights.items():
         assert torch.equal(weights[k], v), k
