@@ -67,6 +67,9 @@ class NonFiniteLossError(FloatingPointError):
             "training stopped before the optimiser step"
         )
 
+    def __reduce__(self) -> tuple[type, tuple[int, int, float | None]]:
+        return type(self), (self.epoch, self.batch, self.value)
+
 
 def _default_loss() -> LossFn:
     """Relative L2 over all channels and grid points, batch mean.
@@ -152,6 +155,18 @@ class Trainer:
     ------
     NonFiniteLossError
         From :meth:`fit`, naming the epoch and batch, when the loss is NaN or infinite.
+
+    Notes
+    -----
+    * Resuming restores every RNG stream (torch CPU and CUDA, numpy, ``random``; per
+      rank under torchrun) as it was after the last completed epoch and replays the
+      data order of ``(seed, epoch)``, so a killed run finishes bit-identical to an
+      uninterrupted one (given the same hardware and thread count). Without
+      ``resume`` the files in ``checkpoint_dir`` are overwritten.
+    * Under torchrun every rank reads the checkpoint: the folder must be shared.
+      Default DataLoaders are rebuilt around a sharding sampler; loaders with a
+      custom sampler or an iterable dataset are used as given, in one process only.
+    * The non-finite check reads the loss every step (one host sync per step).
 
     Shape
     -----
