@@ -192,17 +192,12 @@ class ContiguousBatches(Sampler[list[int]]):
 
 def is_default_loader(loader: DataLoader) -> bool:
     """True for a map-style loader built with ``batch_size``/``shuffle`` only (no custom sampler)."""
-    sampler = loader.sampler
-    plain_random = (
-        type(sampler) is RandomSampler
-        and not sampler.replacement
-        and sampler._num_samples is None
-    )
-    return (
-        not isinstance(loader.dataset, IterableDataset)
-        and type(loader.batch_sampler) is BatchSampler
-        and (type(sampler) is SequentialSampler or plain_random)
-    )
+    sampler, dataset = loader.sampler, loader.dataset
+    if isinstance(dataset, IterableDataset) or type(loader.batch_sampler) is not BatchSampler:
+        return False
+    if type(sampler) is RandomSampler:  # one pass without replacement, like shuffle=True
+        return not sampler.replacement and sampler.num_samples == len(dataset)  # type: ignore[arg-type]
+    return type(sampler) is SequentialSampler
 
 
 def rebuild_loader(

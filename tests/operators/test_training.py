@@ -29,6 +29,15 @@ ROOT = Path(__file__).resolve().parents[2]
 WORKER = Path(worker.__file__)
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """These models are tiny: one intra-op thread is faster, and matches the worker processes."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _model(dropout: float = 0.0) -> nn.Module:
     torch.manual_seed(0)
     return nn.Sequential(
@@ -352,12 +361,10 @@ def _run(args: list[str], timeout: float = 240) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture
-def single_thread_isolated_rng():
-    """One intra-op thread, as in the worker processes; global RNG states put back after."""
-    threads, state = torch.get_num_threads(), _checkpoint.capture_rng_state()
-    torch.set_num_threads(1)
+def isolated_rng():
+    """Global RNG states put back after the test (resuming restores a checkpoint's)."""
+    state = _checkpoint.capture_rng_state()
     yield
-    torch.set_num_threads(threads)
     _checkpoint.restore_rng_state(state)
 
 
@@ -367,7 +374,7 @@ def single_thread_isolated_rng():
     # the rebuilt DataLoader; the tensor case shares its sampler, so it runs with -m slow.
     [pytest.param("tensors", marks=pytest.mark.slow), "loader"],
 )
-def test_sigkill_mid_epoch_then_resume_equals_uninterrupted_run(tmp_path, data, single_thread_isolated_rng):
+def test_sigkill_mid_epoch_then_resume_equals_uninterrupted_run(tmp_path, data, isolated_rng):
     ckpt, out = tmp_path / "ckpt", tmp_path / "killed.pt"
     killed = _run([sys.executable, str(WORKER), "resume", str(out), "--data", data, "--ckpt", str(ckpt),
                    "--kill-at", "10"])  # 4 batches an epoch: dies in batch 2 of epoch 3
