@@ -1,0 +1,349 @@
+"""Implicit neural representations: coordinates in ``[-1, 1]^d`` -> signal values.
+
+Legend: ``...`` any leading (batch / grid) dims, ``d`` in_features (coordinate dims),
+``H`` hidden_features, ``F_out`` out_features, ``K`` Fourier-KAN frequencies, ``R``
+random Fourier features.
+
+- :class:`FKAN`: a :class:`~spectral.kan.FourierKANLayer` with LayerNorm on the
+  coordinates (learnable per-coordinate Fourier series), then an MLP.
+- :class:`SIREN`: sine activations ``sin(omega_0 (W x + b))`` with the SIREN initialisation.
+- :class:`FourierFeatureINR`: random Fourier features ``[sin(2 pi B v), cos(2 pi B v)]``
+  then a ReLU MLP.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+from torch import nn
+
+from spectral.kan import FourierKANLayer
+
+__all__ = ["FKAN_ACTIVATIONS", "FKAN", "SIREN", "FourierFeatureINR"]
+
+FKAN_ACTIVATIONS = ("gated_tanh", "sine", "relu", "gelu", "silu")
+FKANActivation = Literal["gated_tanh", "sine", "relu", "gelu", "silu"]
+
+
+_ACTIVATION_FNS = {
+    "gated_tanh": lambda z, omega_0: (z + torch.tanh(omega_0 * z)) * torch.sigmoid(z),
+    "sine": lambda z, omega_0: torch.sin(omega_0 * z),
+    "relu": lambda z, omega_0: torch.relu(z),
+    "gelu": lambda z, omega_0: nn.functional.gelu(z),
+    "silu": lambda z, omega_0: nn.functional.silu(z),
+}
+
+
+def _check_count(name: str, value: object, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return value
+
+
+def _check_positive(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
+def _check_coords(owner: str, x: object, in_features: int) -> None:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{owner}: coordinates must be a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"{owner}: coordinates must have a real floating dtype, got {x.dtype}")
+    if x.ndim < 1 or x.shape[-1] != in_features:
+        raise ValueError(f"{owner}: expected coordinates of shape (..., {in_features}), got {tuple(x.shape)}")
+
+
+def _linears(sizes: list[int], factory: dict) -> nn.ModuleList:
+    return nn.ModuleList(nn.Linear(a, b, **factory) for a, b in zip(sizes[:-1], sizes[1:]))
+
+
+def _siren_uniform_(linear: nn.Linear, bound: float) -> None:
+    """SIREN weight init ``U(-bound, bound)``; the bias keeps ``nn.Linear``'s default."""
+    linear.reset_parameters()
+    with torch.no_grad():
+        linear.weight.uniform_(-bound, bound)
+
+
+class SIREN(nn.Module):
+    """Sinusoidal representation network: ``h <- sin(omega_0 (W h + b))``, then a linear output.
+
+    Initialisation (Sitzmann et al.): first layer ``W ~ U(-1/d, 1/d)``; every later layer
+    (output included) ``W ~ U(-sqrt(6/n)/omega_0, sqrt(6/n)/omega_0)`` with ``n`` its fan-in,
+    so pre-activations stay standard-distributed through depth. Biases keep
+    ``nn.Linear``'s default ``U(-1/sqrt(n), 1/sqrt(n))``.
+
+    Parameters
+    ----------
+    in_features : int
+        ``d``, coordinate dimensions.
+    out_features : int
+        ``F_out``, signal channels.
+    hidden_features : int
+        ``H``, width of every sine layer.
+    n_layers : int
+        Number of sine layers (``d -> H``, then ``n_layers - 1`` of ``H -> H``); a linear
+        ``H -> F_out`` layer follows.
+    omega_0 : float
+        Frequency factor of every sine layer (30 in the paper).
+    device, dtype
+        Where and in which dtype to create the parameters.
+
+    Shape
+    -----
+    x: (..., d) real in [-1, 1] -> (..., F_out) real
+
+    References
+    ----------
+    Sitzmann et al., "Implicit Neural Representations with Periodic Activation Functions", NeurIPS 2020.
+
+    Examples
+    --------
+    >>> SIREN(2, 1, hidden_features=32, n_layers=2)(torch.rand(8, 8, 2)).shape
+    torch.Size([8, 8, 1])
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        hidden_features: int = 256,
+        n_layers: int = 3,
+        omega_0: float = 30.0,
+        device=None,
+        dtype=None,
+    ) -> None:
+        super().__init__()
+        self.in_features = _check_count("in_features", in_features)
+        self.out_features = _check_count("out_features", out_features)
+        self.hidden_features = _check_count("hidden_features", hidden_features)
+        self.n_layers = _check_count("n_layers", n_layers)
+        self.omega_0 = _check_positive("omega_0", omega_0)
+        factory = {"device": device, "dtype": dtype}
+        self.layers = _linears([in_features] + [hidden_features] * n_layers, factory)
+        self.out = nn.Linear(hidden_features, out_features, **factory)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        _siren_uniform_(self.layers[0], 1.0 / self.in_features)
+        bound = math.sqrt(6.0 / self.hidden_features) / self.omega_0
+        for linear in [*self.layers[1:], self.out]:
+            _siren_uniform_(linear, bound)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_coords("SIREN", x, self.in_features)
+        for linear in self.layers:
+            x = torch.sin(self.omega_0 * linear(x))  # (..., H)
+        return self.out(x)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.in_features}, {self.out_features}, hidden_features={self.hidden_features}, "
+            f"n_layers={self.n_layers}, omega_0={self.omega_0}"
+        )
+
+
+class FourierFeatureINR(nn.Module):
+    """Random Fourier features then a ReLU MLP: ``MLP([sin(2 pi B v), cos(2 pi B v)])``.
+
+    ``B`` is ``(R, d)`` with entries ``N(0, sigma^2)``, drawn at construction (and by
+    :meth:`reset_parameters`) and kept fixed: a persistent buffer, so it is saved in the
+    ``state_dict`` but not trained and not counted in ``parameters()``.
+
+    Parameters
+    ----------
+    in_features : int
+        ``d``, coordinate dimensions.
+    out_features : int
+        ``F_out``, signal channels.
+    num_features : int
+        ``R``, random frequencies (the embedding has ``2 R`` entries).
+    sigma : float
+        Standard deviation of ``B``, in cycles per unit coordinate; the scale of detail the
+        network fits easily (too large: noisy interpolation; too small: blur).
+    hidden_features : int
+        ``H``, width of every ReLU layer.
+    n_layers : int
+        ReLU layers (``2R -> H``, then ``n_layers - 1`` of ``H -> H``) before the linear output.
+    device, dtype
+        Where and in which dtype to create parameters and ``B``.
+
+    Shape
+    -----
+    x: (..., d) real in [-1, 1] -> (..., F_out) real
+
+    References
+    ----------
+    Tancik et al., "Fourier Features Let Networks Learn High Frequency Functions in Low
+    Dimensional Domains", NeurIPS 2020.
+
+    Examples
+    --------
+    >>> FourierFeatureINR(3, 2, num_features=16, hidden_features=32)(torch.rand(5, 3)).shape
+    torch.Size([5, 2])
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        num_features: int = 256,
+        sigma: float = 10.0,
+        hidden_features: int = 256,
+        n_layers: int = 3,
+        device=None,
+        dtype=None,
+    ) -> None:
+        super().__init__()
+        self.in_features = _check_count("in_features", in_features)
+        self.out_features = _check_count("out_features", out_features)
+        self.num_features = _check_count("num_features", num_features)
+        self.sigma = _check_positive("sigma", sigma)
+        self.hidden_features = _check_count("hidden_features", hidden_features)
+        self.n_layers = _check_count("n_layers", n_layers)
+        factory = {"device": device, "dtype": dtype}
+        self.register_buffer("frequencies", torch.empty(num_features, in_features, **factory))  # B: (R, d)
+        self.layers = _linears([2 * num_features] + [hidden_features] * n_layers, factory)
+        self.out = nn.Linear(hidden_features, out_features, **factory)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        with torch.no_grad():
+            self.frequencies.normal_(0.0, self.sigma)
+        for linear in [*self.layers, self.out]:
+            linear.reset_parameters()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_coords("FourierFeatureINR", x, self.in_features)
+        proj = (2 * math.pi) * (x @ self.frequencies.t())  # (..., R)
+        x = torch.cat((torch.sin(proj), torch.cos(proj)), dim=-1)  # (..., 2R)
+        for linear in self.layers:
+            x = torch.relu(linear(x))  # (..., H)
+        return self.out(x)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.in_features}, {self.out_features}, num_features={self.num_features}, sigma={self.sigma}, "
+            f"hidden_features={self.hidden_features}, n_layers={self.n_layers}"
+        )
+
+
+class FKAN(nn.Module):
+    """Fourier-KAN implicit representation: a learnable Fourier series per coordinate, then an MLP.
+
+    ``h = LayerNorm(FourierKAN(x))``, ``h <- act(W h + b)`` for ``n_layers - 1`` layers,
+    ``y = W_out h + b_out``. The first layer gives every (coordinate, hidden unit) pair its
+    own series ``sum_k A cos(k x_i) + B sin(k x_i)``, so the network learns which
+    frequencies the signal needs instead of fixing them in advance (SIREN's ``omega_0``,
+    Fourier features' ``sigma``).
+
+    Parameters
+    ----------
+    in_features : int
+        ``d``, coordinate dimensions.
+    out_features : int
+        ``F_out``, signal channels.
+    num_frequencies : int
+        ``K``: wavenumbers ``1..K`` of the first layer. On ``[-1, 1]`` wavenumber ``k`` has
+        ``k / pi`` periods, so a grid of ``N`` points per axis is resolved up to ``K ~ pi N / 2``.
+    hidden_features : int
+        ``H``, width of the Fourier-KAN layer and of every MLP layer.
+    n_layers : int
+        Hidden layers in all: the Fourier-KAN layer plus ``n_layers - 1`` MLP layers.
+    activation : {"gated_tanh", "sine", "relu", "gelu", "silu"}
+        MLP activation. ``"gated_tanh"`` is ``(z + tanh(omega_0 z)) sigmoid(z)`` (the
+        authors' code); ``"sine"`` is ``sin(omega_0 z)``. For these two the MLP and output
+        weights use the SIREN hidden-layer init ``U(+-sqrt(6/H)/omega_0)``; the others
+        keep ``nn.Linear``'s default.
+    omega_0 : float
+        Frequency factor of ``"gated_tanh"`` and ``"sine"`` (ignored by the others).
+    smooth_init : bool
+        Passed to :class:`~spectral.kan.FourierKANLayer` (``1/k^2`` initial coefficients).
+    device, dtype
+        Where and in which dtype to create the parameters.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``activation`` (the message lists :data:`FKAN_ACTIVATIONS`), counts
+        below 1 or a non-positive ``omega_0``; in ``forward`` for a last axis other than ``d``.
+
+    Shape
+    -----
+    x: (..., d) real in [-1, 1] -> (..., F_out) real
+
+    References
+    ----------
+    Mehrabian et al., "Implicit Neural Representations with Fourier Kolmogorov-Arnold
+    Networks", ICASSP 2025 (arXiv:2409.09323).
+
+    Examples
+    --------
+    >>> net = FKAN(2, 3, num_frequencies=16, hidden_features=32, n_layers=2)
+    >>> net(torch.rand(4, 4, 2) * 2 - 1).shape
+    torch.Size([4, 4, 3])
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        num_frequencies: int = 64,
+        hidden_features: int = 256,
+        n_layers: int = 3,
+        activation: FKANActivation = "gated_tanh",
+        omega_0: float = 30.0,
+        smooth_init: bool = False,
+        device=None,
+        dtype=None,
+    ) -> None:
+        super().__init__()
+        if activation not in FKAN_ACTIVATIONS:
+            raise ValueError(f"activation must be one of {FKAN_ACTIVATIONS}, got {activation!r}")
+        self.in_features = _check_count("in_features", in_features)
+        self.out_features = _check_count("out_features", out_features)
+        self.hidden_features = _check_count("hidden_features", hidden_features)
+        self.n_layers = _check_count("n_layers", n_layers)
+        self.activation = activation
+        self.omega_0 = _check_positive("omega_0", omega_0)
+        factory = {"device": device, "dtype": dtype}
+        self.kan = FourierKANLayer(in_features, hidden_features, num_frequencies, smooth_init=smooth_init, **factory)
+        self.norm = nn.LayerNorm(hidden_features, **factory)
+        self.layers = _linears([hidden_features] * n_layers, factory)
+        self.out = nn.Linear(hidden_features, out_features, **factory)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        self.kan.reset_parameters()
+        self.norm.reset_parameters()
+        periodic = self.activation in ("gated_tanh", "sine")
+        bound = math.sqrt(6.0 / self.hidden_features) / self.omega_0
+        for linear in [*self.layers, self.out]:
+            if periodic:
+                _siren_uniform_(linear, bound)
+            else:
+                linear.reset_parameters()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_coords("FKAN", x, self.in_features)
+        h = self.norm(self.kan(x))  # (..., H)
+        for linear in self.layers:
+            h = _ACTIVATION_FNS[self.activation](linear(h), self.omega_0)  # (..., H)
+        return self.out(h)
+
+    @property
+    def num_frequencies(self) -> int:
+        return self.kan.num_frequencies
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.in_features}, {self.out_features}, num_frequencies={self.num_frequencies}, "
+            f"hidden_features={self.hidden_features}, n_layers={self.n_layers}, "
+            f"activation={self.activation!r}, omega_0={self.omega_0}"
+        )

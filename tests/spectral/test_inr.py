@@ -1,0 +1,218 @@
+"""FKAN, SIREN, FourierFeatureINR: shapes, reference formulas, init statistics, errors, state_dict."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from spectral.inr import FKAN, FKAN_ACTIVATIONS, SIREN, FourierFeatureINR
+
+SMALL = {
+    "FKAN": lambda d, o, **kw: FKAN(d, o, num_frequencies=5, hidden_features=12, n_layers=3, **kw),
+    "SIREN": lambda d, o, **kw: SIREN(d, o, hidden_features=12, n_layers=3, **kw),
+    "FourierFeatureINR": lambda d, o, **kw: FourierFeatureINR(d, o, num_features=6, hidden_features=12, **kw),
+}
+NAMES = list(SMALL)
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("d, lead", [(1, (7,)), (2, (4, 5)), (3, (2, 3, 4)), (2, ())], ids=lambda v: str(v))
+@pytest.mark.parametrize("out_features", [1, 3])
+def test_output_shapes(name, d, lead, out_features, device):
+    model = SMALL[name](d, out_features, device=device)
+    x = torch.rand(*lead, d, device=device) * 2 - 1
+    y = model(x)
+    assert y.shape == (*lead, out_features) and y.dtype == x.dtype and y.device.type == device.type
+    assert torch.isfinite(y).all()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_float64_and_every_parameter_gets_a_gradient(name):
+    model = SMALL[name](2, 2, dtype=torch.float64)
+    x = torch.rand(16, 2, dtype=torch.float64) * 2 - 1
+    model(x).square().sum().backward()
+    for pname, p in model.named_parameters():
+        assert p.dtype == torch.float64
+        assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, pname
+
+
+def _layer_norm_np(h: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float = 1e-5) -> np.ndarray:
+    mu = h.mean(-1, keepdims=True)
+    var = h.var(-1, keepdims=True)
+    return (h - mu) / np.sqrt(var + eps) * weight + bias
+
+
+def test_fkan_single_layer_matches_numpy_reference():
+    """n_layers=1: y = W_out LayerNorm(sum_{i,k} A cos(k x_i) + B sin(k x_i) + b) + b_out."""
+    model = FKAN(2, 3, num_frequencies=4, hidden_features=6, n_layers=1, dtype=torch.float64)
+    with torch.no_grad():
+        model.norm.weight.uniform_(0.5, 1.5)
+        model.norm.bias.normal_()
+        model.kan.bias.normal_()
+    x = np.random.default_rng(0).uniform(-1, 1, size=(10, 2))
+    w = model.kan.weight.detach().numpy()  # (H, d, 2, K)
+    k = np.arange(1, 5)
+    kx = x[:, None, :, None] * k  # (M, 1, d, K)
+    h = (w[None, :, :, 0] * np.cos(kx) + w[None, :, :, 1] * np.sin(kx)).sum((-2, -1)) + model.kan.bias.detach().numpy()
+    h = _layer_norm_np(h, model.norm.weight.detach().numpy(), model.norm.bias.detach().numpy())
+    ref = h @ model.out.weight.detach().numpy().T + model.out.bias.detach().numpy()
+    np.testing.assert_allclose(model(torch.from_numpy(x)).detach().numpy(), ref, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("activation", FKAN_ACTIVATIONS)
+def test_fkan_activation_formulas(activation):
+    """n_layers=2: one MLP layer between the normalised KAN features and the output."""
+    model = FKAN(2, 1, num_frequencies=3, hidden_features=5, n_layers=2, activation=activation, omega_0=7.0,
+                 dtype=torch.float64)
+    x = torch.rand(8, 2, dtype=torch.float64) * 2 - 1
+    z = model.layers[0](model.norm(model.kan(x))).detach().numpy()
+    expected = {
+        "gated_tanh": (z + np.tanh(7.0 * z)) / (1 + np.exp(-z)),
+        "sine": np.sin(7.0 * z),
+        "relu": np.maximum(z, 0),
+        "gelu": 0.5 * z * (1 + np.vectorize(math.erf)(z / math.sqrt(2))),
+        "silu": z / (1 + np.exp(-z)),
+    }[activation]
+    ref = expected @ model.out.weight.detach().numpy().T + model.out.bias.detach().numpy()
+    np.testing.assert_allclose(model(x).detach().numpy(), ref, rtol=1e-10, atol=1e-12)
+
+
+def test_fkan_coordinate_derivatives_match_finite_differences():
+    """Autograd through the recomputing Fourier-KAN backward, first and second order."""
+    model = FKAN(2, 1, num_frequencies=6, hidden_features=8, n_layers=2, dtype=torch.float64)
+    x = (torch.rand(5, 2, dtype=torch.float64) * 2 - 1).requires_grad_(True)
+    (grad,) = torch.autograd.grad(model(x).sum(), x, create_graph=True)
+    (hess_row,) = torch.autograd.grad(grad[:, 0].sum(), x)  # d/dx (du/dx0)
+    eps = 1e-5
+    e0 = torch.tensor([eps, 0.0], dtype=torch.float64)
+    with torch.no_grad():
+        fd = (model(x + e0) - model(x - e0))[:, 0] / (2 * eps)
+        fd2 = (model(x + e0) - 2 * model(x) + model(x - e0))[:, 0] / eps**2
+    torch.testing.assert_close(grad[:, 0].detach(), fd, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(hess_row[:, 0], fd2, rtol=1e-3, atol=1e-3)
+
+
+def test_fourier_features_match_numpy_reference():
+    model = FourierFeatureINR(3, 2, num_features=5, sigma=2.0, hidden_features=7, n_layers=1, dtype=torch.float64)
+    x = np.random.default_rng(1).uniform(-1, 1, size=(6, 3))
+    b = model.frequencies.numpy()  # (R, d)
+    emb = np.concatenate([np.sin(2 * np.pi * x @ b.T), np.cos(2 * np.pi * x @ b.T)], axis=-1)
+    lin, out = model.layers[0], model.out
+    h = np.maximum(emb @ lin.weight.detach().numpy().T + lin.bias.detach().numpy(), 0)
+    ref = h @ out.weight.detach().numpy().T + out.bias.detach().numpy()
+    np.testing.assert_allclose(model(torch.from_numpy(x)).detach().numpy(), ref, rtol=1e-10, atol=1e-12)
+
+
+def test_fourier_feature_matrix_is_a_fixed_buffer_with_std_sigma():
+    torch.manual_seed(0)
+    model = FourierFeatureINR(2, 1, num_features=4096, sigma=3.0, hidden_features=4, n_layers=1)
+    assert model.frequencies.shape == (4096, 2)
+    assert model.frequencies.std().item() == pytest.approx(3.0, rel=0.03)
+    assert "frequencies" in model.state_dict()
+    assert all(p is not model.frequencies for p in model.parameters())
+
+
+def test_siren_init_statistics():
+    torch.manual_seed(0)
+    d, hidden, omega = 3, 512, 30.0
+    model = SIREN(d, 1, hidden_features=hidden, n_layers=3, omega_0=omega)
+    first = model.layers[0].weight
+    assert first.abs().max().item() <= 1 / d
+    assert first.std().item() == pytest.approx((1 / d) / math.sqrt(3), rel=0.05)
+    bound = math.sqrt(6 / hidden) / omega
+    for linear in [*model.layers[1:], model.out]:
+        assert linear.weight.abs().max().item() <= bound
+        assert linear.weight.std().item() == pytest.approx(bound / math.sqrt(3), rel=0.02)
+    # The point of the init: omega_0 W h has unit variance for h = sin(.) with E h^2 = 1/2.
+    h = torch.sin(torch.rand(4000, hidden) * 2 * math.pi)
+    z = omega * h @ model.layers[1].weight.t()
+    assert z.std().item() == pytest.approx(1.0, rel=0.05)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_state_dict_round_trip(name):
+    torch.manual_seed(0)
+    a = SMALL[name](2, 3)
+    torch.manual_seed(1)
+    b = SMALL[name](2, 3)
+    x = torch.rand(5, 2) * 2 - 1
+    assert not torch.allclose(a(x), b(x))
+    b.load_state_dict(a.state_dict())
+    assert torch.equal(a(x), b(x))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_wrong_coordinate_dimension_shows_the_shape(name):
+    model = SMALL[name](2, 1)
+    with pytest.raises(ValueError, match=rf"{name}: expected coordinates of shape \(\.\.\., 2\), got \(4, 4, 3\)"):
+        model(torch.zeros(4, 4, 3))
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("dtype", [torch.int32, torch.complex64], ids=str)
+def test_non_floating_coordinates_are_a_type_error(name, dtype):
+    with pytest.raises(TypeError, match=str(dtype).replace("torch.", "")):
+        SMALL[name](2, 1)(torch.zeros(3, 2, dtype=dtype))
+
+
+@pytest.mark.parametrize(
+    "build, match",
+    [
+        (lambda: FKAN(2, 1, activation="tanh"), r"activation must be one of \('gated_tanh', 'sine', .*got 'tanh'"),
+        (lambda: FKAN(2, 1, num_frequencies=0), r"num_frequencies must be an int >= 1, got 0"),
+        (lambda: FKAN(2, 1, n_layers=0), r"n_layers must be an int >= 1, got 0"),
+        (lambda: SIREN(2, 1, omega_0=-1.0), r"omega_0 must be a finite number > 0, got -1.0"),
+        (lambda: SIREN(0, 1), r"in_features must be an int >= 1, got 0"),
+        (lambda: FourierFeatureINR(2, 1, sigma=0.0), r"sigma must be a finite number > 0, got 0.0"),
+        (lambda: FourierFeatureINR(2, 1, num_features=2.0), r"num_features must be an int >= 1, got 2.0"),
+    ],
+    ids=["activation", "K", "n_layers", "omega_0", "in_features", "sigma", "num_features"],
+)
+def test_bad_constructor_arguments(build, match):
+    with pytest.raises(ValueError, match=match):
+        build()
+
+
+def test_reprs_name_the_configuration():
+    assert "activation='gated_tanh'" in repr(FKAN(2, 1, hidden_features=4))
+    assert "omega_0=30.0" in repr(SIREN(2, 1, hidden_features=4))
+    assert "sigma=10.0" in repr(FourierFeatureINR(2, 1, num_features=4, hidden_features=4))
+
+
+def _example_module():
+    path = Path(__file__).resolve().parents[2] / "examples" / "inr_image.py"
+    spec = importlib.util.spec_from_file_location("inr_image_example", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_example_ssim_matches_a_naive_windowed_reference():
+    ssim = _example_module().ssim
+    rng = np.random.default_rng(2)
+    a = rng.uniform(0, 1, size=(16, 15))
+    b = np.clip(a + rng.normal(0, 0.1, size=a.shape), 0, 1)
+    assert ssim(torch.from_numpy(a), torch.from_numpy(a)) == pytest.approx(1.0, abs=1e-12)
+    g = np.exp(-0.5 * ((np.arange(11) - 5) / 1.5) ** 2)
+    w = np.outer(g, g) / np.outer(g, g).sum()
+    vals = []
+    for i in range(16 - 10):
+        for j in range(15 - 10):
+            pa, pb = a[i : i + 11, j : j + 11], b[i : i + 11, j : j + 11]
+            ma, mb = (w * pa).sum(), (w * pb).sum()
+            va, vb = (w * (pa - ma) ** 2).sum(), (w * (pb - mb) ** 2).sum()
+            cov = (w * (pa - ma) * (pb - mb)).sum()
+            vals.append((2 * ma * mb + 1e-4) * (2 * cov + 9e-4) / ((ma**2 + mb**2 + 1e-4) * (va + vb + 9e-4)))
+    assert ssim(torch.from_numpy(b), torch.from_numpy(a)) == pytest.approx(np.mean(vals), abs=1e-10)
+
+
+@pytest.mark.slow
+def test_fkan_torch_compile_fullgraph():
+    model = SMALL["FKAN"](2, 1)
+    x = torch.rand(9, 2) * 2 - 1
+    torch.testing.assert_close(torch.compile(model, fullgraph=True)(x), model(x), rtol=1e-5, atol=1e-5)
