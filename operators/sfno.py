@@ -1,0 +1,274 @@
+"""SFNO: the spherical Fourier neural operator (Bonev et al. 2023) on latitude-longitude grids.
+
+Legend: ``B`` batch, ``C`` channels (``Cin`` in, ``Cout`` out, ``Ch`` hidden), ``H, W``
+latitudes and longitudes of the input grid, ``Ho, Wo`` of the output grid.
+
+lifting -> ``n_layers`` :class:`~operators._blocks.FourierBlock` around a
+:class:`~operators.spherical_conv.SphericalConv` (the FNO block structure with the
+spherical harmonic transform in place of the FFT) -> projection. The blocks share one
+pair of Legendre tables; the last block's convolution evaluates onto ``out_shape``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+import torch
+from torch import nn
+from torch_harmonics.quadrature import precompute_latitudes
+
+from operators._blocks import ACTIVATIONS, Activation, ChannelLinear, ChannelMLP, FourierBlock
+from operators.spherical_conv import (
+    WEIGHTS,
+    Grid,
+    SphericalConv,
+    _analysis,
+    _synthesis,
+)
+from spectral.fft import compute_dtype, fft_precision
+
+__all__ = ["SFNO", "SFNOConfig", "LatitudeEmbedding", "SphericalConv"]
+
+
+@dataclass(frozen=True)
+class SFNOConfig:
+    """Every option of :class:`SFNO` (see its docstring); build with :meth:`SFNO.from_config`."""
+
+    in_channels: int
+    out_channels: int
+    img_shape: tuple[int, int]
+    hidden_channels: int = 64
+    n_layers: int = 4
+    grid: Grid = "equiangular"
+    lmax: int | None = None
+    mmax: int | None = None
+    out_shape: tuple[int, int] | None = None
+    weights: Literal["dhconv", "full"] = "dhconv"
+    positional_embedding: bool = True
+    lifting_ratio: float = 2.0
+    projection_ratio: float = 2.0
+    mlp_expansion: float = 0.5
+    activation: Activation = "gelu"
+    norm: Literal["instance", "group"] | None = None
+    skip: Literal["linear", "identity", "soft-gating"] | None = "linear"
+    mlp_skip: Literal["linear", "identity", "soft-gating"] | None = "soft-gating"
+    bias: bool = True
+
+
+class SFNO(nn.Module):
+    """Spherical Fourier neural operator: ``Q o (L_n o ... o L_1) o P`` on the sphere.
+
+    ``P`` lifts the input (plus latitude features) to ``hidden_channels`` pointwise,
+    each ``L_i`` is a Fourier block ``act(K_i x + W_i x)`` with a channel MLP whose
+    ``K_i`` is a :class:`SphericalConv` (SHT, channel mixing per degree, inverse SHT),
+    and ``Q`` projects pointwise to ``out_channels``. Every part is pointwise or a
+    spherical convolution, so a rotation about the polar axis (a roll in longitude)
+    commutes with the whole operator.
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+    img_shape : (int, int)
+        ``(nlat, nlon)`` of the input grid.
+    hidden_channels, n_layers : int
+        Width ``Ch`` and number of Fourier blocks.
+    grid : {"equiangular", "legendre-gauss", "lobatto", "equiangular-trapezoidal"}
+        Latitudes of the input (and output) grid.
+    lmax, mmax : int, optional
+        Degrees ``l < lmax`` and orders ``m < mmax`` kept by every block (defaults and
+        limits as in :class:`SphericalConv`, over the input and output grids).
+    out_shape : (int, int), optional
+        Predict on this ``(nlat, nlon)`` grid (default ``img_shape``): the last block's
+        convolution is built onto it and its skip paths are resampled spectrally.
+    weights : {"dhconv", "full"}
+        Spherical convolution weights (see :class:`SphericalConv`).
+    positional_embedding : bool
+        Append ``sin(latitude)`` and ``cos(latitude)`` as two input channels (no
+        longitude: that would break the symmetry about the pole).
+    lifting_ratio, projection_ratio : float
+        Hidden width of the lifting / projection MLPs relative to ``Ch`` (0: linear).
+    mlp_expansion : float
+        Hidden width of each block's channel MLP relative to ``Ch`` (0: no MLP).
+    activation : {"gelu", "relu", "silu", "tanh", "identity"}
+    norm : {"instance", "group"} or None
+    skip, mlp_skip : {"linear", "identity", "soft-gating"} or None
+        The blocks' skip connections.
+    bias : bool
+        Per-channel bias of every spherical convolution.
+    device, dtype : optional
+
+    Shape
+    -----
+    x: (B, Cin, H, W) real -> (B, Cout, Ho, Wo) real ((Ho, Wo) = out_shape)
+
+    Examples
+    --------
+    >>> model = SFNO(3, 3, (16, 32), hidden_channels=8, n_layers=2)
+    >>> model(torch.randn(2, 3, 16, 32)).shape
+    torch.Size([2, 3, 16, 32])
+    >>> SFNO(3, 3, (16, 32), hidden_channels=8, out_shape=(32, 64))(torch.randn(2, 3, 16, 32)).shape
+    torch.Size([2, 3, 32, 64])
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        img_shape: tuple[int, int],
+        *,
+        hidden_channels: int = 64,
+        n_layers: int = 4,
+        grid: Grid = "equiangular",
+        lmax: int | None = None,
+        mmax: int | None = None,
+        out_shape: tuple[int, int] | None = None,
+        weights: Literal["dhconv", "full"] = "dhconv",
+        positional_embedding: bool = True,
+        lifting_ratio: float = 2.0,
+        projection_ratio: float = 2.0,
+        mlp_expansion: float = 0.5,
+        activation: Activation = "gelu",
+        norm: Literal["instance", "group"] | None = None,
+        skip: Literal["linear", "identity", "soft-gating"] | None = "linear",
+        mlp_skip: Literal["linear", "identity", "soft-gating"] | None = "soft-gating",
+        bias: bool = True,
+        device=None,
+        dtype=None,
+    ) -> None:
+        super().__init__()
+        for name, value in (("in_channels", in_channels), ("out_channels", out_channels),
+                            ("hidden_channels", hidden_channels), ("n_layers", n_layers)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        for name, value in (("lifting_ratio", lifting_ratio), ("projection_ratio", projection_ratio),
+                            ("mlp_expansion", mlp_expansion)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+        if weights not in WEIGHTS:
+            raise ValueError(f"weights must be one of {WEIGHTS}, got {weights!r}")
+        kw = dict(device=device, dtype=dtype)
+        conv_kw = dict(grid=grid, lmax=lmax, mmax=mmax, weights=weights, bias=bias, **kw)
+        first = SphericalConv(hidden_channels, hidden_channels, img_shape, **conv_kw)
+        out = first.img_shape if out_shape is None else tuple(out_shape)
+        last = SphericalConv(hidden_channels, hidden_channels, img_shape, out_shape=out, **conv_kw) if out != first.img_shape else None
+        if last is not None and (last.lmax, last.mmax) != (first.lmax, first.mmax):  # the defaults depend on out_shape
+            conv_kw.update(lmax=last.lmax, mmax=last.mmax)
+            first = SphericalConv(hidden_channels, hidden_channels, img_shape, **conv_kw)
+        n_same = n_layers - (last is not None)
+        convs = [first] + [SphericalConv(hidden_channels, hidden_channels, img_shape, **conv_kw) for _ in range(n_same - 1)]
+        convs += [last] if last is not None else []
+        for conv in convs[1:]:  # one pair of Legendre tables for all blocks (the last block's inverse may differ)
+            conv.sht = first.sht
+            if conv.out_shape == first.out_shape:
+                conv.isht = first.isht
+        self.config = SFNOConfig(
+            in_channels, out_channels, first.img_shape, hidden_channels, n_layers, grid, first.lmax, first.mmax, out,
+            weights, bool(positional_embedding), float(lifting_ratio), float(projection_ratio), float(mlp_expansion),
+            activation, norm, skip, mlp_skip, bool(bias),
+        )
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.img_shape, self.out_shape, self.lmax, self.mmax = first.img_shape, out, first.lmax, first.mmax
+        self.embedding = LatitudeEmbedding(first.img_shape[0], grid, **kw) if positional_embedding else None
+        cin = in_channels + (2 if positional_embedding else 0)
+        self.lifting = _pointwise(cin, hidden_channels, round(lifting_ratio * hidden_channels), activation, kw)
+        resample = _SphericalResample(convs[-1]) if out != first.img_shape else None
+        self.blocks = nn.ModuleList(
+            FourierBlock(conv, mlp_expansion=mlp_expansion, skip=skip, mlp_skip=mlp_skip, activation=activation,
+                         norm=norm, last=i == n_layers - 1, resample=resample if i == n_layers - 1 else None, **kw)
+            for i, conv in enumerate(convs)
+        )
+        self.projection = _pointwise(hidden_channels, out_channels, round(projection_ratio * hidden_channels), activation, kw)
+
+    @classmethod
+    def from_config(cls, config: SFNOConfig, *, device=None, dtype=None) -> SFNO:
+        """Build an SFNO from an :class:`SFNOConfig` (``model.config`` round-trips)."""
+        kwargs = asdict(config)
+        args = [kwargs.pop(k) for k in ("in_channels", "out_channels", "img_shape")]
+        return cls(*args, **kwargs, device=device, dtype=dtype)
+
+    def reset_parameters(self) -> None:
+        for m in (self.lifting, *self.blocks, self.projection):
+            m.reset_parameters()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Predict on ``out_shape`` from a field on ``img_shape``."""
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"SFNO: x must be a torch.Tensor, got {type(x).__name__}")
+        if x.is_complex() or not x.is_floating_point():
+            raise TypeError(f"SFNO: x must be a real floating tensor, got dtype {x.dtype}")
+        if x.ndim != 4 or x.shape[1] != self.in_channels or tuple(x.shape[2:]) != self.img_shape:
+            raise ValueError(
+                f"SFNO: expected x of shape (B, {self.in_channels}, {self.img_shape[0]}, {self.img_shape[1]}), "
+                f"got {tuple(x.shape)}"
+            )
+        if self.embedding is not None:
+            x = self.embedding(x)  # (B, Cin + 2, H, W)
+        x = self.lifting(x)  # (B, Ch, H, W)
+        for block in self.blocks:
+            x = block(x)  # (B, Ch, H, W); the last: (B, Ch, Ho, Wo)
+        return self.projection(x)
+
+    def extra_repr(self) -> str:
+        c = self.config
+        return (f"{c.in_channels}, {c.out_channels}, img_shape={c.img_shape}, hidden_channels={c.hidden_channels}, "
+                f"n_layers={c.n_layers}, grid={c.grid!r}, lmax={c.lmax}, mmax={c.mmax}, out_shape={c.out_shape}, "
+                f"weights={c.weights!r}, positional_embedding={c.positional_embedding}")
+
+
+class LatitudeEmbedding(nn.Module):
+    """Append ``sin(latitude)`` and ``cos(latitude)`` of the grid's rows as two channels.
+
+    The latitudes are the nodes of ``grid`` (torch-harmonics' quadrature points), so the
+    features are exact on every grid kind; nothing depends on longitude.
+
+    Shape
+    -----
+    x: (B, C, H, W) -> (B, C + 2, H, W)
+    """
+
+    def __init__(self, nlat: int, grid: Grid, *, device=None, dtype=None) -> None:
+        super().__init__()
+        colat = precompute_latitudes(nlat, grid)[0]  # (H,) float64, 0 at the north pole
+        feats = torch.stack([torch.cos(colat), torch.sin(colat)])  # (2, H): sin(lat), cos(lat)
+        self.nlat, self.grid = nlat, grid
+        self.register_buffer("features", feats.to(device=device, dtype=dtype or torch.get_default_dtype()), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4 or x.shape[2] != self.nlat:
+            raise ValueError(f"LatitudeEmbedding: expected x of shape (B, C, {self.nlat}, W), got {tuple(x.shape)}")
+        f = self.features.to(x.dtype)[None, :, :, None].expand(x.shape[0], 2, self.nlat, x.shape[3])
+        return torch.cat([x, f], dim=1)
+
+    def extra_repr(self) -> str:
+        return f"nlat={self.nlat}, grid={self.grid!r}"
+
+
+class _SphericalResample(nn.Module):
+    """Band-limited resampling between the grids of a :class:`SphericalConv`: ISHT(SHT(x)).
+
+    Brings a Fourier block's skip paths onto the grid its convolution evaluates on;
+    holds (shares) the convolution's Legendre tables.
+    """
+
+    def __init__(self, conv: SphericalConv) -> None:
+        super().__init__()
+        self.sht, self.isht, self.out_shape = conv.sht, conv.isht, conv.out_shape
+
+    def forward(self, x: torch.Tensor, grid: Sequence[int]) -> torch.Tensor:
+        if tuple(grid) != self.out_shape:
+            raise ValueError(f"_SphericalResample: built for grid {self.out_shape}, got {tuple(grid)}")
+        with fft_precision(x):
+            y = _analysis(x.to(compute_dtype(x.dtype)).flatten(0, 1), self.sht.table)  # (M, L, B * C * 2)
+            z = _synthesis(y, self.isht.table, self.out_shape[1])  # (B * C, Ho, Wo)
+        return z.reshape(*x.shape[:2], *self.out_shape).to(x.dtype)
+
+
+def _pointwise(cin: int, cout: int, hidden: int, activation: str, kw: dict) -> nn.Module:
+    """Two-layer channel MLP of width ``hidden``, or one linear layer when ``hidden`` is 0."""
+    if hidden > 0:
+        return ChannelMLP(cin, cout, hidden, activation=activation, **kw)
+    return ChannelLinear(cin, cout, **kw)
