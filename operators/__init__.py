@@ -1,3 +1,25 @@
-"""Neural operators, PDE data and training."""
+"""Neural operators, their PDE data and the training harness.
 
-__all__: list[str] = []
+Operators: :class:`SpectralConv`, :class:`FNO`, :class:`SphericalConv`, :class:`SFNO`;
+losses :class:`LpLoss`, :class:`H1Loss`; :class:`Trainer`. PDE data generators live in
+:mod:`operators.datasets`.
+"""
+
+from operators.fno import FNO, FNOConfig
+from operators.losses import H1Loss, LpLoss
+from operators.sfno import SFNO, SFNOConfig, SphericalConv
+from operators.spectral_conv import SpectralConv
+from operators.training import NonFiniteLossError, Trainer
+
+__all__ = [
+    "FNO",
+    "FNOConfig",
+    "H1Loss",
+    "LpLoss",
+    "NonFiniteLossError",
+    "SFNO",
+    "SFNOConfig",
+    "SpectralConv",
+    "SphericalConv",
+    "Trainer",
+]

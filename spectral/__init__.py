@@ -3,14 +3,43 @@
 Primitives: :mod:`spectral.fft` (truncated transforms, resampling),
 :mod:`spectral.modes` (the kept-mode convention), :mod:`spectral.complex`
 (complex weights, contraction, ModReLU), :mod:`spectral.analysis` (spectra).
+Layers: FAN and FANformer attention, the Fourier head, FFT token mixers,
+Fourier-KAN layers and implicit neural representations.
 """
 
 from spectral.analysis import radial_spectrum
 from spectral.complex import ModReLU
+from spectral.fan import FAN, FANLayer
+from spectral.fan_attention import FANAttention
 from spectral.fft import resample
+from spectral.fourier_head import FourierHead
+from spectral.inr import FKAN, SIREN, FourierFeatureINR
+from spectral.kan import FourierKANLayer
+from spectral.mixers import (
+    AFFMixer,
+    AFNOMixer,
+    CausalFourierMixer,
+    FFTNetMixer,
+    FNetMixer,
+    GlobalFilterMixer,
+)
 
 __all__ = [
+    "AFFMixer",
+    "AFNOMixer",
+    "CausalFourierMixer",
+    "FAN",
+    "FANAttention",
+    "FANLayer",
+    "FFTNetMixer",
+    "FKAN",
+    "FNetMixer",
+    "FourierFeatureINR",
+    "FourierHead",
+    "FourierKANLayer",
+    "GlobalFilterMixer",
     "ModReLU",
+    "SIREN",
     "radial_spectrum",
     "resample",
 ]
