@@ -1,0 +1,341 @@
+"""SpecBoost: a sum of operator stages, each trained on the residual of the stages before it.
+
+Legend: ``n`` samples, ``B`` batch, ``Cin`` input channels, ``Cout`` output channels,
+``*grid`` the ``d`` spatial axes of the input (``H, W`` in 2-D), ``*out`` the output grid.
+
+Qin et al., "Toward a Better Understanding of Fourier Neural Operators: Analysis and
+Improvement from a Spectral Perspective" (arXiv:2404.07200): an FNO learns the dominant
+(low) frequencies of its target well and leaves a residual whose energy is spread to
+higher wavenumbers; a second FNO trained on that residual learns much of it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, is_dataclass
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from operators._checkpoint import atomic_save
+from operators._distributed import resolve_device
+from operators.fno import FNO
+from operators.sfno import SFNO
+from operators.training import Trainer
+from spectral.fft import resample
+
+__all__ = ["SpecBoost", "STAGE_INPUTS", "STAGE_OBJECTIVES", "SAVE_FORMAT"]
+
+STAGE_INPUTS: tuple[str, ...] = ("input", "input+previous")
+STAGE_OBJECTIVES: tuple[str, ...] = ("residual", "ensemble")
+SAVE_FORMAT = 1
+StageInput = Literal["input", "input+previous"]
+StageObjective = Literal["residual", "ensemble"]
+_DEFAULT_CLASSES: dict[str, type[nn.Module]] = {"FNO": FNO, "SFNO": SFNO}
+
+
+class SpecBoost(nn.Module):
+    """Boosted operator ensemble: ``G(x) = sum_m G_m(z_m)``, stage ``m`` fit to the residual of stages ``< m``.
+
+    With ``P_m = sum_{j<m} G_j(z_j)`` the prediction of the first ``m`` stages on the
+    input grid, stage ``m`` sees ``z_m = x`` (``stage_input="input"``) or
+    ``z_m = concat(x, P_m)`` along channels (``"input+previous"``; ``z_0 = x``) and is
+    trained on the residual target ``y - P_m`` with the earlier stages frozen
+    (:meth:`residual_targets`, :meth:`freeze_before`, :meth:`fit_stage`).
+
+    Parameters
+    ----------
+    stages : sequence of nn.Module
+        The operators ``G_m``, each ``(B, C_m, *grid) -> (B, Cout, *grid)``. Where they
+        expose ``in_channels``/``out_channels`` these are checked: ``C_0 = Cin`` and,
+        for ``"input+previous"``, ``C_m = Cin + Cout`` for ``m >= 1``.
+    stage_input : {"input", "input+previous"}
+        What each stage sees (above).
+
+    Shape
+    -----
+    x: (B, Cin, *grid) real -> (B, Cout, *out) real; ``*out`` = ``output_shape`` or ``*grid``.
+
+    Notes
+    -----
+    ``forward(x, output_shape)`` passes ``output_shape`` to the stages whose ``forward``
+    accepts it (FNO: the last block is evaluated on that grid); the output of any other
+    stage is Fourier-resampled (:func:`spectral.fft.resample`) to ``output_shape``. The
+    running prediction ``P_m`` fed to later stages is always taken on the input grid.
+    Frozen stages (:meth:`freeze_before`) have ``requires_grad=False`` and stay in eval
+    mode under ``train()``.
+
+    Examples
+    --------
+    >>> boost = SpecBoost([FNO(1, 1, 8, hidden_channels=8, n_layers=2) for _ in range(2)])
+    >>> x = torch.randn(3, 1, 32, 32)
+    >>> bool(torch.allclose(boost(x), boost.stages[0](x) + boost.stages[1](x)))
+    True
+    >>> boost(x, output_shape=(48, 48)).shape
+    torch.Size([3, 1, 48, 48])
+    """
+
+    def __init__(self, stages: Sequence[nn.Module], *, stage_input: StageInput = "input") -> None:
+        super().__init__()
+        if stage_input not in STAGE_INPUTS:
+            raise ValueError(f"stage_input must be one of {STAGE_INPUTS}, got {stage_input!r}")
+        if isinstance(stages, nn.Module) and not isinstance(stages, nn.ModuleList):
+            stages = [stages]
+        stages = list(stages)
+        if not stages:
+            raise ValueError("stages must hold at least one nn.Module, got an empty sequence")
+        self.stage_input = stage_input
+        self.stages = nn.ModuleList()
+        self._shape_aware: list[bool] = []
+        self.n_frozen = 0
+        for stage in stages:
+            self.add_stage(stage, freeze_previous=False)
+
+    # ----------------------------------------------------------------- structure
+    @property
+    def in_channels(self) -> int | None:
+        return getattr(self.stages[0], "in_channels", None)
+
+    @property
+    def out_channels(self) -> int | None:
+        return getattr(self.stages[0], "out_channels", None)
+
+    def add_stage(self, stage: nn.Module, *, freeze_previous: bool = True) -> int:
+        """Append ``stage``; freeze every earlier stage unless ``freeze_previous=False``. Returns its index."""
+        if not isinstance(stage, nn.Module):
+            raise TypeError(f"a stage must be an nn.Module, got {type(stage).__name__}")
+        m = len(self.stages)
+        cin = getattr(stage, "in_channels", None)
+        cout = getattr(stage, "out_channels", None)
+        if m > 0:
+            want_out = self.out_channels
+            if cout is not None and want_out is not None and cout != want_out:
+                raise ValueError(f"stages[{m}].out_channels={cout} differs from stages[0].out_channels={want_out}")
+            if cin is not None and self.in_channels is not None:
+                extra = want_out if self.stage_input == "input+previous" else 0
+                if extra is None or cin != self.in_channels + extra:
+                    raise ValueError(
+                        f"stages[{m}].in_channels={cin}, but stage_input={self.stage_input!r} needs "
+                        f"{self.in_channels}{f' + {extra}' if extra else ''} (Cin{' + Cout' if extra else ''})"
+                    )
+        self.stages.append(stage)
+        self._shape_aware.append(_accepts_output_shape(stage))
+        if freeze_previous:
+            self.freeze_before(m)
+        return m
+
+    def freeze_before(self, m: int) -> None:
+        """Freeze stages ``0..m-1`` (no gradients, eval mode) and unfreeze stages ``m..``."""
+        m = self._check_stage_count(m, "m", lo=0)
+        for j, stage in enumerate(self.stages):
+            stage.requires_grad_(j >= m)
+        self.n_frozen = m
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> SpecBoost:
+        super().train(mode)
+        for stage in self.stages[: self.n_frozen]:
+            stage.train(False)
+        return self
+
+    def reset_parameters(self) -> None:
+        for stage in self.stages:
+            stage.reset_parameters()
+
+    def extra_repr(self) -> str:
+        return f"n_stages={len(self.stages)}, stage_input={self.stage_input!r}, n_frozen={self.n_frozen}"
+
+    # ------------------------------------------------------------------- forward
+    def forward(
+        self, x: torch.Tensor, output_shape: Sequence[int] | None = None, *, n_stages: int | None = None
+    ) -> torch.Tensor:
+        """Sum of the first ``n_stages`` (default all) stage outputs, on ``output_shape`` or the input grid."""
+        k = len(self.stages) if n_stages is None else self._check_stage_count(n_stages, "n_stages", lo=1)
+        out = self._check_input(x, output_shape)
+        previous, total = None, None
+        for m in range(k):
+            z = self._stage_in(x, previous, m)  # (B, Cin [+ Cout], *grid)
+            if out is None:
+                y = self.stages[m](z)  # (B, Cout, *grid)
+                previous = y if previous is None else previous + y
+                total = previous
+                continue
+            y_out = self._call(m, z, out)  # (B, Cout, *out)
+            total = y_out if total is None else total + y_out
+            if self.stage_input == "input+previous" and m + 1 < k:
+                y = self.stages[m](z)
+                previous = y if previous is None else previous + y
+        return total
+
+    def _stage_in(self, x: torch.Tensor, previous: torch.Tensor | None, m: int) -> torch.Tensor:
+        if self.stage_input == "input" or m == 0:
+            return x
+        return torch.cat([x, previous], dim=1)
+
+    def _call(self, m: int, z: torch.Tensor, out: tuple[int, ...]) -> torch.Tensor:
+        if self._shape_aware[m]:
+            return self.stages[m](z, output_shape=out)
+        return resample(self.stages[m](z), out)
+
+    def _check_input(self, x: torch.Tensor, output_shape: Sequence[int] | None) -> tuple[int, ...] | None:
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"SpecBoost: x must be a torch.Tensor, got {type(x).__name__}")
+        cin = self.in_channels
+        if x.ndim < 3 or (cin is not None and x.shape[1] != cin):
+            raise ValueError(f"SpecBoost: expected x of shape (B, {cin or 'Cin'}, *grid), got {tuple(x.shape)}")
+        if output_shape is None:
+            return None
+        out = tuple(output_shape) if isinstance(output_shape, Sequence) else None
+        if out is None or len(out) != x.ndim - 2 or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in out):
+            raise ValueError(f"SpecBoost: output_shape must be {x.ndim - 2} positive ints, got {output_shape!r}")
+        return None if out == tuple(x.shape[2:]) else out
+
+    def _check_stage_count(self, value: int, name: str, *, lo: int) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= len(self.stages):
+            raise ValueError(f"{name} must be an int in [{lo}, {len(self.stages)}], got {name}={value!r}")
+        return value
+
+    # ------------------------------------------------------------------ training
+    @torch.no_grad()
+    def residual_targets(
+        self, m: int, inputs: torch.Tensor, targets: torch.Tensor, *, batch_size: int = 32
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Training data of stage ``m``: its inputs ``z_m`` and residual targets ``y - P_m``.
+
+        Shape
+        -----
+        inputs (n, Cin, *grid), targets (n, Cout, *grid) -> z (n, Cin [+ Cout], *grid), residual (n, Cout, *grid),
+        on the device of ``inputs`` (the stages run batch by batch in eval mode on their own device).
+        """
+        z, previous = self._stage_data(m, inputs, targets, batch_size)
+        return z, targets - previous
+
+    def _stage_data(self, m: int, inputs: torch.Tensor, targets: torch.Tensor, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``z_m`` and ``P_m`` for a whole data set, computed in eval mode without gradients."""
+        m = self._check_stage_count(m, "m", lo=0)
+        if m == len(self.stages):
+            raise ValueError(f"m must be an int in [0, {len(self.stages) - 1}] (a stage index), got m={m}")
+        for name, t in (("inputs", inputs), ("targets", targets)):
+            if not isinstance(t, torch.Tensor) or t.ndim < 3:
+                raise ValueError(f"{name}: expected a tensor of shape (n, C, *grid), got {_shape(t)}")
+        cout = self.out_channels
+        if targets.shape[0] != inputs.shape[0] or targets.shape[2:] != inputs.shape[2:] or (cout is not None and targets.shape[1] != cout):
+            raise ValueError(
+                f"targets: expected shape ({inputs.shape[0]}, {cout or 'Cout'}, {', '.join(map(str, inputs.shape[2:]))}) "
+                f"matching inputs {tuple(inputs.shape)}, got {tuple(targets.shape)}"
+            )
+        if m == 0:
+            return inputs, torch.zeros_like(targets)
+        device = next(self.stages[0].parameters()).device
+        was_training = self.training
+        self.eval()
+        try:
+            prev = [self(inputs[i : i + batch_size].to(device), n_stages=m).to(targets) for i in range(0, len(inputs), batch_size)]
+        finally:
+            self.train(was_training)
+        previous = torch.cat(prev)  # (n, Cout, *grid)
+        z = inputs if self.stage_input == "input" else torch.cat([inputs, previous.to(inputs.dtype)], dim=1)
+        return z, previous
+
+    def fit_stage(
+        self, m: int, train: tuple[torch.Tensor, torch.Tensor], test: Any = None, *,
+        objective: StageObjective = "residual", **trainer_kwargs: Any,
+    ) -> Trainer:
+        """Freeze stages ``< m`` and train stage ``m`` with :class:`~operators.training.Trainer`.
+
+        ``objective="residual"`` minimises ``loss(G_m(z_m), y - P_m)`` (the Trainer's
+        loss, default relative L2, of the residual); ``"ensemble"`` minimises
+        ``loss(P_m + G_m(z_m), y)``, the loss of the first ``m + 1`` stages. ``P_m`` is
+        computed once, before training. ``train`` and ``test`` (None, a pair or a mapping
+        name -> pair of ``(inputs, targets)`` tensors) are turned into stage data;
+        ``trainer_kwargs`` go to the Trainer (``epochs``, ``lr``, ``checkpoint_dir``, ...).
+        Returns the Trainer (its ``history``); stages after ``m`` are left untouched.
+        """
+        if objective not in STAGE_OBJECTIVES:
+            raise ValueError(f"objective must be one of {STAGE_OBJECTIVES}, got {objective!r}")
+        if not (isinstance(train, (tuple, list)) and len(train) == 2):
+            raise TypeError(f"train must be an (inputs, targets) pair of tensors, got {type(train).__name__}")
+        self.freeze_before(m)
+        self.to(resolve_device(trainer_kwargs.get("device")))
+        batch = trainer_kwargs.get("eval_batch_size") or trainer_kwargs.get("batch_size") or 32
+        cz = self.stages[m].in_channels if hasattr(self.stages[m], "in_channels") else None
+
+        def data(pair: Any) -> tuple[torch.Tensor, torch.Tensor]:
+            z, previous = self._stage_data(m, *pair, batch)
+            if objective == "residual":
+                return z, pair[1] - previous
+            return torch.cat([z, previous.to(z.dtype)], dim=1), pair[1]
+
+        sets = None if test is None else {k: data(v) for k, v in (test.items() if isinstance(test, Mapping) else [("test", test)])}
+        train_data = data(train)
+        model = self.stages[m] if objective == "residual" else _OnTop(self.stages[m], cz or train_data[0].shape[1] - train[1].shape[1])
+        trainer = Trainer(model, **trainer_kwargs)
+        trainer.fit(train_data, sets)
+        return trainer
+
+    # -------------------------------------------------------------------- files
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the ensemble (stage classes, stage configs, weights, ``stage_input``) atomically to ``path``.
+
+        Every stage needs a ``config`` attribute, a dataclass (or dict) of its
+        constructor's arguments, as :class:`~operators.fno.FNO` and
+        :class:`~operators.sfno.SFNO` have. Read back with :meth:`load`.
+        """
+        entries = []
+        for m, stage in enumerate(self.stages):
+            config = getattr(stage, "config", None)
+            if is_dataclass(config):
+                config = asdict(config)
+            if not isinstance(config, dict):
+                raise ValueError(f"stages[{m}] ({type(stage).__name__}) has no dataclass or dict `config` attribute; cannot save it")
+            entries.append({"class": type(stage).__name__, "config": config})
+        blob = {"format": SAVE_FORMAT, "kind": "SpecBoost", "stage_input": self.stage_input,
+                "n_frozen": self.n_frozen, "stages": entries, "state_dict": self.state_dict()}
+        atomic_save(blob, path)
+
+    @classmethod
+    def load(
+        cls, path: str | os.PathLike, *, stage_classes: Mapping[str, type[nn.Module]] | None = None,
+        device=None, dtype=None,
+    ) -> SpecBoost:
+        """Rebuild an ensemble written by :meth:`save` (``torch.load(weights_only=True)``).
+
+        ``stage_classes`` maps class names to classes beyond the built-in FNO and SFNO;
+        each is built as ``cls(**config, device=device, dtype=dtype)``.
+        """
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(blob, dict) or blob.get("kind") != "SpecBoost" or blob.get("format") != SAVE_FORMAT:
+            raise ValueError(f"{path} is not a SpecBoost file of format {SAVE_FORMAT}")
+        classes = {**_DEFAULT_CLASSES, **(stage_classes or {})}
+        stages = []
+        for m, entry in enumerate(blob["stages"]):
+            if entry["class"] not in classes:
+                raise ValueError(f"stages[{m}] has class {entry['class']!r}, not among {sorted(classes)}; pass stage_classes")
+            stages.append(classes[entry["class"]](**entry["config"], device=device, dtype=dtype))
+        boost = cls(stages, stage_input=blob["stage_input"])
+        boost.load_state_dict(blob["state_dict"])
+        boost.freeze_before(blob["n_frozen"])
+        return boost.to(device=device, dtype=dtype)
+
+
+class _OnTop(nn.Module):
+    """``(B, Cz + Cout, *grid) -> previous + stage(z)``: a stage trained on the ensemble loss."""
+
+    def __init__(self, stage: nn.Module, z_channels: int) -> None:
+        super().__init__()
+        self.stage, self.z_channels = stage, z_channels
+
+    def forward(self, packed: torch.Tensor) -> torch.Tensor:
+        return packed[:, self.z_channels :] + self.stage(packed[:, : self.z_channels])
+
+
+def _accepts_output_shape(stage: nn.Module) -> bool:
+    params = inspect.signature(stage.forward).parameters
+    return "output_shape" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
+def _shape(t: object) -> object:
+    return tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
