@@ -20,26 +20,43 @@ from __future__ import annotations
 import math
 
 import torch
-from einops import rearrange
+import torch.nn.functional as F
 from torch import nn
 
-from spectral.complex import as_complex
 from spectral.fft import compute_dtype, fft_precision
 
-__all__ = ["autocorrelate", "fourier_density", "fourier_cdf", "fourier_regularization", "FourierHead"]
+__all__ = ["autocorrelate", "autocorrelate_real", "fourier_density", "fourier_cdf", "fourier_regularization", "FourierHead"]
 
 
 def autocorrelate(a: torch.Tensor) -> torch.Tensor:
-    """``c_k = sum_j a_{j+k} conj(a_j)`` for ``k = 0..L-1`` (one zero-padded FFT pair).
+    """``c_k = sum_j a_{j+k} conj(a_j)`` for ``k = 0..L-1``.
 
     Shape
     -----
     a: (..., L) complex -> (..., L) complex; ``c_0 = sum |a_j|^2`` is real.
     """
-    n = a.shape[-1]
-    spectrum = torch.fft.fft(a, n=2 * n, dim=-1)  # (..., 2L) complex
-    power = spectrum.real.square() + spectrum.imag.square()  # (..., 2L) real
-    return torch.fft.ihfft(power, dim=-1)[..., :n]  # (..., L) complex
+    re, im = autocorrelate_real(a.real, a.imag)
+    return torch.complex(re, im)
+
+
+def autocorrelate_real(u: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`autocorrelate` of ``a = u + i v`` in real arithmetic: ``(Re c, Im c)``.
+
+    ``Re c_k = sum_j u_{j+k} u_j + v_{j+k} v_j`` and ``Im c_k = sum_j v_{j+k} u_j - u_{j+k} v_j``,
+    one batched matmul against the shifted copies (O(L^2) per row; no complex dtype, so it
+    compiles and runs under any precision).
+
+    Shape
+    -----
+    u, v: (..., L) real -> two (..., L) real
+    """
+    n = u.shape[-1]
+    uv = torch.cat([u, v], dim=-1)  # (..., 2L)
+    shifted = torch.cat([F.pad(u, (0, n - 1)).unfold(-1, n, 1),  # row k: u_{j+k}, 0 past the end
+                         F.pad(v, (0, n - 1)).unfold(-1, n, 1)], dim=-1)  # (..., L, 2L)
+    rhs = torch.stack([uv, torch.cat([-v, u], dim=-1)], dim=-1)  # (..., 2L, 2)
+    out = shifted @ rhs  # (..., L, 2)
+    return out[..., 0], out[..., 1]
 
 
 def fourier_density(coeffs: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
@@ -76,9 +93,12 @@ def fourier_regularization(coeffs: torch.Tensor) -> torch.Tensor:
     -----
     coeffs: (..., N) complex -> () real
     """
-    k = torch.arange(1, coeffs.shape[-1] + 1, device=coeffs.device, dtype=coeffs.real.dtype)
-    terms = 2.0 * math.pi**2 * k.square() * (coeffs.real.square() + coeffs.imag.square())
-    return terms.sum(-1).mean()
+    return _regularization(coeffs.real, coeffs.imag)
+
+
+def _regularization(re: torch.Tensor, im: torch.Tensor) -> torch.Tensor:
+    k = torch.arange(1, re.shape[-1] + 1, device=re.device, dtype=re.dtype)
+    return (2.0 * math.pi**2 * k.square() * (re.square() + im.square())).sum(-1).mean()
 
 
 def _angles(points: torch.Tensor, n: int) -> torch.Tensor:
@@ -183,34 +203,44 @@ class FourierHead(nn.Module):
             self.proj.weight.mul_(self.init_scale)
             self.proj.bias.mul_(self.init_scale)
 
-    def coefficients(self, x: torch.Tensor) -> torch.Tensor:
-        """The autocorrelation ``c_0..c_N`` of the Linear layer's output: (..., D) -> (..., N + 1) complex."""
+    def _amplitudes(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Real and imaginary parts of ``a_0..a_N`` (the Linear output, interleaved): two (..., L) real."""
         if not isinstance(x, torch.Tensor) or not x.is_floating_point():
             raise TypeError(f"FourierHead: x must be a real floating tensor, got "
                             f"{getattr(x, 'dtype', type(x).__name__)}")
         if x.ndim < 1 or x.shape[-1] != self.in_features:
             raise ValueError(f"FourierHead: expected x of shape (..., {self.in_features}), got {tuple(x.shape)}")
         raw = self.proj(x)
-        with fft_precision(raw):
-            raw = raw.to(compute_dtype(raw.dtype))
-            a = as_complex(rearrange(raw, "... (l two) -> ... l two", two=2))  # (..., L) complex
-            return autocorrelate(a)
+        raw = raw.to(compute_dtype(raw.dtype))  # half precision -> float32
+        return raw[..., 0::2], raw[..., 1::2]
+
+    def _parts(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Real and imaginary parts of ``c_k / c_0``, ``k = 1..N``: two (..., N) real."""
+        u, v = self._amplitudes(x)
+        with fft_precision(u):
+            re, im = autocorrelate_real(u, v)  # (..., L) each
+            c0 = re[..., :1].clamp_min(torch.finfo(re.dtype).tiny)
+            return re[..., 1:] / c0, im[..., 1:] / c0
+
+    def coefficients(self, x: torch.Tensor) -> torch.Tensor:
+        """The autocorrelation ``c_0..c_N`` of the Linear layer's output: (..., D) -> (..., N + 1) complex."""
+        u, v = self._amplitudes(x)
+        with fft_precision(u):
+            return torch.complex(*autocorrelate_real(u, v))
 
     def normalized_coefficients(self, x: torch.Tensor) -> torch.Tensor:
         """``c_k / c_0`` for ``k = 1..N``: (..., D) -> (..., N) complex."""
-        c = self.coefficients(x)
-        c0 = c[..., :1].real.clamp_min(torch.finfo(c.real.dtype).tiny)
-        return c[..., 1:] / c0
+        return torch.complex(*self._parts(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        coeffs = self.normalized_coefficients(x)  # (..., N) complex
-        cos, sin = self.cos_basis.to(coeffs.real.dtype), self.sin_basis.to(coeffs.real.dtype)
-        dens = 0.5 + coeffs.real @ cos - coeffs.imag @ sin  # (..., M) density at the bin centres
-        probs = dens.clamp_min(0.0)
-        probs = probs / probs.sum(-1, keepdim=True)
-        if self.eps > 0:
-            probs = (1.0 - self.eps) * probs + self.eps / self.num_bins
-        return probs.log().to(x.dtype)
+        re, im = self._parts(x)  # (..., N) real each
+        with fft_precision(re):
+            dens = 0.5 + re @ self.cos_basis.to(re.dtype) - im @ self.sin_basis.to(re.dtype)  # (..., M)
+            probs = dens.clamp_min(0.0)
+            probs = probs / probs.sum(-1, keepdim=True)
+            if self.eps > 0:
+                probs = (1.0 - self.eps) * probs + self.eps / self.num_bins
+            return probs.log().to(x.dtype)
 
     def density(self, x: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
         """The continuous density at ``points`` in [-1, 1]: points (P,) or (..., P) -> (..., P)."""
@@ -239,7 +269,7 @@ class FourierHead(nn.Module):
 
     def regularization(self, x: torch.Tensor) -> torch.Tensor:
         """The loss term ``gamma * mean_batch sum_{k=1..N} 2 pi^2 k^2 |c_k / c_0|^2`` (a scalar)."""
-        return self.regularization_gamma * fourier_regularization(self.normalized_coefficients(x))
+        return self.regularization_gamma * _regularization(*self._parts(x))
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, num_bins={self.num_bins}, "
