@@ -89,9 +89,31 @@ def contract_modes_packed(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor
             f"contract_modes_packed: expected x (B, Cin, *K) and weight (prod(K), Cin, Cout), "
             f"got x {tuple(x.shape)} and weight {tuple(weight.shape)}"
         )
-    xk = rearrange(x, "b i ... -> (...) b i")  # (Kt, B, Cin) complex
-    out = torch.bmm(xk, weight.to(xk.dtype))  # (Kt, B, Cout) complex
-    return out.permute(1, 2, 0).reshape(x.shape[0], weight.shape[2], *kept)
+    xk = rearrange(x, "b i ... -> (...) b i").contiguous()  # (Kt, B, Cin) complex
+    out = _ModeMatmul.apply(xk, weight.to(xk.dtype))  # (Kt, B, Cout) complex
+    return rearrange(out, "k b o -> b o k").reshape(x.shape[0], weight.shape[2], *kept)
+
+
+class _ModeMatmul(torch.autograd.Function):
+    """``(Kt, B, Cin) @ (Kt, Cin, Cout)`` with contiguous operands in both passes.
+
+    The gradient arriving from the ``(B, Cout, *K)`` layout is a permuted view; handed to
+    ``bmm`` as is, CPU ``bmm`` falls back to one small matmul per mode (and copies for the
+    conjugated operand), orders of magnitude slower. The backward makes it contiguous.
+    """
+
+    @staticmethod
+    def forward(ctx, xk: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(xk, w)
+        return torch.bmm(xk, w)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        xk, w = ctx.saved_tensors
+        grad = grad.contiguous()
+        grad_x = torch.bmm(grad, w.mH) if ctx.needs_input_grad[0] else None
+        grad_w = torch.bmm(xk.mH, grad) if ctx.needs_input_grad[1] else None
+        return grad_x, grad_w
 
 
 def contract_modes_diagonal(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
