@@ -194,12 +194,17 @@ def main(argv=None) -> list[dict]:
     results = saved.get("runs", {}) if saved.get("config") == config else {}
     jobs = [(d, h, s) for d in args.datasets for s in args.seeds for h in HEADS if f"{d}|{h}|{s}" not in results]
     start = time.time()
-    with ProcessPoolExecutor(args.workers, initializer=torch.set_num_threads, initargs=(args.threads,)) as pool:
-        futures = {pool.submit(train_one, *job, args): job for job in jobs}
-        for future in tqdm(as_completed(futures), total=len(futures), desc="runs"):
-            dataset, head, seed = futures[future]
-            results[f"{dataset}|{head}|{seed}"] = future.result()
+    if args.workers <= 1:
+        torch.set_num_threads(args.threads)
+        for job in tqdm(jobs, desc="runs"):
+            results["|".join(map(str, job))] = train_one(*job, args)
             save_json(store, {"config": config, "runs": results})
+    else:
+        with ProcessPoolExecutor(args.workers, initializer=torch.set_num_threads, initargs=(args.threads,)) as pool:
+            futures = {pool.submit(train_one, *job, args): job for job in jobs}
+            for future in tqdm(as_completed(futures), total=len(futures), desc="runs"):
+                results["|".join(map(str, futures[future]))] = future.result()
+                save_json(store, {"config": config, "runs": results})
     rows = []
     for dataset in args.datasets:
         for head in HEADS:
