@@ -25,7 +25,14 @@ from torch import nn
 
 from spectral.fft import compute_dtype, fft_precision
 
-__all__ = ["autocorrelate", "autocorrelate_real", "fourier_density", "fourier_cdf", "fourier_regularization", "FourierHead"]
+__all__ = [
+    "autocorrelate",
+    "autocorrelate_real",
+    "fourier_density",
+    "fourier_cdf",
+    "fourier_regularization",
+    "FourierHead",
+]
 
 
 def autocorrelate(a: torch.Tensor) -> torch.Tensor:
@@ -141,8 +148,9 @@ class FourierHead(nn.Module):
 
     Notes
     -----
-    Every constant (bin centres, wavenumbers, the cos/sin basis at the centres) is a
-    non-persistent buffer: the head works on CPU by default and ``.to()`` moves it.
+    Every constant (the bin centres, the cos/sin basis at the centres) is a non-persistent
+    buffer: the head works on CPU by default, ``.to()`` moves it and ``state_dict`` holds only
+    the Linear layer. The autocorrelation is computed in real arithmetic, O(L^2) per row.
     The regulariser uses the normalised coefficients ``c_k / c_0``, the density's own
     Fourier coefficients (up to the factor 1/2), so it cannot be lowered by shrinking
     the Linear layer without changing the output; the reference code applies the same
