@@ -1,0 +1,336 @@
+"""Shared pieces of the PDE examples: arguments, scaling, training, errors, tables, plots.
+
+Legend: ``n`` samples, ``C`` channels, ``*grid`` the ``d`` spatial axes (``W`` in 1-D,
+``H, W`` in 2-D), ``S`` radial wavenumber shells.
+
+Each PDE example (``burgers_fno.py``, ``darcy_fno.py``, ``navier_stokes_fno.py``) builds
+its parser with :func:`make_parser`, fills the options left unset with its full or
+``--quick`` defaults (:func:`apply_defaults`), trains with :func:`train`
+(:class:`operators.training.Trainer`: tqdm bars, atomic checkpoints, ``--resume``),
+scores with :func:`relative_l2`, prints :func:`format_table` and writes
+:func:`plot_prediction` under ``runs/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from operators.losses import LpLoss
+from operators.training import Trainer
+from spectral.analysis import radial_spectrum
+
+__all__ = [
+    "RUNS_DIR",
+    "Standardized",
+    "make_parser",
+    "apply_defaults",
+    "setup",
+    "train",
+    "relative_l2",
+    "count_params",
+    "format_table",
+    "print_results",
+    "plot_prediction",
+    "mean_spectrum",
+    "resolution_study",
+]
+
+RUNS_DIR = Path(__file__).resolve().parents[1] / "runs"
+
+
+class Standardized(nn.Module):
+    """``model((x - in_mean) / in_std) * out_std``: a model that sees O(1) data.
+
+    The scalars are training-set statistics stored as buffers (saved in checkpoints).
+    Scaling the target by a constant leaves a relative error unchanged, so the
+    wrapper only helps the optimiser; its output is in physical units.
+
+    Shape
+    -----
+    x: (B, Cin, *grid) real -> (B, Cout, *output_shape) real
+    """
+
+    def __init__(self, model: nn.Module, in_mean: float, in_std: float, out_std: float) -> None:
+        super().__init__()
+        for name, value in (("in_std", in_std), ("out_std", out_std)):
+            if not value > 0:
+                raise ValueError(f"{name} must be > 0, got {value!r}")
+        self.model = model
+        self.register_buffer("in_mean", torch.tensor(float(in_mean)))
+        self.register_buffer("in_std", torch.tensor(float(in_std)))
+        self.register_buffer("out_std", torch.tensor(float(out_std)))
+
+    def forward(self, x: torch.Tensor, output_shape: Sequence[int] | None = None) -> torch.Tensor:
+        x = (x - self.in_mean) / self.in_std
+        y = self.model(x) if output_shape is None else self.model(x, output_shape)
+        return y * self.out_std
+
+    def extra_repr(self) -> str:
+        return f"in_mean={self.in_mean.item():.4g}, in_std={self.in_std.item():.4g}, out_std={self.out_std.item():.4g}"
+
+
+def make_parser(description: str, name: str) -> argparse.ArgumentParser:
+    """Options shared by the PDE examples; ``None`` defaults are filled by :func:`apply_defaults`."""
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="small data and model: a couple of minutes on 2 CPU cores")
+    p.add_argument("--n-train", type=int, help="training samples")
+    p.add_argument("--n-test", type=int, help="test samples")
+    p.add_argument("--epochs", type=int, help="training epochs")
+    p.add_argument("--batch-size", type=int, help="batch size")
+    p.add_argument("--lr", type=float, help="AdamW learning rate (cosine schedule)")
+    p.add_argument("--width", type=int, help="hidden channels of the FNO")
+    p.add_argument("--modes", type=int, help="kept Fourier modes |k| < modes per axis")
+    p.add_argument("--layers", type=int, help="Fourier blocks")
+    p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the data and of the model (default 0)")
+    p.add_argument("--out", type=Path, default=RUNS_DIR / name, help=f"output folder (default runs/{name})")
+    p.add_argument("--cache-dir", type=Path, default=None,
+                   help="data cache folder (default $SPECTRAL_OPERATORS_CACHE_DIR or ~/.cache/spectral-operators)")
+    p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint/checkpoint.pt")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="tqdm progress bars (default: only on a terminal)")
+    return p
+
+
+def apply_defaults(args: argparse.Namespace, full: Mapping[str, Any], quick: Mapping[str, Any]) -> argparse.Namespace:
+    """Fill every option left as None from ``quick`` (with ``--quick``) or ``full``."""
+    for key, value in (quick if args.quick else full).items():
+        if getattr(args, key, None) is None:
+            setattr(args, key, value)
+    for key in ("n_train", "n_test", "epochs", "batch_size", "width", "modes", "layers"):
+        value = getattr(args, key, None)
+        if value is not None and value < 1:
+            raise SystemExit(f"--{key.replace('_', '-')} must be >= 1, got {value}")
+    return args
+
+
+def setup(args: argparse.Namespace) -> torch.device:
+    """Seed torch, create the output folder and resolve the device."""
+    torch.manual_seed(args.seed)
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(args.device)
+
+
+def count_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def train(
+    model: nn.Module,
+    train_set: tuple[torch.Tensor, torch.Tensor],
+    test_sets: Mapping[str, tuple[torch.Tensor, torch.Tensor]],
+    args: argparse.Namespace,
+    device: torch.device,
+    **trainer_kw: Any,
+) -> tuple[Trainer, dict[str, float]]:
+    """Fit with the Trainer (relative L2 loss, cosine schedule); return it and the timings.
+
+    Timings: ``wall_s`` and ``cpu_s`` (this process's CPU time, all threads) of the
+    training call, which includes the periodic evaluation of ``test_sets``.
+    """
+    epochs = args.epochs
+    trainer = Trainer(
+        model, epochs=epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=device,
+        eval_every=max(1, epochs // 10), checkpoint_dir=args.out / "checkpoint", resume=args.resume,
+        verbose=args.progress, **trainer_kw,
+    )
+    wall, cpu = time.perf_counter(), time.process_time()
+    trainer.fit(train_set, test=dict(test_sets))
+    return trainer, {"wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu}
+
+
+def relative_l2(pred: torch.Tensor, target: torch.Tensor, ndim: int) -> torch.Tensor:
+    """Per-sample relative L2 error ``||pred - target|| / ||target||`` over channels and grid.
+
+    Shape: ``(n, C, *grid) -> (n,)`` float64.
+    """
+    norm = LpLoss(ndim, 2.0, relative=False)
+    pred, target = pred.double(), target.double()
+    return norm.norm(pred - target) / norm.norm(target)
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A plain-text table with a header rule; cells are ``str()``-ed, numbers right-aligned."""
+    cells = [[str(c) for c in headers]] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    numeric = [all(_is_number(r[i]) for r in cells[1:]) for i in range(len(headers))]
+
+    def line(r: list[str]) -> str:
+        return "  ".join(c.rjust(w) if num else c.ljust(w) for c, w, num in zip(r, widths, numeric)).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(cells[0]), rule] + [line(r) for r in cells[1:]])
+
+
+def _is_number(s: str) -> bool:
+    try:
+        float(s.rstrip("%"))
+    except ValueError:
+        return False
+    return True
+
+
+def print_results(title: str, summary: Mapping[str, Any], error_headers: Sequence[str],
+                  error_rows: Sequence[Sequence[Any]], out: Path, results: Mapping[str, Any]) -> None:
+    """Print the summary and error tables and write ``<out>/results.json``."""
+    print(f"\n{title}")
+    print(format_table(("quantity", "value"), list(summary.items())))
+    print()
+    print(format_table(error_headers, error_rows))
+    path = out / "results.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(results, indent=2, default=str))
+    os.replace(tmp, path)
+    print(f"\nresults: {path}")
+
+
+def plot_prediction(
+    path: Path,
+    title: str,
+    inputs: torch.Tensor,
+    truth: torch.Tensor,
+    pred: torch.Tensor,
+    spectra: Mapping[str, tuple[torch.Tensor, torch.Tensor]],
+    *,
+    labels: Sequence[str] = ("input", "truth", "prediction", "error"),
+) -> Path:
+    """PNG with one sample's input, truth, prediction, error and the error's radial spectrum.
+
+    Parameters
+    ----------
+    inputs, truth, pred : Tensor
+        One sample, ``(W,)`` or ``(H, W)`` real (the input may have another grid).
+    spectra : mapping of str to (Tensor, Tensor)
+        Curve name -> ``(wavenumbers (S,), energy (S,))`` drawn on log axes, e.g. the
+        test-set mean error spectrum per resolution and the truth's spectrum.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fields = [inputs, truth, pred, pred - truth]
+    fig, axes = plt.subplots(1, 5, figsize=(22, 4.2), constrained_layout=True)
+    for ax, field, label in zip(axes[:4], fields, labels):
+        f = field.detach().double().cpu().numpy()
+        if f.ndim == 1:
+            ax.plot(np.arange(len(f)) / len(f), f, lw=1.2)
+            ax.set_xlabel("x")
+            if label == labels[2]:
+                t = truth.detach().double().cpu().numpy()
+                ax.plot(np.arange(len(t)) / len(t), t, "k--", lw=0.8, label="truth")
+                ax.legend(loc="best", fontsize=8)
+        else:
+            cmap = "RdBu_r" if label == labels[3] else "viridis"
+            lim = float(np.abs(f).max()) if label == labels[3] else None
+            im = ax.imshow(f.T, origin="lower", extent=(0, 1, 0, 1), cmap=cmap,
+                           vmin=-lim if lim else None, vmax=lim)
+            fig.colorbar(im, ax=ax, shrink=0.8)
+        ax.set_title(label)
+    ax = axes[4]
+    for name, (k, e) in spectra.items():
+        keep = (k > 0) & (e > 0)
+        ax.loglog(k[keep].cpu().numpy(), e[keep].cpu().numpy(), lw=1.2, label=name)
+    ax.set_xlabel("wavenumber |k|")
+    ax.set_ylabel("energy per shell")
+    ax.set_title("radial spectrum")
+    ax.legend(fontsize=8)
+    fig.suptitle(title)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name("." + path.name + ".tmp.png")
+    fig.savefig(tmp, dpi=90)
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
+
+
+def mean_spectrum(field: torch.Tensor, ndim: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Test-set mean radial spectrum of ``field (n, C, *grid)``: ``(wavenumbers (S,), energy (S,))``."""
+    energy, k = radial_spectrum(field.double(), ndim=ndim)  # (n, C, S)
+    return k, energy.reshape(-1, energy.shape[-1]).mean(0)
+
+
+def resolution_study(
+    *,
+    title: str,
+    data: Mapping[int, Any],
+    train_resolution: int,
+    ndim: int,
+    model: nn.Module,
+    args: argparse.Namespace,
+    device: torch.device,
+    summary: dict[str, Any],
+    data_seconds: float,
+    plot_labels: Sequence[str] = ("input", "truth", "prediction", "error"),
+) -> dict[str, Any]:
+    """Train on the first ``args.n_train`` samples at ``train_resolution``; score every resolution.
+
+    ``data`` maps a grid size to a :class:`~operators.datasets._cache.PDEData` holding
+    the same samples on that grid (first ``n_train`` for training, the rest for test).
+    The model (wrapped in :class:`Standardized` with training-set statistics) is
+    evaluated zero-shot on every other grid. Prints the tables, writes the PNG and
+    ``results.json`` under ``args.out`` and returns the results.
+    """
+    n = args.n_train
+    base = data[train_resolution]
+    x, y = base.inputs[:n], base.targets[:n]
+    tests = {r: (d.inputs[n:], d.targets[n:]) for r, d in sorted(data.items())}
+    model = Standardized(model, x.mean().item(), x.std().item(), y.std().item())
+    params = count_params(model)
+    trainer, timing = train(model, (x, y), {str(train_resolution): tests[train_resolution]}, args, device)
+
+    errors: dict[int, torch.Tensor] = {}
+    preds: dict[int, torch.Tensor] = {}
+    for r, (xt, yt) in tests.items():
+        preds[r] = trainer.predict(xt)
+        errors[r] = relative_l2(preds[r], yt, ndim)
+
+    def role(r: int) -> str:
+        return "training grid" if r == train_resolution else f"zero-shot ({r / train_resolution:g}x)"
+
+    shown = max(tests)
+    spectra = {f"error, {r} ({role(r).split(' (')[0]})": mean_spectrum(preds[r] - tests[r][1], ndim) for r in tests}
+    spectra[f"truth, {shown}"] = mean_spectrum(tests[shown][1], ndim)
+    png = plot_prediction(
+        args.out / f"{args.out.name}.png",
+        f"{title}: test sample 0 on the {shown}-point grid ({role(shown)}), rel. L2 {errors[shown][0]:.2%}",
+        tests[shown][0][0, 0], tests[shown][1][0, 0], preds[shown][0, 0], spectra, labels=plot_labels,
+    )
+    grid = "x".join([str(train_resolution)] * ndim)
+    summary = {
+        **summary,
+        "parameters": f"{params:,}",
+        "device": str(device),
+        "data generation (s, wall)": f"{data_seconds:.1f}",
+        "training (s, wall / CPU)": f"{timing['wall_s']:.1f} / {timing['cpu_s']:.1f} ({args.epochs} epochs)",
+        f"test rel. L2 at {grid}": f"{errors[train_resolution].mean():.2%}",
+        "plot": str(png),
+    }
+    rows = [
+        (f"{r}" if ndim == 1 else f"{r}x{r}", role(r), len(errors[r]), f"{errors[r].mean():.3%}",
+         f"{errors[r].median():.3%}", f"{errors[r].quantile(0.95):.3%}")
+        for r in tests
+    ]
+    results = {
+        "title": title, "parameters": params, "device": str(device), "n_train": n, "n_test": len(errors[shown]),
+        "epochs": args.epochs, "train_resolution": train_resolution, "data_seconds": data_seconds,
+        "train_wall_s": timing["wall_s"], "train_cpu_s": timing["cpu_s"],
+        "test_rel_l2": {str(r): errors[r].mean().item() for r in tests}, "history": trainer.history,
+        "plot": str(png), "model": repr(model), "model_summary": summary.get("model", type(model).__name__),
+        "ndim": ndim,
+    }
+    print_results(title, summary, ("grid", "role", "samples", "mean rel. L2", "median", "95th pct"), rows,
+                  args.out, results)
+    return results
