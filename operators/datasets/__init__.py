@@ -1,0 +1,51 @@
+"""PDE data generators with validated solvers and an on-disk cache.
+
+Each generator is deterministic for a seed, returns :class:`PDEData` (``inputs`` and
+``targets`` of shape ``(n, C, *grid)`` plus ``meta``) or :class:`PDESequence`
+(trajectories), can return several nested resolutions from one fine solve, and caches
+its result (see :func:`default_cache_dir`).
+
+* :func:`burgers`: 1-D viscous Burgers, ``u(0) -> u(1)`` (pseudo-spectral ETDRK4).
+* :func:`darcy`: 2-D Darcy flow, ``a -> u`` (finite differences, sparse LU).
+* :func:`navier_stokes`, :func:`navier_stokes_sequences`, :func:`time_stepping_pairs`:
+  2-D vorticity on the torus (pseudo-spectral Crank-Nicolson/Heun).
+* :func:`shallow_water`, :func:`shallow_water_rollouts`: shallow water on the sphere
+  (torch-harmonics' ``ShallowWaterSolver``).
+"""
+
+from operators.datasets._cache import (
+    CACHE_ENV_VAR,
+    PDEData,
+    PDESequence,
+    cache_path,
+    clear_cache,
+    default_cache_dir,
+)
+from operators.datasets.burgers import burgers, burgers_solve
+from operators.datasets.darcy import darcy, darcy_solve
+from operators.datasets.navier_stokes import (
+    navier_stokes,
+    navier_stokes_sequences,
+    navier_stokes_solve,
+    time_stepping_pairs,
+)
+from operators.datasets.shallow_water import shallow_water, shallow_water_rollouts
+
+__all__ = [
+    "CACHE_ENV_VAR",
+    "PDEData",
+    "PDESequence",
+    "cache_path",
+    "clear_cache",
+    "default_cache_dir",
+    "burgers",
+    "burgers_solve",
+    "darcy",
+    "darcy_solve",
+    "navier_stokes",
+    "navier_stokes_sequences",
+    "navier_stokes_solve",
+    "time_stepping_pairs",
+    "shallow_water",
+    "shallow_water_rollouts",
+]

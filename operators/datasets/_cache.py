@@ -1,0 +1,259 @@
+"""Containers, on-disk cache and shared argument checks of the PDE data generators.
+
+Legend: ``n`` samples, ``C`` channels, ``T`` recorded times, ``*grid`` the spatial axes.
+
+Every generator in :mod:`operators.datasets` returns a :class:`PDEData`
+(``inputs``/``targets`` pairs) or a :class:`PDESequence` (trajectories), and stores its
+result on disk so that a second call with the same parameters is a file read.
+
+Cache layout
+------------
+One file per call, ``<cache dir>/<name>-<key>.pt``, written with :func:`torch.save`
+as a dict of tensors and plain Python values (read back with ``weights_only=True``).
+``key`` is the SHA-256 of the generator's name, its solver version and *every*
+parameter that changes the numbers (sizes, resolutions, physical constants, time
+step, seed, dtype); the device is left out because the random draws are made on the
+CPU and the solvers agree across devices to rounding.
+
+The directory is, in order of precedence: the ``cache_dir`` argument, the environment
+variable ``SPECTRAL_OPERATORS_CACHE_DIR``, ``$XDG_CACHE_HOME/spectral-operators``,
+``~/.cache/spectral-operators``.
+
+Writes are atomic: the data go to a temporary file in the same folder (name starting
+with ``.`` and ending in ``.tmp``), are flushed and fsync'ed, then moved over the final
+name with :func:`os.replace`. An interrupted generation leaves at most a stray
+temporary file, which is never read (:func:`clear_cache` removes it); a final file
+that cannot be read, or whose stored parameters differ, is regenerated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = [
+    "CACHE_ENV_VAR",
+    "PDEData",
+    "PDESequence",
+    "default_cache_dir",
+    "cache_key",
+    "cache_path",
+    "save_atomic",
+    "cached",
+    "clear_cache",
+]
+
+CACHE_ENV_VAR = "SPECTRAL_OPERATORS_CACHE_DIR"
+_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class PDEData:
+    """Input/target pairs of a PDE data set.
+
+    Attributes
+    ----------
+    inputs : Tensor
+        ``(n, C_in, *grid)`` real.
+    targets : Tensor
+        ``(n, C_out, *grid)`` real.
+    meta : dict
+        Grid (``resolution``, ``solver_resolution``, coordinates convention), every
+        generator parameter, and derived numbers (time step used, statistics).
+    """
+
+    inputs: torch.Tensor
+    targets: torch.Tensor
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return self.inputs.shape[0]
+
+
+@dataclass(frozen=True)
+class PDESequence:
+    """Trajectories of a PDE: fields recorded at ``times``.
+
+    Attributes
+    ----------
+    fields : Tensor
+        ``(n, T, *grid)`` for a scalar field, ``(n, T, C, *grid)`` for several.
+    times : Tensor
+        ``(T,)`` float64, the recorded times.
+    meta : dict
+        As in :class:`PDEData`.
+    """
+
+    fields: torch.Tensor
+    times: torch.Tensor
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return self.fields.shape[0]
+
+
+def default_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
+    """The cache folder: ``cache_dir``, else ``$SPECTRAL_OPERATORS_CACHE_DIR``, else the user cache."""
+    if cache_dir is not None:
+        return Path(cache_dir).expanduser()
+    env = os.environ.get(CACHE_ENV_VAR)
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "spectral-operators"
+
+
+def _canonical(value: Any) -> Any:
+    """A JSON-ready form of a parameter value that distinguishes everything that matters."""
+    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
+        return value
+    if isinstance(value, float):
+        return repr(value)  # exact; keeps 1.0 and 1 apart, and nan/inf representable
+    if isinstance(value, torch.dtype):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(k): _canonical(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    raise TypeError(f"cache parameters must be plain values, got {type(value).__name__}: {value!r}")
+
+
+def cache_key(name: str, params: Mapping[str, Any]) -> str:
+    """SHA-256 hex digest of ``name`` and every parameter (order-independent)."""
+    payload = json.dumps({"name": name, "format": _FORMAT, "params": _canonical(params)}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def cache_path(name: str, params: Mapping[str, Any], cache_dir: str | os.PathLike | None = None) -> Path:
+    """Where :func:`cached` stores the result of generator ``name`` called with ``params``."""
+    return default_cache_dir(cache_dir) / f"{name}-{cache_key(name, params)[:32]}.pt"
+
+
+def save_atomic(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save(obj, path)`` through a temporary file in the same folder and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def _load(path: Path, name: str, params: Mapping[str, Any]) -> dict | None:
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # a damaged or foreign file: regenerate rather than fail
+        warnings.warn(f"ignoring unreadable cache file {path} ({err!r}); regenerating", stacklevel=3)
+        return None
+    if not isinstance(blob, dict) or blob.get("format") != _FORMAT or blob.get("name") != name:
+        return None
+    if blob.get("params") != json.loads(json.dumps(_canonical(params))):
+        return None
+    return blob["data"]
+
+
+def cached(
+    name: str,
+    params: Mapping[str, Any],
+    generate: Callable[[], dict],
+    *,
+    cache: bool = True,
+    cache_dir: str | os.PathLike | None = None,
+) -> dict:
+    """Return ``generate()``, read from / written to the on-disk cache when ``cache``.
+
+    ``generate`` must return a dict of tensors and plain values (``torch.save``-able with
+    ``weights_only`` loading).
+    """
+    if not cache:
+        return generate()
+    path = cache_path(name, params, cache_dir)
+    if path.is_file():
+        data = _load(path, name, params)
+        if data is not None:
+            return data
+    data = generate()
+    blob = {"format": _FORMAT, "name": name, "params": json.loads(json.dumps(_canonical(params))), "data": data}
+    save_atomic(blob, path)
+    return data
+
+
+def clear_cache(cache_dir: str | os.PathLike | None = None, *, name: str | None = None) -> int:
+    """Delete cached data sets (all, or those of generator ``name``) and stray temporary files.
+
+    Returns the number of files removed.
+    """
+    folder = default_cache_dir(cache_dir)
+    if not folder.is_dir():
+        return 0
+    removed = 0
+    for p in folder.iterdir():
+        stem = p.name.lstrip(".")
+        is_ours = (p.suffix == ".pt" and not p.name.startswith(".")) or (p.name.startswith(".") and p.suffix == ".tmp")
+        if is_ours and (name is None or stem.startswith(f"{name}-")) and p.is_file():
+            p.unlink()
+            removed += 1
+    return removed
+
+
+# ---------------------------------------------------------------- argument checks
+def _check_int(name: str, value: Any, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}: {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _check_positive(name: str, value: Any, *, allow_zero: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}: {value!r}")
+    value = float(value)
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be finite and {bound}, got {value}")
+    return value
+
+
+def _check_resolutions(resolution: int | Sequence[int], name: str = "resolution") -> tuple[int, ...]:
+    values = (resolution,) if isinstance(resolution, int) and not isinstance(resolution, bool) else tuple(resolution)
+    if not values:
+        raise ValueError(f"{name} must be an int or a non-empty sequence of ints, got {resolution!r}")
+    for v in values:
+        _check_int(name, v, 2)
+    if len(set(values)) != len(values):
+        raise ValueError(f"{name} must not repeat a value, got {resolution!r}")
+    return values
+
+
+def _steps(name: str, duration: float, dt: float, duration_name: str) -> int:
+    """Number of steps of size ``dt`` in ``duration``; ValueError unless it is a whole number."""
+    steps = round(duration / dt)
+    if steps < 1 or abs(steps * dt - duration) > 1e-9 * max(duration, dt):
+        raise ValueError(f"{duration_name}={duration} must be a positive whole multiple of {name}={dt}")
+    return steps
+
+
+def _quiet(progress: bool | None) -> bool | None:
+    """tqdm's ``disable`` for a ``progress`` flag: None lets tqdm hide the bar off a terminal."""
+    return None if progress is None else not progress
