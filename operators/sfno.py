@@ -20,14 +20,7 @@ from torch import nn
 from torch_harmonics.quadrature import precompute_latitudes
 
 from operators._blocks import ACTIVATIONS, Activation, ChannelLinear, ChannelMLP, FourierBlock
-from operators.spherical_conv import (
-    WEIGHTS,
-    Grid,
-    SphericalConv,
-    _analysis,
-    _synthesis,
-)
-from spectral.fft import compute_dtype, fft_precision
+from operators.spherical_conv import WEIGHTS, Grid, SphericalConv, spherical_resample
 
 __all__ = ["SFNO", "SFNOConfig", "LatitudeEmbedding", "SphericalConv"]
 
@@ -153,8 +146,9 @@ class SFNO(nn.Module):
         kw = dict(device=device, dtype=dtype)
         conv_kw = dict(grid=grid, lmax=lmax, mmax=mmax, weights=weights, bias=bias, **kw)
         first = SphericalConv(hidden_channels, hidden_channels, img_shape, **conv_kw)
-        out = first.img_shape if out_shape is None else tuple(out_shape)
-        last = SphericalConv(hidden_channels, hidden_channels, img_shape, out_shape=out, **conv_kw) if out != first.img_shape else None
+        last = None if out_shape is None else SphericalConv(hidden_channels, hidden_channels, img_shape, out_shape=out_shape, **conv_kw)
+        out = first.img_shape if last is None else last.out_shape
+        last = None if out == first.img_shape else last
         if last is not None and (last.lmax, last.mmax) != (first.lmax, first.mmax):  # the defaults depend on out_shape
             conv_kw.update(lmax=last.lmax, mmax=last.mmax)
             first = SphericalConv(hidden_channels, hidden_channels, img_shape, **conv_kw)
@@ -261,10 +255,7 @@ class _SphericalResample(nn.Module):
     def forward(self, x: torch.Tensor, grid: Sequence[int]) -> torch.Tensor:
         if tuple(grid) != self.out_shape:
             raise ValueError(f"_SphericalResample: built for grid {self.out_shape}, got {tuple(grid)}")
-        with fft_precision(x):
-            y = _analysis(x.to(compute_dtype(x.dtype)).flatten(0, 1), self.sht.table)  # (M, L, B * C * 2)
-            z = _synthesis(y, self.isht.table, self.out_shape[1])  # (B * C, Ho, Wo)
-        return z.reshape(*x.shape[:2], *self.out_shape).to(x.dtype)
+        return spherical_resample(x, self.sht.table, self.isht.table, self.out_shape[1])  # (B, C, Ho, Wo)
 
 
 def _pointwise(cin: int, cout: int, hidden: int, activation: str, kw: dict) -> nn.Module:

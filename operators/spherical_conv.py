@@ -38,6 +38,7 @@ __all__ = [
     "real_sht",
     "inverse_real_sht",
     "spherical_conv",
+    "spherical_resample",
     "LegendreTable",
     "SphericalConv",
 ]
@@ -47,7 +48,7 @@ GRIDS: tuple[str, ...] = ("equiangular", "legendre-gauss", "lobatto", "equiangul
 WEIGHTS: tuple[str, ...] = ("dhconv", "full")
 
 
-def check_grid_kind(grid: str, name: str = "grid") -> str:
+def _check_grid_kind(grid: str, name: str = "grid") -> str:
     """Return ``grid`` if it is one of :data:`GRIDS`, else raise ValueError."""
     if grid not in GRIDS:
         raise ValueError(f"{name} must be one of {GRIDS}, got {grid!r}")
@@ -62,7 +63,7 @@ def degree_limit(nlat: int, grid: str) -> int:
     on the first three; "equiangular-trapezoidal" (nodes equispaced in ``cos theta``,
     trapezoidal weights) is only approximate.
     """
-    check_grid_kind(grid)
+    _check_grid_kind(grid)
     return {"legendre-gauss": nlat, "lobatto": nlat - 1}.get(grid, (nlat + 1) // 2)
 
 
@@ -160,6 +161,22 @@ def inverse_real_sht(coeffs: torch.Tensor, table: torch.Tensor, nlon: int) -> to
     lead = coeffs.shape[:-2]
     y = rearrange(torch.view_as_real(coeffs.reshape(-1, *coeffs.shape[-2:])), "p l m r -> m l (p r)")
     return _synthesis(y.contiguous(), table, nlon).reshape(*lead, table.shape[1], nlon)
+
+
+def spherical_resample(x: torch.Tensor, analysis: torch.Tensor, synthesis: torch.Tensor, nlon_out: int) -> torch.Tensor:
+    """Band-limited resampling between two grids: the inverse SHT onto one of the SHT on the other.
+
+    Exact for fields of degree below ``lmax`` and order below ``mmax`` when the
+    analysis is exact on the input grid (see :func:`degree_limit`).
+
+    Shape
+    -----
+    x: (..., H, W) real, analysis: (M, L, H), synthesis: (M, Ho, L) -> (..., Ho, Wo) real, dtype of x
+    """
+    with fft_precision(x):
+        y = _analysis(x.to(compute_dtype(x.dtype)).reshape(-1, *x.shape[-2:]), analysis)  # (M, L, P * 2)
+        z = _synthesis(y, synthesis, nlon_out)  # (P, Ho, Wo)
+    return z.reshape(*x.shape[:-2], *z.shape[-2:]).to(x.dtype)
 
 
 def spherical_conv(
@@ -294,8 +311,8 @@ class SphericalConv(nn.Module):
         self.in_channels, self.out_channels, self.weights = in_channels, out_channels, weights
         self.img_shape = _check_shape(img_shape, "img_shape")
         self.out_shape = self.img_shape if out_shape is None else _check_shape(out_shape, "out_shape")
-        self.grid = check_grid_kind(grid)
-        self.out_grid = grid if out_grid is None else check_grid_kind(out_grid, "out_grid")
+        self.grid = _check_grid_kind(grid)
+        self.out_grid = grid if out_grid is None else _check_grid_kind(out_grid, "out_grid")
         lmax, mmax = _check_degrees(lmax, mmax, self.img_shape, self.out_shape, self.grid, self.out_grid)
         kw = dict(device=device, dtype=dtype)
         analysis = legendre_table(*self.img_shape, lmax, mmax, self.grid, **kw)  # (M, L, H)
