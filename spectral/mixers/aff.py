@@ -7,12 +7,11 @@ Legend: ``B`` batch, ``C`` channels, ``H, W`` grid, ``F = W // 2 + 1`` rfft bins
 from __future__ import annotations
 
 import torch
-from einops import rearrange
 from torch import nn
 
 from spectral.complex import as_complex, init_complex_
 from spectral.fft import FFTNorm, check_norm, compute_dtype, fft_precision
-from spectral.mixers._common import apply_mask, check_mask, irfft_real
+from spectral.mixers._common import apply_mask, check_mask, rfft
 from spectral.mixers.afno import complex_block_mlp
 
 __all__ = ["aff_mix", "AFFMixer"]
@@ -30,11 +29,12 @@ def aff_mix(x: torch.Tensor, weights: tuple[torch.Tensor, ...], *, norm: FFTNorm
     """
     h, w = x.shape[-2:]
     with fft_precision(x):
-        xc = rearrange(x.to(compute_dtype(x.dtype)), "b c h w -> b h w c")
-        spec = torch.fft.fft(torch.fft.rfft(xc, dim=2, norm=norm), dim=1, norm=norm)  # (B, H, F, C) complex
-        spec = spec * complex_block_mlp(spec, *weights)  # instance-adaptive mask, (B, H, F, C) complex
-        y = irfft_real(torch.fft.ifft(spec, dim=1, norm=norm), w, dim=2, norm=norm)  # (B, H, W, C) real
-    return rearrange(y, "b h w c -> b c h w").to(x.dtype)
+        xc = x.to(compute_dtype(x.dtype))
+        spec = torch.fft.fft(rfft(xc, dim=-1, norm=norm), dim=-2, norm=norm)  # (B, C, H, F) complex
+        spec = spec * complex_block_mlp(spec, *weights)  # instance-adaptive mask, (B, C, H, F) complex
+        # irfft ignores the imaginary parts of the DC (and Nyquist) columns, as torch.fft documents
+        y = torch.fft.irfft(torch.fft.ifft(spec, dim=-2, norm=norm), n=w, dim=-1, norm=norm)  # (B, C, H, W) real
+    return y.to(x.dtype)
 
 
 class AFFMixer(nn.Module):
@@ -66,8 +66,10 @@ class AFFMixer(nn.Module):
     Notes
     -----
     Masked-out pixels (``mask`` False) are zero in the FFT and zero in the output, so
-    their values change no other output. The 2-D inverse drops the imaginary part of
-    the DC column explicitly (Hermitian-safe). Half precision runs in float32.
+    their values change no other output. The 2-D inverse is an ``ifft`` over ``H`` then
+    an ``irfft`` over ``W``, which ignores the imaginary parts of the DC (and Nyquist)
+    columns (documented ``torch.fft.irfft`` behaviour, with zero gradient for them), so
+    the mask needs no Hermitian projection pass. Half precision runs in float32.
 
     References
     ----------

@@ -14,13 +14,9 @@ from torch import nn
 
 from spectral.complex import as_complex, init_complex_
 from spectral.fft import FFTNorm, check_norm, compute_dtype, fft_precision
-from spectral.mixers._common import apply_mask, check_mask, check_sequence, irfft_real
+from spectral.mixers._common import apply_mask, check_mask, check_sequence, rfft
 
 __all__ = ["complex_block_mlp", "kept_bins", "afno_mix", "AFNOMixer"]
-
-
-def _cplx(fn, z: torch.Tensor) -> torch.Tensor:
-    return torch.complex(fn(z.real), fn(z.imag))
 
 
 def complex_block_mlp(
@@ -32,24 +28,30 @@ def complex_block_mlp(
     *,
     sparsity_threshold: float | None = None,
 ) -> torch.Tensor:
-    """Two-layer complex MLP with block-diagonal weights, applied at every position of ``z``.
+    """Two-layer complex MLP with block-diagonal weights over the channel axis of ``z``, at every mode.
 
-    ``o = ReLU(z W1 + b1)`` (ReLU on real and imaginary parts), ``out = o W2 + b2``,
+    ``o = ReLU(W1^T z + b1)`` (ReLU on real and imaginary parts), ``out = W2^T o + b2``,
     then soft-shrinkage of the real and imaginary parts by ``sparsity_threshold``
     when given. Each block of ``c`` channels has its own weights.
 
+    Channels first, like :func:`spectral.complex.contract_modes`: each block is one
+    batched complex matmul ``(e, c) @ (c, K)`` over the modes, which reads the modes in
+    whatever layout the FFT left them (no transposing copy), and ReLU acts in place on
+    the real view of the fresh matmul output.
+
     Shape
     -----
-    z: (..., nb * c) complex, w1: (nb, c, e), b1: (nb, e), w2: (nb, e, c), b2: (nb, c) complex
-    -> (..., nb * c) complex
+    z: (B, nb * c, *K) complex, w1: (nb, c, e), b1: (nb, e), w2: (nb, e, c), b2: (nb, c) complex
+    -> (B, nb * c, *K) complex
     """
     nb = w1.shape[0]
-    zb = rearrange(z, "... (n c) -> ... n c", n=nb)
-    o = _cplx(torch.relu, torch.einsum("...nc,nce->...ne", zb, w1.to(z.dtype)) + b1.to(z.dtype))  # (..., nb, e)
-    out = torch.einsum("...ne,nec->...nc", o, w2.to(z.dtype)) + b2.to(z.dtype)  # (..., nb, c) complex
+    zb = z.reshape(z.shape[0], nb, w1.shape[1], -1)  # (B, nb, c, Kt) complex, a view for FFT layouts
+    o = torch.matmul(w1.to(z.dtype).transpose(1, 2), zb).add_(b1.to(z.dtype).unsqueeze(-1))  # (B, nb, e, Kt)
+    torch.view_as_real(o).relu_()
+    out = torch.matmul(w2.to(z.dtype).transpose(1, 2), o).add_(b2.to(z.dtype).unsqueeze(-1))  # (B, nb, c, Kt)
     if sparsity_threshold is not None and sparsity_threshold > 0:
-        out = _cplx(lambda t: nnf.softshrink(t, sparsity_threshold), out)
-    return rearrange(out, "... n c -> ... (n c)")
+        out = torch.view_as_complex(nnf.softshrink(torch.view_as_real(out), sparsity_threshold))
+    return out.reshape(z.shape)
 
 
 def kept_bins(n_bins: int, fraction: float) -> int:
@@ -76,10 +78,14 @@ def afno_mix(
     """
     n = x.shape[1]
     with fft_precision(x):
-        spec = torch.fft.rfft(x.to(compute_dtype(x.dtype)), dim=1, norm=norm)  # (B, F, D) complex
+        spec = rfft(x.to(compute_dtype(x.dtype)), dim=1, norm=norm)  # (B, F, D) complex
         k = kept_bins(spec.shape[1], hard_thresholding_fraction)
-        out = complex_block_mlp(spec.narrow(1, 0, k), *weights, sparsity_threshold=sparsity_threshold)  # (B, K, D)
-        y = irfft_real(out, n, dim=1, norm=norm)  # (B, N, D) real; bins >= K are zero
+        if k < spec.shape[1]:
+            spec = spec.narrow(1, 0, k)
+        modes = rearrange(spec, "b k d -> b d k")  # (B, D, K): a view of torch's FFT layout
+        out = complex_block_mlp(modes, *weights, sparsity_threshold=sparsity_threshold)  # (B, D, K) complex
+        # irfft ignores the imaginary parts of the DC (and Nyquist) bins, as torch.fft documents
+        y = torch.fft.irfft(rearrange(out, "b d k -> b k d"), n=n, dim=1, norm=norm)  # (B, N, D) real; bins >= K zero
     return y.to(x.dtype)
 
 

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from spectral.fft import compute_dtype, fft_precision
-from spectral.mixers._common import apply_mask, check_mask, check_sequence, next_fast_len, real_edge_bins
+from spectral.mixers._common import apply_mask, check_mask, check_sequence, fft_conv, next_fast_len, real_edge_bins, rfft
 
 __all__ = ["causal_conv", "CausalFourierMixer"]
 
@@ -35,10 +35,9 @@ def causal_conv(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     p = next_fast_len(n + taps - 1)
     with fft_precision(x):
         xc = x.to(compute_dtype(x.dtype))
-        k_spec = torch.fft.rfft(kernel.narrow(0, 0, taps).to(xc.dtype), n=p, dim=0)  # (F, D) complex
-        x_spec = torch.fft.rfft(xc, n=p, dim=1)  # (B, F, D) complex
-        y = torch.fft.irfft(real_edge_bins(x_spec * k_spec, p, dim=1), n=p, dim=1)  # (B, P, D) real
-    return y.narrow(1, 0, n).to(x.dtype)
+        k_spec = rfft(kernel.narrow(0, 0, taps).to(xc.dtype), n=p, dim=0)  # (F, D) complex
+        y = fft_conv(xc, real_edge_bins(k_spec, p, dim=0), p)  # (B, N, D) real
+    return y.to(x.dtype)
 
 
 class CausalFourierMixer(nn.Module):

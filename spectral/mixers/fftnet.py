@@ -7,37 +7,96 @@ per head, ``L`` the learned length (``max_len``), ``F = N // 2 + 1`` rfft bins,
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from einops import rearrange
 from torch import nn
 
-from spectral.complex import modrelu
 from spectral.fft import FFTNorm, check_norm, compute_dtype, fft_precision
-from spectral.mixers._common import apply_mask, check_mask, check_sequence, irfft_real, masked_mean, resample_filter
+from spectral.mixers._common import apply_mask, check_mask, check_sequence, norm_scale, resample_filter, rfft
 
 __all__ = ["fftnet_mix", "FFTNetMixer"]
 
 
-def fftnet_mix(
-    x: torch.Tensor, filt: torch.Tensor, bias: torch.Tensor, max_len: int, *, norm: FFTNorm = "ortho"
-) -> torch.Tensor:
-    """Scale the rfft of each head by its (per-sample) filter, apply modReLU, invert.
+def _magnitude(z: torch.Tensor) -> torch.Tensor:
+    """``|z|`` as ``sqrt(re^2 + im^2)`` in two vectorised passes (faster than complex ``abs`` on CPU)."""
+    return z.real.square().addcmul_(z.imag, z.imag).sqrt_()
 
-    ``filt`` is a real zero-phase response per sample, head and frequency, learned on
-    ``max_len`` points and resampled to ``N`` (trigonometric interpolation, "wrap").
+
+def _modrelu_scale(mag: torch.Tensor, filt: torch.Tensor, bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``q = sgn(f) relu(|f| |z| + b) / |z|`` and the active set ``|f| |z| + b > 0``; ``mag`` is clamped in place."""
+    q = torch.addcmul(bias, mag, filt.abs())  # (B, F, h, c) real: |f z| + b
+    active = q > 0
+    q = q.relu_().div_(mag.clamp_min_(torch.finfo(mag.dtype).tiny)).mul_(filt.sign())
+    return q, active
+
+
+class _FilterModReLU(torch.autograd.Function):
+    """``modrelu(z * f, b) = z * q`` with a real filter ``f``, in few passes and a hand-written backward.
+
+    On the active set ``out = f z + sgn(f) b z / |z|``, so with ``G`` the incoming gradient and
+    ``p = Re(conj(z) G) / |z|``: ``dL/dz = q G - sgn(f) b p z / |z|^2``,
+    ``dL/df = sum_c |z| p`` and ``dL/db = sum_{B, F} sgn(f) p`` (all zero off the active set).
+    """
+
+    @staticmethod
+    def forward(ctx, z: torch.Tensor, filt: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(z, filt, bias)
+        q, _ = _modrelu_scale(_magnitude(z), filt, bias)
+        return z * q
+
+    @staticmethod
+    def backward(ctx, g: torch.Tensor):
+        z, filt, bias = ctx.saved_tensors
+        g = g.resolve_conj()
+        mag = _magnitude(z)
+        q, active = _modrelu_scale(mag, filt, bias)  # mag is now clamped away from 0
+        p = (z.real * g.real).addcmul_(z.imag, g.imag).mul_(active)  # Re(conj(z) G) on the active set
+        g_filt = p.sum(-1, keepdim=True) if ctx.needs_input_grad[1] else None  # (B, F, h, 1)
+        p = p.div_(mag).mul_(filt.sign())  # sgn(f) p
+        g_bias = p.sum((0, 1)) if ctx.needs_input_grad[2] else None  # (h, c)
+        g_z = None
+        if ctx.needs_input_grad[0]:
+            g_z = g * q
+            torch.view_as_real(g_z).addcmul_(torch.view_as_real(z), p.mul_(bias).div_(mag).div_(mag).unsqueeze(-1), value=-1.0)
+        return g_z, g_filt, g_bias
+
+
+def fftnet_mix(
+    x: torch.Tensor,
+    context_filter: Callable[[torch.Tensor], torch.Tensor],
+    bias: torch.Tensor,
+    max_len: int,
+    mask: torch.Tensor | None = None,
+    *,
+    norm: FFTNorm = "ortho",
+) -> torch.Tensor:
+    """rfft over tokens -> per-head filter from the context -> modReLU -> irfft.
+
+    ``context_filter`` maps the mean of the real tokens ``(B, D)`` to real zero-phase
+    responses ``(B, h, max_len // 2 + 1)``, resampled to ``N`` (trigonometric
+    interpolation, "wrap"). The mean is read from the DC bin of the spectrum (padded
+    tokens are zero), so it costs no extra pass over ``x``. The filter product and
+    modReLU run as one fused step equal to ``spectral.complex.modrelu(X * f, bias)``.
 
     Shape
     -----
-    x: (B, N, D) real, filt: (B, h, L // 2 + 1) real, bias: (D,) real -> (B, N, D) real
+    x: (B, N, D) real (padded tokens already zero), mask: (B, N) bool or None -> (B, N, D) real
     """
-    n, heads = x.shape[1], filt.shape[1]
+    n = x.shape[1]
     with fft_precision(x):
         xc = x.to(compute_dtype(x.dtype))
+        spec = rfft(xc, dim=1, norm=norm)  # (B, F, D) complex
+        count = n if mask is None else mask.sum(1, keepdim=True).clamp_min(1).to(xc.dtype)
+        filt = context_filter(spec[:, 0].real / (norm_scale(norm, n) * count))  # (B, h, F_L) real
+        heads = filt.shape[1]
         filt = resample_filter(filt.to(xc.dtype), max_len, n, "wrap", dim=-1)  # (B, h, F) real
-        spec = rearrange(torch.fft.rfft(xc, dim=1, norm=norm), "b f (h c) -> b f h c", h=heads)  # (B, F, h, c) complex
-        spec = spec * rearrange(filt, "b h f -> b f h 1")
-        spec = modrelu(rearrange(spec, "b f h c -> b f (h c)"), bias.to(xc.dtype))  # (B, F, D) complex
-        y = irfft_real(spec, n, dim=1, norm=norm)  # (B, N, D) real
+        spec = rearrange(spec, "b f (h c) -> b f h c", h=heads)
+        f = rearrange(filt, "b h f -> b f h 1")
+        spec = _FilterModReLU.apply(spec, f, bias.to(xc.dtype).view(heads, -1))  # (B, F, h, c) complex
+        # DC and Nyquist stay real: rfft makes them real and the scale q is real
+        y = torch.fft.irfft(rearrange(spec, "b f h c -> b f (h c)"), n=n, dim=1, norm=norm)  # (B, N, D) real
     return y.to(x.dtype)
 
 
@@ -125,17 +184,16 @@ class FFTNetMixer(nn.Module):
         nn.init.zeros_(self.context[2].bias)
         nn.init.zeros_(self.bias)
 
-    def filters(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """The per-sample filters at ``max_len``: ``(B, N, D) -> (B, h, max_len // 2 + 1)`` real."""
-        ctx = masked_mean(x, mask)  # (B, D)
-        adapt = torch.tanh(self.context(ctx.to(self.base_filter.dtype)))
+    def filters(self, context: torch.Tensor) -> torch.Tensor:
+        """Per-sample filters at ``max_len`` from the token mean: ``(B, D) -> (B, h, max_len // 2 + 1)`` real."""
+        adapt = torch.tanh(self.context(context.to(self.base_filter.dtype)))
         return self.base_filter + adapt.view(-1, self.num_heads, self.n_freq)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         check_sequence(x, self.dim, "FFTNetMixer")
         check_mask(mask, x.shape[:2], "FFTNetMixer")
         x = apply_mask(x, mask)
-        y = fftnet_mix(x, self.filters(x, mask), self.bias, self.max_len, norm=self.fft_norm)
+        y = fftnet_mix(x, self.filters, self.bias, self.max_len, mask, norm=self.fft_norm)
         return apply_mask(y, mask)
 
     def extra_repr(self) -> str:

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from spectral.fft import FFTNorm, check_norm, compute_dtype, fft_precision
-from spectral.mixers._common import apply_mask, check_mask, check_sequence
+from spectral.mixers._common import apply_mask, check_mask, check_sequence, rfft
 
 __all__ = ["fnet_mix", "FNetMixer"]
 
@@ -28,7 +28,7 @@ def fnet_mix(x: torch.Tensor, *, norm: FFTNorm = "ortho") -> torch.Tensor:
     """
     n, d = x.shape[-2], x.shape[-1]
     with fft_precision(x):
-        z = torch.fft.rfft(x.to(compute_dtype(x.dtype)), dim=-1, norm=norm)  # (B, N, F) complex
+        z = rfft(x.to(compute_dtype(x.dtype)), dim=-1, norm=norm)  # (B, N, F) complex
         r = torch.fft.fft(z, dim=-2, norm=norm).real  # (B, N, F) real
         if d > r.shape[-1]:
             r_neg_t = torch.roll(torch.flip(r, dims=[-2]), 1, dims=-2)  # r[:, (-t) mod N, :]

@@ -14,7 +14,7 @@ from torch import nn
 
 from spectral.complex import as_complex, init_complex_
 from spectral.fft import compute_dtype, fft_precision
-from spectral.mixers._common import apply_mask, check_mask, check_sequence, real_edge_bins, resample_filter
+from spectral.mixers._common import apply_mask, check_mask, check_sequence, fft_conv, real_edge_bins, resample_filter
 
 __all__ = ["Boundary", "BOUNDARIES", "global_filter", "GlobalFilterMixer"]
 
@@ -44,9 +44,8 @@ def global_filter(x: torch.Tensor, weight: torch.Tensor, filter_len: int, *, bou
         if p != filter_len:  # "zero" at n == max_len (p == L) only loses lags +-n, which link no two tokens
             w = resample_filter(w, filter_len, p, "wrap" if boundary == "circular" else "crop")
         w = real_edge_bins(w, p, dim=0)  # (F, D) complex; DC / Nyquist real, as for a real kernel
-        spec = torch.fft.rfft(xc, n=p, dim=1, norm="forward")  # (B, F, D) complex
-        y = torch.fft.irfft(spec * w, n=p, dim=1, norm="forward")  # (B, P, D) real
-    return y.narrow(1, 0, n).to(x.dtype)
+        y = fft_conv(xc, w, p)  # (B, N, D) real
+    return y.to(x.dtype)
 
 
 class GlobalFilterMixer(nn.Module):

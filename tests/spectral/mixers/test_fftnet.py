@@ -80,3 +80,21 @@ def test_errors():
         FFTNetMixer(10, 16, num_heads=4)
     with pytest.raises(ValueError, match=r"expected x of shape \(B, N, 8\), got \(2, 5, 6\)"):
         FFTNetMixer(8, 16, num_heads=2)(torch.zeros(2, 5, 6))
+
+
+def test_fused_filter_modrelu_equals_the_primitive_composition():
+    """The fused step and its hand-written backward against spectral.complex.modrelu under autograd."""
+    from spectral.complex import modrelu
+    from spectral.mixers.fftnet import _FilterModReLU
+
+    b_, f_, h, c = 2, 5, 2, 3
+    z = torch.randn(b_, f_, h, c, dtype=torch.complex128, requires_grad=True)
+    filt = torch.randn(b_, f_, h, 1, dtype=torch.float64, requires_grad=True)
+    bias = (0.5 * torch.randn(h, c, dtype=torch.float64)).requires_grad_(True)
+    fused = _FilterModReLU.apply(z, filt, bias)
+    plain = modrelu((z * filt).reshape(b_, f_, h * c), bias.reshape(-1)).reshape(b_, f_, h, c)
+    torch.testing.assert_close(fused, plain)
+    g = torch.randn_like(fused)
+    for a, b in zip(torch.autograd.grad(fused, (z, filt, bias), g), torch.autograd.grad(plain, (z, filt, bias), g)):
+        torch.testing.assert_close(a, b)
+    assert torch.autograd.gradcheck(_FilterModReLU.apply, (z, filt, bias))

@@ -1,0 +1,209 @@
+"""Suite ``mixers``: every FFT token mixer against ``scaled_dot_product_attention``.
+
+Legend: ``B`` batch, ``N`` tokens, ``D`` embedding, ``h`` attention heads.
+
+Shapes: ``B = 4``, ``D = 256``, ``N = 256 .. 16384`` (``--quick``: 256 and 1024), float32.
+Ours: the mixer on ``x (B, N, D)`` (filters learned at ``max_len = N``; AFF on an
+``H x W = N`` image of ``D`` channels). Baseline: ``torch.nn.functional.
+scaled_dot_product_attention(q, k, v)`` alone, ``q, k, v (B, 8, N, D / 8)`` prepared
+beforehand: the attention kernel only, WITHOUT the q/k/v and output projections an
+attention block adds (``4 N D^2`` more multiply-adds), so the baseline is favoured.
+``CausalFourierMixer`` is compared with ``is_causal=True`` SDPA. ``fwd`` runs under
+``torch.no_grad()``; ``fwd+bwd`` backpropagates a fixed random cotangent to the input
+(``x`` or ``q, k, v``) and to the mixer's parameters.
+
+Memory: peak growth of one call (CUDA allocator; on CPU the resident-set high-water
+mark, which is coarse). On CPU, torch runs SDPA with its flash kernel (memory linear
+in ``N``); a probe at two small ``N`` checks that before the large sizes, and SDPA is
+skipped at any ``N`` whose projected memory exceeds half of the free memory. Also on
+CPU, SDPA is only timed up to ``N = 8192`` (one fwd+bwd at 16384 takes minutes on two
+cores); at 16384 the mixers are timed alone (baseline NaN). Results: a table, the
+JSON record and ``runs/bench-mixers-<device>.png`` (log-log time against ``N``).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+import torch.nn.functional as nnf
+
+from benchmarks._harness import BenchContext, Row, peak_memory_bytes, time_median
+from spectral.mixers import AFFMixer, AFNOMixer, CausalFourierMixer, FFTNetMixer, FNetMixer, GlobalFilterMixer
+
+B, D, HEADS = 4, 256, 8
+FULL_N = [256, 512, 1024, 2048, 4096, 8192, 16384]
+QUICK_N = [256, 1024]
+CPU_SDPA_MAX_N = 8192
+MIXERS = ("fnet", "global-filter", "fftnet", "afno", "aff", "causal")
+TARGETS = {"fnet": 30.0, "global-filter": 30.0, "fftnet": 30.0, "afno": 15.0, "causal": 10.0}  # fwd+bwd at N=8192
+
+
+def _grid(n: int) -> tuple[int, int]:
+    h = 2 ** (int(math.log2(n)) // 2)
+    return h, n // h
+
+
+def make_mixer(name: str, n: int, device: torch.device) -> torch.nn.Module:
+    kw = {"device": device}
+    return {
+        "fnet": lambda: FNetMixer(),
+        "global-filter": lambda: GlobalFilterMixer(D, n, **kw),
+        "fftnet": lambda: FFTNetMixer(D, n, num_heads=HEADS, **kw),
+        "afno": lambda: AFNOMixer(D, num_blocks=8, **kw),
+        "aff": lambda: AFFMixer(D, num_blocks=8, **kw),
+        "causal": lambda: CausalFourierMixer(D, n, **kw),
+    }[name]()
+
+
+def _fwd_bwd(fn, inputs: list[torch.Tensor], params: list[torch.Tensor], cotangent: torch.Tensor):
+    def step():
+        for t in inputs + params:
+            t.grad = None
+        fn().backward(cotangent)
+
+    return step
+
+
+def _sdpa_calls(n: int, causal: bool, device: torch.device):
+    q, k, v = (torch.randn(B, HEADS, n, D // HEADS, device=device, requires_grad=True) for _ in range(3))
+    fn = lambda: nnf.scaled_dot_product_attention(q, k, v, is_causal=causal)  # noqa: E731
+    g = torch.randn(B, HEADS, n, D // HEADS, device=device)
+    return fn, _fwd_bwd(fn, [q, k, v], [], g)
+
+
+def _mixer_calls(name: str, n: int, device: torch.device):
+    mixer = make_mixer(name, n, device)
+    shape = (B, D, *_grid(n)) if name == "aff" else (B, n, D)
+    x = torch.randn(shape, device=device, requires_grad=True)
+    g = torch.randn(shape, device=device)
+    fn = lambda: mixer(x)  # noqa: E731
+    return fn, _fwd_bwd(fn, [x], list(mixer.parameters()), g)
+
+
+def _free_bytes(device: torch.device) -> float:
+    if device.type == "cuda":
+        return float(torch.cuda.mem_get_info(device)[0])
+    with open("/proc/meminfo") as fh:
+        for line in fh:
+            if line.startswith("MemAvailable:"):
+                return float(line.split()[1]) * 1024
+    return float("inf")
+
+
+def sdpa_memory_model(device: torch.device) -> tuple[float, float]:
+    """(bytes at N=1024, exponent): SDPA fwd+bwd peak memory ~ bytes * (N / 1024) ** exponent.
+
+    The exponent is 2 when the 1024 -> 2048 growth looks quadratic (a kernel that
+    materialises the ``N x N`` scores), else 1.
+    """
+    peaks = []
+    for n in (1024, 2048):
+        _, fb = _sdpa_calls(n, False, device)
+        fb()
+        peaks.append(max(peak_memory_bytes(fb, device), 1.0))
+    scores = B * HEADS * 1024**2 * 4
+    quadratic = peaks[1] / peaks[0] > 3.0 or peaks[0] > 0.5 * scores
+    return max(peaks[0], scores if quadratic else 0.0), 2.0 if quadratic else 1.0
+
+
+def _row(case, phase, ours, base, v_ours, v_base, unit, params):
+    return Row("mixers", case, phase, ours, base, v_ours, v_base, unit, params)
+
+
+def run(ctx: BenchContext) -> list[Row]:
+    device = ctx.device
+    sizes = QUICK_N if ctx.quick else FULL_N
+    sdpa_max = CPU_SDPA_MAX_N if device.type == "cpu" else max(sizes)
+    mem_1024, expo = sdpa_memory_model(device)
+    ctx.extra["sdpa_memory_model"] = {"bytes_at_1024": mem_1024, "exponent": expo}
+    rows: list[Row] = []
+    for n in sizes:
+        projected = mem_1024 * (n / 1024) ** expo
+        run_sdpa = n <= sdpa_max and projected < 0.5 * _free_bytes(device)
+        base = {}
+        for causal in (False, True):
+            if run_sdpa:
+                fwd, fb = _sdpa_calls(n, causal, device)
+                with torch.no_grad():
+                    t_fwd = time_median(fwd, ctx)
+                    m_fwd = peak_memory_bytes(fwd, device)
+                base[causal] = (t_fwd, time_median(fb, ctx), m_fwd, peak_memory_bytes(fb, device))
+            else:
+                base[causal] = (float("nan"),) * 4
+        for name in MIXERS:
+            causal = name == "causal"
+            b_name = "sdpa-causal" if causal else "sdpa"
+            if not run_sdpa:
+                b_name += " (not run)"
+            fwd, fb = _mixer_calls(name, n, device)
+            with torch.no_grad():
+                t_fwd = time_median(fwd, ctx)
+                m_fwd = peak_memory_bytes(fwd, device)
+            t_fb = time_median(fb, ctx)
+            m_fb = peak_memory_bytes(fb, device)
+            tb_fwd, tb_fb, mb_fwd, mb_fb = base[causal]
+            params = {"B": B, "N": n, "D": D, "heads": HEADS, "dtype": "float32"}
+            if name == "aff":
+                params["grid"] = _grid(n)
+            case = f"{name}-N{n}"
+            rows += [
+                _row(case, "fwd", name, b_name, t_fwd * 1e3, tb_fwd * 1e3, "ms", params),
+                _row(case, "fwd+bwd", name, b_name, t_fb * 1e3, tb_fb * 1e3, "ms", params),
+                _row(case, "peak-mem fwd", name, b_name, m_fwd / 2**20, mb_fwd / 2**20, "MB", params),
+                _row(case, "peak-mem fwd+bwd", name, b_name, m_fb / 2**20, mb_fb / 2**20, "MB", params),
+            ]
+    ctx.extra["targets"] = check_targets(rows)
+    ctx.extra["plot"] = plot(rows, device)
+    return rows
+
+
+def check_targets(rows: list[Row]) -> dict:
+    """The issue's targets, evaluated on these rows (printed and stored in the JSON record)."""
+    out = {}
+    fb = {(r.ours, r.params["N"]): r for r in rows if r.phase == "fwd+bwd"}
+    for name in MIXERS:
+        if name == "aff":
+            continue
+        faster = {n: r.ratio for (m, n), r in fb.items() if m == name and n >= 1024 and not math.isnan(r.ratio)}
+        at_8192 = fb.get((name, 8192))
+        entry = {"fwd+bwd ratio from N=1024": faster, "faster than sdpa from 1024": all(v > 1 for v in faster.values())}
+        if name in TARGETS and at_8192 is not None:
+            entry.update({"ratio at 8192": at_8192.ratio, "target": TARGETS[name], "met": at_8192.ratio >= TARGETS[name]})
+        out[name] = entry
+    print("\n== mixers: targets (fwd+bwd, baseline / ours) ==")
+    for name, e in out.items():
+        r8 = e.get("ratio at 8192")
+        tail = f"; at N=8192: {r8:.1f}x (target {e['target']:.0f}x: {'met' if e['met'] else 'NOT met'})" if r8 is not None else ""
+        print(f"{name:14s} faster than SDPA at every N >= 1024: {e['faster than sdpa from 1024']}{tail}")
+    return out
+
+
+def plot(rows: list[Row], device: torch.device) -> str:
+    """Log-log time against N, fwd and fwd+bwd; returns the PNG path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
+    for ax, phase in zip(axes, ("fwd", "fwd+bwd")):
+        sel = [r for r in rows if r.phase == phase]
+        for name in MIXERS:
+            pts = sorted((r.params["N"], r.ours_value) for r in sel if r.ours == name)
+            ax.loglog(*zip(*pts), "o-", label=name, ms=3)
+        for name, style in (("global-filter", "k--"), ("causal", "k:")):
+            pts = sorted((r.params["N"], r.baseline_value) for r in sel if r.ours == name and not math.isnan(r.baseline_value))
+            if pts:
+                ax.loglog(*zip(*pts), style, lw=2, label="SDPA causal" if name == "causal" else "SDPA")
+        ax.set(xlabel="tokens N", ylabel="ms", title=f"{phase}, B={B}, D={D}, {device.type}")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    path = Path("runs") / f"bench-mixers-{device.type}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    print(f"plot written to {path}")
+    return str(path)
