@@ -59,6 +59,16 @@ def load_series(name: str) -> np.ndarray:
     return sm.datasets.sunspots.load_pandas().data["SUNACTIVITY"].to_numpy(np.float64)
 
 
+def time_axis(name: str) -> np.ndarray:
+    """Decimal years of the samples of :func:`load_series`."""
+    import statsmodels.api as sm
+
+    if name == "co2":
+        index = sm.datasets.co2.load_pandas().data.index
+        return (index.year + (index.day_of_year - 1) / 365.25).to_numpy(np.float64)
+    return sm.datasets.sunspots.load_pandas().data["YEAR"].to_numpy(np.float64)
+
+
 def windows(series: np.ndarray, start: int, stop: int, ctx: int, horizon: int):
     """Context/target pairs whose targets lie in ``series[start:stop]``: (W, L), (W, H)."""
     origins = np.arange(max(start, ctx), stop - horizon + 1)  # index of the first target
@@ -200,13 +210,14 @@ def plot(results: dict, naive: dict, seed: int, args, path: Path) -> None:
         s = load_series(name)
         start = int(0.7 * len(s)) + int(0.15 * len(s))
         origin = max(start, ctx)
-        t = np.arange(origin - ctx, origin + horizon)
+        t = time_axis(name)[origin - ctx:origin + horizon]
         ax.plot(t, s[origin - ctx:origin + horizon], color="k", lw=1.3, label="observed")
-        ax.axvline(origin - 0.5, color="0.6", ls=":")
+        ax.axvline((t[ctx - 1] + t[ctx]) / 2, color="0.6", ls=":")
         ax.plot(t[ctx:], naive[name]["seasonal naive"]["first"], color="0.5", lw=1, ls="--", label="seasonal naive")
         for kind in MODELS:
             ax.plot(t[ctx:], results[f"{name}|{kind}|{seed}"]["first_forecast"], lw=1, label=kind)
         ax.set_title(f"{name}: first test forecast ({horizon} steps)", fontsize=9)
+        ax.set_xlabel("year", fontsize=8)
     axes[0, 0].legend(fontsize=7, ncol=3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
