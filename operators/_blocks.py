@@ -26,6 +26,7 @@ __all__ = [
     "PADDING_MODES",
     "Activation",
     "get_activation",
+    "channel_linear",
     "ChannelLinear",
     "ChannelMLP",
     "SoftGating",
@@ -66,10 +67,89 @@ def _check_channels(module: nn.Module, x: torch.Tensor, channels: int) -> None:
         raise ValueError(f"{type(module).__name__}: expected x of shape (B, {channels}, *grid), got {tuple(x.shape)}")
 
 
+def _act_backward(name: str, grad: torch.Tensor, x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    """``grad * act'(x)`` given ``a = act(x)``."""
+    if name == "gelu":
+        return torch.ops.aten.gelu_backward(grad, x)
+    if name == "silu":
+        return torch.ops.aten.silu_backward(grad, x)
+    if name == "relu":
+        return grad * (x > 0)
+    if name == "tanh":
+        return grad * (1 - a * a)
+    return grad
+
+
+class _ActLinear(torch.autograd.Function):
+    """``W act(x) + b (+ residual)`` keeping only ``x`` for backward: ``act(x)`` is recomputed there.
+
+    Saves one activation-sized tensor per call against plain autograd, which keeps both
+    ``x`` (for the activation) and ``act(x)`` (for the matmul).
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, residual, activation: str):  # x (B, Cin, N), residual (B, Cout, N)
+        a = get_activation(activation)(x)
+        w = weight.expand(x.shape[0], *weight.shape)
+        y = torch.baddbmm(residual, w, a) if residual is not None else torch.bmm(w, a)
+        if bias is not None:
+            y = y.add_(bias.unsqueeze(-1))
+        ctx.save_for_backward(x, weight)
+        ctx.activation, ctx.has_bias, ctx.has_residual = activation, bias is not None, residual is not None
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        a = get_activation(ctx.activation)(x)
+        grad_w = torch.bmm(grad, a.transpose(1, 2)).sum(0) if ctx.needs_input_grad[1] else None
+        grad_x = None
+        if ctx.needs_input_grad[0]:
+            grad_a = torch.bmm(weight.t().expand(grad.shape[0], *weight.t().shape), grad)  # (B, Cin, N)
+            grad_x = _act_backward(ctx.activation, grad_a, x, a)
+        grad_b = grad.sum((0, 2)) if ctx.has_bias and ctx.needs_input_grad[2] else None
+        grad_r = grad if ctx.has_residual and ctx.needs_input_grad[3] else None
+        return grad_x, grad_w, grad_b, grad_r, None
+
+
+def channel_linear(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    *,
+    residual: torch.Tensor | None = None,
+    activation: str | None = None,
+) -> torch.Tensor:
+    """``W act(x) + b + residual`` at every grid point (each of act, b, residual optional).
+
+    The residual add is fused into the matmul (``baddbmm``). With ``activation``, the
+    activation is recomputed in backward instead of stored (one tensor less kept).
+
+    Shape
+    -----
+    x: (B, Cin, *grid), weight: (Cout, Cin), bias: (Cout,), residual: (B, Cout, *grid) -> (B, Cout, *grid)
+    """
+    b, grid, cout = x.shape[0], x.shape[2:], weight.shape[0]
+    flat = x.reshape(b, x.shape[1], -1)  # (B, Cin, prod(grid))
+    res = None if residual is None else residual.reshape(b, cout, -1)  # (B, Cout, prod(grid))
+    if activation is not None and activation != "identity":
+        return _ActLinear.apply(flat, weight, bias, res, activation).reshape(b, cout, *grid)
+    w = weight.expand(b, *weight.shape)  # (B, Cout, Cin), a view
+    if res is not None:
+        y = torch.baddbmm(res, w, flat)
+        y = y if bias is None else y + bias.unsqueeze(-1)
+    elif bias is not None:
+        y = torch.baddbmm(bias.unsqueeze(-1), w, flat)
+    else:
+        y = torch.bmm(w, flat)
+    return y.reshape(b, cout, *grid)  # (B, Cout, *grid)
+
+
 class ChannelLinear(nn.Module):
     """Pointwise linear map of the channels (a 1x1 convolution in any dimension).
 
-    ``y[b, o, p] = sum_i W[o, i] x[b, i, p] + b[o]`` at every grid point ``p``.
+    ``y[b, o, p] = sum_i W[o, i] act(x)[b, i, p] + b[o] (+ residual[b, o, p])`` at every grid
+    point ``p``; ``act`` (optional, see :func:`channel_linear`) is recomputed in backward.
 
     Parameters
     ----------
@@ -95,11 +175,12 @@ class ChannelLinear(nn.Module):
         if self.bias is not None:
             nn.init.uniform_(self.bias, -bound, bound)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, residual: torch.Tensor | None = None, *, activation: str | None = None
+    ) -> torch.Tensor:
+        """``W act(x) + b``, plus ``residual`` (B, Cout, *grid) when given, fused into the matmul."""
         _check_channels(self, x, self.in_channels)
-        flat = x.reshape(x.shape[0], x.shape[1], -1)  # (B, Cin, prod(grid))
-        y = F.conv1d(flat, self.weight.unsqueeze(-1), self.bias)  # (B, Cout, prod(grid))
-        return y.reshape(x.shape[0], self.out_channels, *x.shape[2:])
+        return channel_linear(x, self.weight, self.bias, residual=residual, activation=activation)
 
     def extra_repr(self) -> str:
         return f"{self.in_channels}, {self.out_channels}, bias={self.bias is not None}"
@@ -148,11 +229,18 @@ class ChannelMLP(nn.Module):
         for layer in self.layers:
             layer.reset_parameters()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, residual: torch.Tensor | None = None, *, pre_activation: bool = False
+    ) -> torch.Tensor:
+        """The MLP (of ``act(x)`` if ``pre_activation``), plus ``residual`` fused into the last layer.
+
+        Activations are applied inside the next layer's matmul call and recomputed in
+        backward, so no activation output is stored.
+        """
+        n = len(self.layers)
         for i, layer in enumerate(self.layers):
-            x = layer(x)
-            if i < len(self.layers) - 1:
-                x = self.act(x)
+            act = self.activation if (i > 0 or pre_activation) else None
+            x = layer(x, residual if i == n - 1 else None, activation=act)
         return x
 
     def extra_repr(self) -> str:
@@ -176,9 +264,11 @@ class SoftGating(nn.Module):
     def reset_parameters(self) -> None:
         nn.init.ones_(self.weight)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
+        """``w x``, plus ``residual`` when given (one fused pass)."""
         _check_channels(self, x, self.channels)
-        return x * self.weight.reshape(-1, *([1] * (x.ndim - 2)))
+        w = self.weight.reshape(-1, *([1] * (x.ndim - 2)))
+        return x * w if residual is None else torch.addcmul(residual, x, w)
 
     def extra_repr(self) -> str:
         return f"{self.channels}"
@@ -342,15 +432,29 @@ class FourierBlock(nn.Module):
         h = self.conv(x, output_shape=output_shape)  # (B, Cout, *out_grid)
         if self.norms:
             h = self.norms[0](h)
-        if self.skip is not None:
-            h = h + self._on_grid(self.skip(x), h.shape[2:])
+        h = self._add_skip(self.skip, x, h)
         if self.mlp is not None:
-            h = self.mlp(h if self.last else self.act(h))
-            if self.mlp_skip is not None:
-                h = h + self._on_grid(self.mlp_skip(x), h.shape[2:])
+            pre = not self.last  # act(h) is applied inside the MLP's first matmul
+            if self.mlp_skip is None:
+                h = self.mlp(h, pre_activation=pre)
+            elif isinstance(self.mlp_skip, nn.Identity) or not self._same_grid(x, h):
+                h = self.mlp(h, residual=self._on_grid(self.mlp_skip(x), h.shape[2:]), pre_activation=pre)
+            else:  # the skip's matmul or gating absorbs the MLP output (one pass fewer)
+                h = self.mlp_skip(x, residual=self.mlp(h, pre_activation=pre))
             if self.norms:
                 h = self.norms[1](h)
         return h if self.last else self.act(h)
+
+    def _add_skip(self, skip: nn.Module | None, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        if skip is None:
+            return h
+        if isinstance(skip, nn.Identity) or not self._same_grid(x, h):
+            return h + self._on_grid(skip(x), h.shape[2:])
+        return skip(x, residual=h)  # fused into the skip's matmul / gating
+
+    @staticmethod
+    def _same_grid(x: torch.Tensor, h: torch.Tensor) -> bool:
+        return tuple(x.shape[2:]) == tuple(h.shape[2:])
 
     def _on_grid(self, s: torch.Tensor, grid: Sequence[int]) -> torch.Tensor:
         return s if tuple(s.shape[2:]) == tuple(grid) else self.resample(s, tuple(grid))

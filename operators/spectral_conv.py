@@ -104,13 +104,20 @@ def spectral_conv(
     grid = tuple(x.shape[-d:]) if output_shape is None else tuple(output_shape)
     coeffs = truncated_fftn(x, n_modes, complex_data=complex_data, norm=fft_norm)  # (B, Cin, *K) complex
     coeffs = _contract_dense(coeffs, as_complex(weight))  # (B, Cout, *K) complex
-    y = truncated_ifftn(coeffs, grid, complex_data=complex_data, norm=fft_norm, out_dtype=x.dtype)
-    return y if bias is None else _add_bias(y, bias, complex_data)
+    if bias is not None:
+        coeffs = _add_bias_at_dc(coeffs, bias, complex_data, fft_norm, grid)
+    return truncated_ifftn(coeffs, grid, complex_data=complex_data, norm=fft_norm, out_dtype=x.dtype)
 
 
-def _add_bias(y: torch.Tensor, bias: torch.Tensor, complex_data: bool) -> torch.Tensor:
+def _add_bias_at_dc(coeffs: torch.Tensor, bias: torch.Tensor, complex_data: bool, norm: str, grid: Sequence[int]) -> torch.Tensor:
+    """Add a constant field ``bias`` as its k = 0 coefficient (a (Cout, *K) add, not a full-grid one)."""
     b = as_complex(bias) if complex_data else bias
-    return y + b.to(y.dtype).reshape(-1, *([1] * (y.ndim - 2)))
+    d = coeffs.ndim - 2
+    if norm != "forward":  # the DC coefficient of a constant c is c * N ("backward") or c * sqrt(N) ("ortho")
+        b = b * (math.prod(grid) if norm == "backward" else math.sqrt(math.prod(grid)))
+    b = b.to(coeffs.dtype).reshape(-1, *([1] * d))  # (Cout, 1, ..., 1)
+    pad = [p for k in reversed(coeffs.shape[2:]) for p in (0, k - 1)]
+    return coeffs + torch.nn.functional.pad(b, pad)  # (Cout, *K): b at k = 0, zeros elsewhere
 
 
 class SpectralConv(nn.Module):
@@ -226,8 +233,9 @@ class SpectralConv(nn.Module):
         grid = self._check_input(x, output_shape)
         coeffs = truncated_fftn(x, self.n_modes, complex_data=self.complex_data, norm=self.fft_norm)  # (B, Cin, *K)
         coeffs = self._contract(coeffs)  # (B, Cout, *K) complex
-        y = truncated_ifftn(coeffs, grid, complex_data=self.complex_data, norm=self.fft_norm, out_dtype=x.dtype)
-        return y if self.bias is None else _add_bias(y, self.bias, self.complex_data)
+        if self.bias is not None:  # a constant field: its only coefficient is k = 0
+            coeffs = _add_bias_at_dc(coeffs, self.bias, self.complex_data, self.fft_norm, grid)
+        return truncated_ifftn(coeffs, grid, complex_data=self.complex_data, norm=self.fft_norm, out_dtype=x.dtype)
 
     def _contract(self, coeffs: torch.Tensor) -> torch.Tensor:
         if self.separable:

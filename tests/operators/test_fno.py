@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from operators._blocks import ChannelLinear, ChannelMLP, DomainPadding, FourierBlock, GridEmbedding, SoftGating
+from operators._blocks import ACTIVATIONS, ChannelLinear, channel_linear, ChannelMLP, DomainPadding, FourierBlock, GridEmbedding, SoftGating
 from operators.fno import FNO, FNOConfig
 from operators.spectral_conv import SpectralConv
 from tests.operators.test_spectral_conv import _band_limited
@@ -82,6 +82,26 @@ def test_channel_linear_and_mlp_match_einsum(generator):
     with torch.no_grad():
         gate.weight.copy_(torch.tensor([1.0, 2.0, -1.0]))
     torch.testing.assert_close(gate(x.float()), x.float() * torch.tensor([1.0, 2.0, -1.0]).reshape(1, 3, 1, 1, 1))
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("with_bias,with_residual", [(True, False), (False, True), (True, True)], ids=["bias", "residual", "both"])
+def test_channel_linear_fused_activation_matches_autograd(activation, with_bias, with_residual, generator):
+    """The recompute-in-backward path gives the plain composition's values and gradients."""
+    x = torch.randn(2, 3, 5, 4, dtype=torch.float64, generator=generator, requires_grad=True)
+    w = torch.randn(4, 3, dtype=torch.float64, generator=generator, requires_grad=True)
+    b = torch.randn(4, dtype=torch.float64, generator=generator, requires_grad=True) if with_bias else None
+    r = torch.randn(2, 4, 5, 4, dtype=torch.float64, generator=generator, requires_grad=True) if with_residual else None
+    act = {"gelu": torch.nn.functional.gelu, "relu": torch.relu, "silu": torch.nn.functional.silu,
+           "tanh": torch.tanh, "identity": lambda t: t}[activation]
+    ref = torch.einsum("oi,bihw->bohw", w, act(x))
+    ref = ref + (b.reshape(1, 4, 1, 1) if b is not None else 0) + (r if r is not None else 0)
+    got = channel_linear(x, w, b, residual=r, activation=activation)
+    torch.testing.assert_close(got, ref)
+    inputs = [t for t in (x, w, b, r) if t is not None]
+    g = torch.randn(ref.shape, dtype=torch.float64, generator=generator)
+    for a, e in zip(torch.autograd.grad(got, inputs, g), torch.autograd.grad(ref, inputs, g)):
+        torch.testing.assert_close(a, e)
 
 
 def test_grid_embedding_is_nested_across_resolutions():

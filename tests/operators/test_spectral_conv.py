@@ -275,3 +275,18 @@ def test_torch_compile_fullgraph(kwargs, generator):
     torch.testing.assert_close(y, conv(x), rtol=1e-5, atol=1e-5)
     y.square().sum().backward()
     assert x.grad is not None and math.isfinite(x.grad.abs().sum().item())
+
+
+@pytest.mark.parametrize("fft_norm", ["backward", "ortho"])
+def test_fft_norms_give_the_same_layer_on_the_input_grid(fft_norm, generator):
+    """The two transforms' scales cancel on the same grid, and the bias stays a constant field."""
+    ref = SpectralConv(2, 3, (3, 4), dtype=torch.float64)
+    other = SpectralConv(2, 3, (3, 4), fft_norm=fft_norm, dtype=torch.float64)
+    with torch.no_grad():
+        ref.bias.normal_(generator=generator)
+    other.load_state_dict(ref.state_dict())
+    x = torch.randn(2, 2, 9, 10, dtype=torch.float64, generator=generator)
+    torch.testing.assert_close(other(x), ref(x), rtol=1e-10, atol=1e-12)
+    zero = torch.zeros(1, 2, 9, 10, dtype=torch.float64)
+    out = other(zero, output_shape=(11, 12))  # the bias alone, on another grid
+    torch.testing.assert_close(out, ref.bias.detach().reshape(1, 3, 1, 1).expand(1, 3, 11, 12), rtol=1e-12, atol=1e-12)

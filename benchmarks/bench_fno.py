@@ -1,0 +1,137 @@
+"""Suite ``fno``: SpectralConv and an FNO training step against neuraloperator 2.0.0 and plain torch.
+
+Mode sets compared (neuraloperator counts n_modes differently from us):
+
+- neuraloperator ``n_modes=(16, 16)`` keeps fft rows ``-8..7`` and rfft columns
+  ``0..8``: 16 x 9 = 144 modes;
+- ours ``n_modes=(9, 9)`` keeps ``|k| < 9``: rows ``-8..8``, columns ``0..8``,
+  17 x 9 = 153 modes (a superset, so ours does at least the same work);
+- the plain torch reference keeps our set: ``rfft2``, two corner einsums, zero-filled
+  spectrum, ``irfft2`` (the textbook FNO layer).
+
+Rows: SpectralConv fwd and fwd+bwd (ms) against both baselines; one FNO training step
+(hidden 32, 4 layers, same batch, Adam) in ms and its peak memory (MB: CUDA allocator
+growth on GPU, resident-set growth on CPU). Outputs of ours and the plain reference
+are checked to agree before timing.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from benchmarks._harness import BenchContext, Row, compare, peak_memory_bytes
+from operators.fno import FNO
+from operators.spectral_conv import SpectralConv
+
+# (B, C, grid side); neuraloperator modes (16, 16) vs ours (9, 9)
+CASES = [(8, 32, 64), (8, 32, 128), (4, 64, 256)]
+QUICK_CASES = [(8, 32, 64)]
+THEIR_MODES, OUR_MODES = (16, 16), (9, 9)
+
+
+def _neuralop():
+    try:
+        from neuralop.layers.spectral_convolution import SpectralConv as TheirConv
+        from neuralop.models import FNO as TheirFNO
+    except ImportError as err:  # the bench extra is not installed
+        raise RuntimeError("suite 'fno' needs neuraloperator 2.0.0 (pip install neuraloperator==2.0.0)") from err
+    return TheirConv, TheirFNO
+
+
+class PlainSpectralConv2d(torch.nn.Module):
+    """Textbook FNO layer: rfft2, einsum on the two kept corners, irfft2 (our mode set)."""
+
+    def __init__(self, conv: SpectralConv) -> None:
+        super().__init__()
+        m0, m1 = conv.n_modes
+        w = torch.view_as_complex(conv.weight.detach().reshape(2 * m0 - 1, m1, conv.in_channels, conv.out_channels, 2).contiguous())
+        self.m0, self.m1 = m0, m1
+        self.w_pos = torch.nn.Parameter(w[:m0].permute(2, 3, 0, 1).contiguous())  # (Cin, Cout, m0, m1)
+        self.w_neg = torch.nn.Parameter(w[m0:].permute(2, 3, 0, 1).contiguous())  # (Cin, Cout, m0 - 1, m1)
+        self.bias = torch.nn.Parameter(conv.bias.detach().clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, _, h, w = x.shape
+        xf = torch.fft.rfft2(x, norm="forward")
+        out = torch.zeros(b, self.w_pos.shape[1], h, w // 2 + 1, dtype=xf.dtype, device=x.device)
+        m0, m1 = self.m0, self.m1
+        out[:, :, :m0, :m1] = torch.einsum("bixy,ioxy->boxy", xf[:, :, :m0, :m1], self.w_pos)
+        out[:, :, h - m0 + 1:, :m1] = torch.einsum("bixy,ioxy->boxy", xf[:, :, h - m0 + 1:, :m1], self.w_neg)
+        return torch.fft.irfft2(out, s=(h, w), norm="forward") + self.bias.reshape(1, -1, 1, 1)
+
+
+def _fwd(module, x):
+    def step():
+        with torch.no_grad():
+            module(x)
+    return step
+
+
+def _fwd_bwd(module, x):
+    def step():
+        module.zero_grad(set_to_none=True)
+        x.grad = None
+        module(x).square().mean().backward()
+    return step
+
+
+def _conv_rows(ctx: BenchContext, b: int, c: int, n: int) -> list[Row]:
+    their_conv_cls, _ = _neuralop()
+    ours = SpectralConv(c, c, OUR_MODES, device=ctx.device)
+    theirs = their_conv_cls(c, c, THEIR_MODES).to(ctx.device)
+    plain = PlainSpectralConv2d(ours).to(ctx.device)
+    x = torch.randn(b, c, n, n, device=ctx.device, requires_grad=True)
+    with torch.no_grad():
+        err = (ours(x) - plain(x)).abs().max().item()
+    if err > 1e-4 * plain(x).abs().max().item():
+        raise RuntimeError(f"SpectralConv and the plain reference disagree by {err:.3e}")
+    case = f"conv-B{b}-C{c}-{n}x{n}"
+    params = {"B": b, "C": c, "grid": (n, n), "ours_n_modes": OUR_MODES, "ours_kept": 17 * 9,
+              "neuralop_n_modes": THEIR_MODES, "neuralop_kept": 16 * 9, "dtype": "float32"}
+    rows = []
+    for phase, make in (("fwd", _fwd), ("fwd+bwd", _fwd_bwd)):
+        rows.append(compare("fno", case, phase, ("ours", make(ours, x)), ("neuralop-2.0.0", make(theirs, x)), ctx, params))
+        rows.append(compare("fno", case, phase, ("ours", make(ours, x)), ("plain-torch", make(plain, x)), ctx, params))
+    return rows
+
+
+def _train_step(model, x, y):
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        torch.nn.functional.mse_loss(model(x), y).backward()
+        opt.step()
+    return step
+
+
+def _fno_rows(ctx: BenchContext, b: int, n: int) -> list[Row]:
+    _, their_fno_cls = _neuralop()
+    ours = FNO(1, 1, OUR_MODES, hidden_channels=32, n_layers=4, device=ctx.device)
+    theirs = their_fno_cls(THEIR_MODES, 1, 1, 32, n_layers=4).to(ctx.device)
+    x = torch.randn(b, 1, n, n, device=ctx.device)
+    y = torch.randn(b, 1, n, n, device=ctx.device)
+    n_ours = sum(p.numel() * (2 if p.is_complex() else 1) for p in ours.parameters())
+    n_theirs = sum(p.numel() * (2 if p.is_complex() else 1) for p in theirs.parameters())
+    case = f"fno-train-step-B{b}-{n}x{n}"
+    params = {"B": b, "grid": (n, n), "hidden": 32, "layers": 4, "ours_n_modes": OUR_MODES, "neuralop_n_modes": THEIR_MODES,
+              "ours_real_params": n_ours, "neuralop_real_params": n_theirs, "optimizer": "Adam"}
+    step_ours, step_theirs = _train_step(ours, x, y), _train_step(theirs, x, y)
+    rows = [compare("fno", case, "train-step", ("ours", step_ours), ("neuralop-2.0.0", step_theirs), ctx, params)]
+    mem_ours = min(peak_memory_bytes(step_ours, ctx.device) for _ in range(3))
+    mem_theirs = min(peak_memory_bytes(step_theirs, ctx.device) for _ in range(3))
+    rows.append(Row("fno", case, "peak-memory", "ours", "neuralop-2.0.0", mem_ours / 2**20, mem_theirs / 2**20, "MB", params))
+    return rows
+
+
+def run(ctx: BenchContext) -> list[Row]:
+    ctx.extra["mode_sets"] = {
+        "ours": f"n_modes={OUR_MODES}: |k| < 9 -> fft rows -8..8, rfft cols 0..8 (153 modes)",
+        "neuralop-2.0.0": f"n_modes={THEIR_MODES}: fft rows -8..7, rfft cols 0..8 (144 modes)",
+        "plain-torch": "our set, rfft2 + two corner einsums + irfft2",
+    }
+    rows = []
+    for b, c, n in QUICK_CASES if ctx.quick else CASES:
+        rows += _conv_rows(ctx, b, c, n)
+    rows += _fno_rows(ctx, 8, 64)
+    return rows
