@@ -36,6 +36,7 @@ __all__ = [
     "apply_defaults",
     "setup",
     "train",
+    "training_summary",
     "relative_l2",
     "count_params",
     "format_table",
@@ -138,7 +139,8 @@ def train(
     """Fit with the Trainer (relative L2 loss, cosine schedule); return it and the timings.
 
     Timings: ``wall_s`` and ``cpu_s`` (this process's CPU time, all threads) of the
-    training call, which includes the periodic evaluation of ``test_sets``.
+    training call, which includes the periodic evaluation of ``test_sets``, and
+    ``start_epoch`` (> 0 when ``--resume`` continued a checkpoint).
     """
     epochs = args.epochs
     trainer = Trainer(
@@ -146,9 +148,16 @@ def train(
         eval_every=max(1, epochs // 10), checkpoint_dir=args.out / "checkpoint", resume=args.resume,
         verbose=args.progress, **trainer_kw,
     )
-    wall, cpu = time.perf_counter(), time.process_time()
+    wall, cpu, start_epoch = time.perf_counter(), time.process_time(), trainer.epoch
     trainer.fit(train_set, test=dict(test_sets))
-    return trainer, {"wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu}
+    return trainer, {"wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu,
+                     "start_epoch": start_epoch}
+
+
+def training_summary(timing: Mapping[str, float], epochs: int) -> str:
+    """``"<wall> / <CPU> (<epochs> epochs[, resumed after epoch k])"`` for the results table."""
+    resumed = f", resumed after epoch {timing['start_epoch']}" if timing.get("start_epoch") else ""
+    return f"{timing['wall_s']:.1f} / {timing['cpu_s']:.1f} ({epochs} epochs{resumed})"
 
 
 def relative_l2(pred: torch.Tensor, target: torch.Tensor, ndim: int) -> torch.Tensor:
@@ -314,7 +323,7 @@ def resolution_study(
         "parameters": f"{params:,}",
         "device": str(device),
         "data generation (s, wall)": f"{data_seconds:.1f}",
-        "training (s, wall / CPU)": f"{timing['wall_s']:.1f} / {timing['cpu_s']:.1f} ({args.epochs} epochs)",
+        "training (s, wall / CPU)": training_summary(timing, args.epochs),
         f"test rel. L2 at {grid}": f"{errors[train_resolution].mean():.2%}",
         "plot": str(png),
     }

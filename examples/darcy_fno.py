@@ -35,7 +35,7 @@ from operators.fno import FNO  # noqa: E402
 
 __all__ = ["main", "FULL", "QUICK"]
 
-FULL = dict(n_train=1000, n_test=200, epochs=60, batch_size=20, lr=3e-3, width=32, modes=12, layers=4, resolution=64)
+FULL = dict(n_train=1000, n_test=200, epochs=40, batch_size=20, lr=3e-3, width=32, modes=12, layers=4, resolution=64)
 QUICK = dict(n_train=400, n_test=100, epochs=25, batch_size=20, lr=5e-3, width=24, modes=8, layers=4, resolution=32)
 
 

@@ -45,6 +45,7 @@ from _common import (  # noqa: E402  (examples/ is on sys.path)
     relative_l2,
     setup,
     train,
+    training_summary,
 )
 from torch import nn  # noqa: E402
 
@@ -53,7 +54,7 @@ from operators.fno import FNO  # noqa: E402
 
 __all__ = ["main", "NextStep", "rollout", "FULL", "QUICK"]
 
-FULL = dict(n_train=100, n_test=20, epochs=40, batch_size=20, lr=3e-3, width=32, modes=12, layers=4, resolution=64)
+FULL = dict(n_train=100, n_test=20, epochs=25, batch_size=20, lr=3e-3, width=32, modes=12, layers=4, resolution=64)
 QUICK = dict(n_train=40, n_test=10, epochs=30, batch_size=20, lr=5e-3, width=24, modes=8, layers=4, resolution=32)
 
 
@@ -168,7 +169,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "parameters": f"{params:,}",
         "device": str(device),
         "data generation (s, wall)": f"{data_seconds:.1f}",
-        "training (s, wall / CPU)": f"{timing['wall_s']:.1f} / {timing['cpu_s']:.1f} ({args.epochs} epochs)",
+        "training (s, wall / CPU)": training_summary(timing, args.epochs),
         "one-step test rel. L2": f"{one_step.mean():.2%} (persistence {persistence_one.mean():.2%}, "
                                  f"extrapolation {extrapolation_one:.2%})",
         f"{args.rollout}-step rollout rel. L2": f"{per_step[last].mean():.2%} (persistence "

@@ -79,6 +79,10 @@ def test_burgers_example_reports_reproducible_errors(tmp_path):
     for res in (32, 64):  # training grid and zero-shot grid, recomputed independently
         expected = _numpy_rel_l2(model, data[res].inputs[12:], data[res].targets[12:])
         assert results["test_rel_l2"][str(res)] == pytest.approx(expected, rel=1e-5)
+    # --resume picks up the finished checkpoint: no further training, the same errors
+    resumed = burgers_fno.main([*args, "--resume"])
+    assert resumed["history"] == results["history"]
+    assert resumed["test_rel_l2"] == pytest.approx(results["test_rel_l2"], rel=1e-6)
 
 
 def test_darcy_example_reports_reproducible_errors(tmp_path):
