@@ -153,12 +153,12 @@ class SFNO(nn.Module):
             conv_kw.update(lmax=last.lmax, mmax=last.mmax)
             first = SphericalConv(hidden_channels, hidden_channels, img_shape, **conv_kw)
         n_same = n_layers - (last is not None)
-        convs = [first] + [SphericalConv(hidden_channels, hidden_channels, img_shape, **conv_kw) for _ in range(n_same - 1)]
+        convs = ([first] + [SphericalConv(hidden_channels, hidden_channels, img_shape, **conv_kw) for _ in range(n_same - 1)])[:n_same]
         convs += [last] if last is not None else []
         for conv in convs[1:]:  # one pair of Legendre tables for all blocks (the last block's inverse may differ)
-            conv.sht = first.sht
-            if conv.out_shape == first.out_shape:
-                conv.isht = first.isht
+            conv.sht = convs[0].sht
+            if conv.out_shape == convs[0].out_shape:
+                conv.isht = convs[0].isht
         self.config = SFNOConfig(
             in_channels, out_channels, first.img_shape, hidden_channels, n_layers, grid, first.lmax, first.mmax, out,
             weights, bool(positional_embedding), float(lifting_ratio), float(projection_ratio), float(mlp_expansion),

@@ -238,7 +238,7 @@ class SphericalConv(nn.Module):
     for ``l < lmax`` and ``m < mmax``; then the inverse transform onto ``out_shape``
     (another resolution and/or another ``out_grid``). The transforms are built once
     here, for these grids, and held as buffers of the submodules ``sht`` and ``isht``
-(they move with ``.to()``).
+    (they move with ``.to()``).
 
     Parameters
     ----------

@@ -255,6 +255,14 @@ def test_sfno_shares_tables_and_moves_them_with_to():
     assert model(x).dtype == torch.float64
 
 
+@pytest.mark.parametrize("n_layers,out_shape", [(1, None), (1, (12, 24)), (3, (6, 12))], ids=str)
+def test_sfno_has_n_layers_blocks_and_predicts_on_out_shape(n_layers, out_shape, generator):
+    model = SFNO(2, 3, (8, 16), hidden_channels=4, n_layers=n_layers, out_shape=out_shape)
+    assert len(model.blocks) == n_layers
+    assert [b.conv.out_shape for b in model.blocks][-1] == (out_shape or (8, 16))
+    assert model(torch.randn(2, 2, 8, 16, generator=generator)).shape == (2, 3, *(out_shape or (8, 16)))
+
+
 def test_config_and_state_dict_round_trip(generator):
     model = SFNO(3, 2, (8, 16), hidden_channels=5, n_layers=2, lmax=6, mmax=4, weights="full", out_shape=(10, 20))
     clone = SFNO.from_config(model.config)
