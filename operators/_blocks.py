@@ -96,19 +96,27 @@ class _ActLinear(torch.autograd.Function):
             y = y.add_(bias.unsqueeze(-1))
         ctx.save_for_backward(x, weight)
         ctx.activation, ctx.has_bias, ctx.has_residual = activation, bias is not None, residual is not None
+        ctx.bias_dtype = None if bias is None else bias.dtype
+        ctx.residual_dtype = None if residual is None else residual.dtype
         return y
 
     @staticmethod
     def backward(ctx, grad):
+        # Under autocast the forward matmul ran in a lower precision: the gradient arrives in
+        # that dtype; the matmuls follow it and each result is cast back to its input's dtype.
         x, weight = ctx.saved_tensors
         a = get_activation(ctx.activation)(x)
-        grad_w = torch.bmm(grad, a.transpose(1, 2)).sum(0) if ctx.needs_input_grad[1] else None
-        grad_x = None
+        grad_w = grad_x = grad_b = grad_r = None
+        if ctx.needs_input_grad[1]:
+            grad_w = torch.bmm(grad, a.to(grad.dtype).transpose(1, 2)).sum(0).to(weight.dtype)
         if ctx.needs_input_grad[0]:
-            grad_a = torch.bmm(weight.t().expand(grad.shape[0], *weight.t().shape), grad)  # (B, Cin, N)
-            grad_x = _act_backward(ctx.activation, grad_a, x, a)
-        grad_b = grad.sum((0, 2)) if ctx.has_bias and ctx.needs_input_grad[2] else None
-        grad_r = grad if ctx.has_residual and ctx.needs_input_grad[3] else None
+            wt = weight.to(grad.dtype).t()
+            grad_a = torch.bmm(wt.expand(grad.shape[0], *wt.shape), grad)  # (B, Cin, N)
+            grad_x = _act_backward(ctx.activation, grad_a.to(x.dtype), x, a)
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            grad_b = grad.sum((0, 2)).to(ctx.bias_dtype)
+        if ctx.has_residual and ctx.needs_input_grad[3]:
+            grad_r = grad.to(ctx.residual_dtype)
         return grad_x, grad_w, grad_b, grad_r, None
 
 

@@ -60,12 +60,14 @@ def _contract_cp(x: torch.Tensor, f_in: torch.Tensor, f_out: torch.Tensor, f_mod
 
     x (B, Cin, *K), A (Cin, R), B (Cout, R), U_j (K_j, R), all complex -> (B, Cout, *K).
     """
+    rank = f_in.shape[1]
     mode_factor = f_modes[0].transpose(0, 1)  # (R, K_0)
-    for u in f_modes[1:]:
-        mode_factor = (mode_factor.unsqueeze(-1) * u.transpose(0, 1).reshape(u.shape[1], *([1] * (mode_factor.ndim - 1)), u.shape[0]))
+    for u in f_modes[1:]:  # outer product over the mode axes, one axis at a time
+        mode_factor = mode_factor.unsqueeze(-1) * u.transpose(0, 1).reshape(rank, *([1] * (mode_factor.ndim - 1)), -1)
+    # mode_factor: (R, *K) complex, R * Kt entries (never Cin * Cout * Kt)
     xf = x.reshape(x.shape[0], x.shape[1], -1)  # (B, Cin, Kt)
     t = torch.matmul(f_in.transpose(0, 1).to(x.dtype), xf)  # (B, R, Kt)
-    t = t * mode_factor.reshape(mode_factor.shape[0], -1).to(x.dtype)
+    t = t * mode_factor.reshape(rank, -1).to(x.dtype)  # (B, R, Kt)
     out = torch.matmul(f_out.to(x.dtype), t)  # (B, Cout, Kt)
     return out.reshape(x.shape[0], f_out.shape[0], *x.shape[2:])
 

@@ -144,6 +144,21 @@ def test_state_dict_config_and_double(generator):
     assert "hidden_channels=8" in repr(a)
 
 
+def test_autocast_bfloat16_and_half_module(generator):
+    """Mixed precision: FFTs in float32 inside, results close to the float32 model, gradients flow."""
+    model = FNO(1, 1, (5, 5), hidden_channels=8, n_layers=2)
+    x = torch.randn(2, 1, 16, 16, generator=generator)
+    ref = model(x).detach()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = model(x)
+    assert y.dtype == torch.bfloat16
+    torch.testing.assert_close(y.float(), ref, rtol=0.05, atol=0.05 * ref.abs().max().item())
+    y.float().square().mean().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+    half = FNO(1, 1, (5, 5), hidden_channels=8, n_layers=2, dtype=torch.bfloat16)
+    assert half(x.bfloat16()).dtype == torch.bfloat16
+
+
 def test_bad_input_messages():
     model = FNO(3, 1, (8, 8), hidden_channels=8, n_layers=1)
     with pytest.raises(ValueError, match=r"expected x of shape \(B, 3, H, W\), got \(8, 4, 64, 64\)"):

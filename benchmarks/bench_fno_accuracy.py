@@ -1,0 +1,162 @@
+"""Suite ``fno-accuracy``: our FNO and neuraloperator 2.0.0's FNO trained on the same Darcy data.
+
+Data: 2-D Darcy flow ``a -> u`` (piecewise-constant permeability 12 / 3 from the sign of
+a Gaussian random field, ``-div(a grad u) = 1``, ``u = 0`` on the boundary), from
+:func:`operators.datasets.darcy.darcy` when that module is importable, else from the
+small finite-difference generator below. Training at ``S x S``; tests on held-out
+samples at ``S x S`` and, zero-shot, at ``2S x 2S`` (the same samples on the nested finer
+grid).
+
+Both models: hidden 32 (16 with ``--quick``), 4 layers, grid positional embedding, the
+same kept modes (ours ``n_modes=(m, m)``, theirs ``(2m - 1, 2m - 2)``: both keep fft rows
+``-(m-1)..m-1`` and rfft columns ``0..m-1``), parameter counts printed (within 5%), the
+same data order, optimiser (Adam, cosine schedule), batch, epochs, loss (relative L2) and
+input / output normalisation. Rows: test relative L2 (unit ``relL2``, ratio = theirs /
+ours, above 1: ours is more accurate) at both resolutions.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from benchmarks._harness import BenchContext, Row
+from operators.fno import FNO
+from operators.losses import LpLoss
+
+FULL = dict(n_train=256, n_test=64, res=32, solver=128, modes=9, hidden=32, epochs=20, batch=16, lr=3e-3)
+QUICK = dict(n_train=64, n_test=16, res=32, solver=64, modes=9, hidden=16, epochs=4, batch=16, lr=3e-3)
+
+
+# ---------------------------------------------------------------------------------------
+# Data
+
+
+def _fallback_darcy(n: int, res: int, solver: int, seed: int) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
+    """Self-contained Darcy generator (used only when operators.datasets.darcy is missing).
+
+    GRF with covariance ``(-Delta + 9)^-2`` in the cosine basis on the ``(solver + 1)^2``
+    nodes, ``a = 12 / 3`` by sign, five-point finite differences with harmonic face means,
+    ``scipy.sparse.linalg.spsolve``. Returns ``{res: (a, u), 2 res: (a, u)}`` on the nodes
+    ``i / S``, ``i = 0..S-1``.
+    """
+    import scipy.sparse as sp
+    import scipy.sparse.linalg as spla
+
+    rng = np.random.default_rng(seed)
+    nodes = solver + 1
+    k = np.arange(nodes)
+    basis = np.where(k == 0, 1.0, math.sqrt(2.0)) * np.cos(math.pi * np.outer(np.arange(nodes) / solver, k))
+    amp = (math.pi**2 * (k[:, None] ** 2 + k[None, :] ** 2) + 9.0) ** -1.0
+    amp[0, 0] = 0.0
+    m = solver - 1
+    idx = np.arange(m * m).reshape(m, m)
+    out = {s: (np.empty((n, 1, s, s), np.float32), np.empty((n, 1, s, s), np.float32)) for s in (res, 2 * res)}
+    for i in range(n):
+        field = basis @ (amp * rng.standard_normal((nodes, nodes))) @ basis.T
+        a = np.where(field > 0, 12.0, 3.0)
+        ax = 2 * a[1:, :] * a[:-1, :] / (a[1:, :] + a[:-1, :])  # faces (i + 1/2, j)
+        ay = 2 * a[:, 1:] * a[:, :-1] / (a[:, 1:] + a[:, :-1])  # faces (i, j + 1/2)
+        e, w, no, so = ax[1:, 1:-1], ax[:-1, 1:-1], ay[1:-1, 1:], ay[1:-1, :-1]
+        rows = np.concatenate([idx.ravel(), idx[:-1].ravel(), idx[1:].ravel(), idx[:, :-1].ravel(), idx[:, 1:].ravel()])
+        cols = np.concatenate([idx.ravel(), idx[1:].ravel(), idx[:-1].ravel(), idx[:, 1:].ravel(), idx[:, :-1].ravel()])
+        vals = np.concatenate([(e + w + no + so).ravel(), -e[:-1].ravel(), -w[1:].ravel(), -no[:, :-1].ravel(), -so[:, 1:].ravel()])
+        mat = sp.csr_matrix((vals * solver**2, (rows, cols)), shape=(m * m, m * m))
+        u = np.zeros((nodes, nodes))
+        u[1:-1, 1:-1] = spla.spsolve(mat, np.ones(m * m)).reshape(m, m)
+        for s, (xa, xu) in out.items():
+            step = solver // s
+            xa[i, 0], xu[i, 0] = a[:solver:step, :solver:step], u[:solver:step, :solver:step]
+    return {s: (torch.from_numpy(xa), torch.from_numpy(xu)) for s, (xa, xu) in out.items()}
+
+
+def load_darcy(n: int, res: int, solver: int, seed: int) -> tuple[dict, str]:
+    """``{res: (a, u), 2 res: (a, u)}`` float32 ``(n, 1, S, S)`` and the name of the source."""
+    try:
+        from operators.datasets.darcy import darcy
+    except ImportError:
+        return _fallback_darcy(n, res, solver, seed), "benchmarks.bench_fno_accuracy._fallback_darcy"
+    data = darcy(n, resolution=(res, 2 * res), solver_resolution=solver, seed=seed)
+    return {s: (d.inputs, d.targets) for s, d in data.items()}, "operators.datasets.darcy.darcy"
+
+
+# ---------------------------------------------------------------------------------------
+# Training
+
+
+def _count(model: torch.nn.Module) -> int:
+    """Real parameters (a complex parameter counts twice)."""
+    return sum(p.numel() * (2 if p.is_complex() else 1) for p in model.parameters())
+
+
+def _train_and_test(model, train, tests, cfg, ctx, label):
+    (xa, ya), (mx, sx, my, sy) = train, _stats(*train)
+    loss_fn = LpLoss(2)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"], weight_decay=1e-4)
+    steps_per_epoch = math.ceil(len(xa) / cfg["batch"])
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg["epochs"] * steps_per_epoch)
+    order_gen = torch.Generator().manual_seed(ctx.seed)  # the same data order for both models
+    start = time.perf_counter()
+    for _ in tqdm(range(cfg["epochs"]), desc=f"train {label}", unit="epoch", leave=False):
+        model.train()
+        perm = torch.randperm(len(xa), generator=order_gen)
+        for i in range(0, len(xa), cfg["batch"]):
+            sel = perm[i : i + cfg["batch"]]
+            x = ((xa[sel] - mx) / sx).to(ctx.device)
+            y = ya[sel].to(ctx.device)
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(model(x) * sy + my, y)
+            loss.backward()
+            opt.step()
+            sched.step()
+    train_s = time.perf_counter() - start
+    model.eval()
+    errors = {}
+    with torch.no_grad():
+        for s, (xt, yt) in tests.items():
+            pred = torch.cat([model(((xt[i : i + 16] - mx) / sx).to(ctx.device)) for i in range(0, len(xt), 16)]) * sy + my
+            errors[s] = loss_fn(pred, yt.to(ctx.device)).item()
+    return errors, train_s
+
+
+def _stats(x: torch.Tensor, y: torch.Tensor):
+    """Scalar mean / std of inputs and targets (grid-independent, so they apply at 2S too)."""
+    return x.mean().item(), x.std().item(), y.mean().item(), y.std().item()
+
+
+def run(ctx: BenchContext) -> list[Row]:
+    from neuralop.models import FNO as TheirFNO
+
+    cfg = QUICK if ctx.quick else FULL
+    res, m = cfg["res"], cfg["modes"]
+    train, source = load_darcy(cfg["n_train"], res, cfg["solver"], seed=ctx.seed)
+    test, _ = load_darcy(cfg["n_test"], res, cfg["solver"], seed=ctx.seed + 1)
+    train = train[res]
+    their_modes = (2 * m - 1, 2 * m - 2)
+    torch.manual_seed(ctx.seed)
+    ours = FNO(1, 1, (m, m), hidden_channels=cfg["hidden"], n_layers=4, device=ctx.device)
+    torch.manual_seed(ctx.seed)
+    theirs = TheirFNO(their_modes, 1, 1, cfg["hidden"], n_layers=4).to(ctx.device)
+    n_ours, n_theirs = _count(ours), _count(theirs)
+    if abs(n_ours - n_theirs) > 0.05 * n_theirs:
+        raise RuntimeError(f"parameter counts differ by more than 5%: ours {n_ours}, neuralop {n_theirs}")
+    err_ours, t_ours = _train_and_test(ours, train, test, cfg, ctx, "ours")
+    err_theirs, t_theirs = _train_and_test(theirs, train, test, cfg, ctx, "neuralop")
+    params = {**cfg, "data": source, "ours_n_modes": (m, m), "neuralop_n_modes": their_modes,
+              "kept_modes": f"fft rows -{m - 1}..{m - 1}, rfft cols 0..{m - 1} (both)",
+              "ours_real_params": n_ours, "neuralop_real_params": n_theirs, "optimizer": "Adam+cosine, wd 1e-4",
+              "loss": "relative L2 (operators.LpLoss)"}
+    ctx.extra["fno_accuracy"] = {**params, "train_seconds": {"ours": t_ours, "neuralop": t_theirs},
+                                 "test_rel_l2": {"ours": err_ours, "neuralop": err_theirs}}
+    print(f"\nfno-accuracy: data from {source}; modes ours {(m, m)} vs neuralop {their_modes} "
+          f"(the same kept set); real parameters ours {n_ours}, neuralop {n_theirs}; "
+          f"training time ours {t_ours:.1f} s, neuralop {t_theirs:.1f} s")
+    return [
+        Row("fno-accuracy", f"darcy-train{res}-test{s}" + ("-zero-shot" if s != res else ""), "test-rel-L2",
+            "ours", "neuralop-2.0.0", err_ours[s], err_theirs[s], "relL2", params)
+        for s in (res, 2 * res)
+    ]
