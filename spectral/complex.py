@@ -24,6 +24,7 @@ __all__ = [
     "contract_modes_packed",
     "pack_weight",
     "contract_modes_diagonal",
+    "complex_bmm",
     "modrelu",
     "ModReLU",
 ]
@@ -90,8 +91,18 @@ def contract_modes_packed(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor
             f"got x {tuple(x.shape)} and weight {tuple(weight.shape)}"
         )
     xk = rearrange(x, "b i ... -> (...) b i").contiguous()  # (Kt, B, Cin) complex
-    out = _ModeMatmul.apply(xk, weight.to(xk.dtype))  # (Kt, B, Cout) complex
+    out = complex_bmm(xk, weight.to(xk.dtype))  # (Kt, B, Cout) complex
     return rearrange(out, "k b o -> b o k").reshape(x.shape[0], weight.shape[2], *kept)
+
+
+def complex_bmm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Batched complex matmul ``(G, P, Q) @ (G, Q, R)`` whose backward feeds ``bmm`` contiguous operands.
+
+    Use it instead of ``torch.bmm`` wherever the result goes through a layout change
+    (the usual case in spectral layers), so the permuted incoming gradient is made
+    contiguous once instead of sending CPU ``bmm`` down its slow per-batch path.
+    """
+    return _ModeMatmul.apply(a, b)
 
 
 class _ModeMatmul(torch.autograd.Function):
