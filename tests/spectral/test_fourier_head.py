@@ -185,7 +185,6 @@ def test_bad_arguments_and_input():
 
 
 @pytest.mark.slow
-@pytest.mark.filterwarnings("ignore:Torchinductor does not support code generation for complex")
 def test_compile_fullgraph_smoke():
     head = FourierHead(4, 10, 3)
     x = torch.randn(5, 4)
