@@ -26,9 +26,15 @@ of resolutions returns one :class:`PDEData` per resolution, all from the same so
 
 Cost and defaults
 -----------------
-Defaults: ``solver_resolution=1024``, ``resolution=256``, ``dt=1e-3`` (1000 ETDRK4
-steps, 4 FFT pairs each). Measured on 2 shared CPU cores: 1200 samples in about
-20 s (see the report in the module's tests/README).
+Defaults: ``solver_resolution=1024``, ``resolution=256``, ``dt=1e-2`` (100 ETDRK4 steps
+of 4 FFT pairs each; max-norm error against Cole-Hopf about 1e-6 relative at 1024 and
+8192 points, 6e-8 at ``dt=5e-3``). Measured: 1200 samples returned at 256 and 1024
+points take 4.3 s of CPU time in one thread (18 s wall on a 2-core machine shared by
+~18 busy processes). Memory: roughly ``100 * batch_size * N`` bytes (50 MB by default).
+
+With ``nu = 0.1`` the slowest mode decays by ``exp(-4 pi^2 nu) = 0.019`` over ``T = 1``:
+targets are about 50 times smaller than the inputs and the map is close to the heat
+semigroup; lower ``viscosity`` for a more nonlinear problem.
 """
 
 from __future__ import annotations
@@ -168,7 +174,7 @@ def burgers(
     seed : int
         Seed of the CPU generator drawing the initial data.
     batch_size : int
-        Samples solved together (memory: about ``20 * batch_size * N * 8`` bytes).
+        Samples solved together (memory: roughly ``100 * batch_size * N`` bytes).
     device : torch.device, optional
         Where the solver runs; results are returned on the CPU.
     cache, cache_dir : bool, path

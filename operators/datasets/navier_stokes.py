@@ -40,8 +40,11 @@ advection evaluations (5 FFTs each) on ``(B, 64, 64)``. At 64^2 with the FNO set
 ``dt = 1e-2`` trajectories differ from ``dt = 5e-3`` ones by under 1e-5 (relative L2) up
 to ``t = 40``, and the spectrum beyond ``|k| = 16`` holds under 1e-9 of the enstrophy;
 on finer solver grids reduce ``dt`` in proportion (advective CFL ``|u| dt N`` below ~0.3).
-Defaults of :func:`navier_stokes_sequences`: 20 records one time unit apart
-(2 000 steps). Measured generation times: see :func:`navier_stokes_sequences`.
+Measured (float64, one thread): about 0.4 ms of CPU time per sample and step at 64^2;
+100 trajectories of :func:`navier_stokes_sequences` with the defaults (20 records one
+time unit apart, 2 000 steps) took 83 s of CPU time (338 s wall on a 2-core machine
+shared by ~18 busy processes). :func:`navier_stokes` with ``n = 1200`` and
+``t_final = 10`` (1 000 steps) is about 500 s of CPU time by the same rate.
 """
 
 from __future__ import annotations

@@ -29,8 +29,9 @@ example) and recorded in ``meta``.
 Cost and defaults
 -----------------
 Defaults: ``64 x 128`` equiangular grid, ``lmax = mmax = 22``, ``dt = 3600`` s made of
-24 solver steps of 150 s (each: 8 spherical transforms of the batch). Measured
-generation times: see the report.
+24 solver steps of 150 s (each: 8 spherical transforms of the batch), float64.
+Measured (one thread): 256 pairs in 5.2 s of CPU time, 32 rollouts of 8 steps in 5.4 s
+(about 20 s wall each on a 2-core machine shared by ~18 busy processes).
 """
 
 from __future__ import annotations
