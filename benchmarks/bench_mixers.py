@@ -12,7 +12,9 @@ attention block adds (``4 N D^2`` more multiply-adds), so the baseline is favour
 ``torch.no_grad()``; ``fwd+bwd`` backpropagates a fixed random cotangent to the input
 (``x`` or ``q, k, v``) and to the mixer's parameters.
 
-Memory: peak growth of one call (CUDA allocator; on CPU the resident-set high-water
+Timing: the harness median (``Timer.blocked_autorange``), except for calls over one
+second (SDPA at large ``N`` on CPU), timed once after a warm-up call. All timings run
+before all memory probes. Memory: peak growth of one call (CUDA allocator; on CPU the resident-set high-water
 mark, which is coarse). On CPU, torch runs SDPA with its flash kernel (memory linear
 in ``N``); a probe at two small ``N`` checks that before the large sizes, and SDPA is
 skipped at any ``N`` whose projected memory exceeds half of the free memory. Also on
@@ -24,10 +26,12 @@ JSON record and ``runs/bench-mixers-<device>.png`` (log-log time against ``N``).
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as nnf
+from tqdm.auto import tqdm
 
 from benchmarks._harness import BenchContext, Row, peak_memory_bytes, time_median
 from spectral.mixers import AFFMixer, AFNOMixer, CausalFourierMixer, FFTNetMixer, FNetMixer, GlobalFilterMixer
@@ -92,24 +96,76 @@ def _free_bytes(device: torch.device) -> float:
     return float("inf")
 
 
+def _rss_growth(fn) -> float:
+    """Bytes the resident set grows during ``fn()`` (CPU probe that leaves glibc's settings alone)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        with open("/proc/self/status") as fh:
+            base = next(int(line.split()[1]) for line in fh if line.startswith("VmRSS:"))
+        fn()
+        with open("/proc/self/status") as fh:
+            peak = next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        return float("inf")  # no probe: treat SDPA as quadratic
+    return max(peak - base, 0) * 1024.0
+
+
 def sdpa_memory_model(device: torch.device) -> tuple[float, float]:
     """(bytes at N=1024, exponent): SDPA fwd+bwd peak memory ~ bytes * (N / 1024) ** exponent.
 
-    The exponent is 2 when the 1024 -> 2048 growth looks quadratic (a kernel that
-    materialises the ``N x N`` scores), else 1.
+    Probed at N = 1024 and 2048 (CUDA allocator peak, or CPU resident-set growth). The
+    exponent is 2 when the growth looks quadratic or the N=1024 peak reaches half of the
+    ``N x N`` score matrices a math kernel would build, else 1.
     """
     peaks = []
     for n in (1024, 2048):
         _, fb = _sdpa_calls(n, False, device)
         fb()
-        peaks.append(max(peak_memory_bytes(fb, device), 1.0))
+        peaks.append(max(peak_memory_bytes(fb, device) if device.type == "cuda" else _rss_growth(fb), 1.0))
     scores = B * HEADS * 1024**2 * 4
     quadratic = peaks[1] / peaks[0] > 3.0 or peaks[0] > 0.5 * scores
     return max(peaks[0], scores if quadratic else 0.0), 2.0 if quadratic else 1.0
 
 
+def _time(fn, ctx: BenchContext) -> float:
+    """Seconds per call: the harness median, or, for calls over a second, one warmed call.
+
+    The harness runs a slow call at least three times (warm-up, block-size estimate,
+    measurement); for SDPA at N = 8192 on CPU that is minutes per number.
+    """
+    start = time.perf_counter()
+    fn()  # warm-up
+    _sync(ctx.device)
+    if time.perf_counter() - start < 1.0:
+        return time_median(fn, ctx)
+    start = time.perf_counter()
+    fn()
+    _sync(ctx.device)
+    return time.perf_counter() - start
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def _row(case, phase, ours, base, v_ours, v_base, unit, params):
     return Row("mixers", case, phase, ours, base, v_ours, v_base, unit, params)
+
+
+def _measure(make_calls, ctx: BenchContext, what: str) -> tuple[float, float]:
+    """(fwd, fwd+bwd) of fresh calls: seconds (what="time") or peak bytes (what="memory")."""
+    fwd, fb = make_calls()
+    if what == "time":
+        with torch.no_grad():
+            t_fwd = _time(fwd, ctx)
+        return t_fwd, _time(fb, ctx)
+    with torch.no_grad():
+        fwd()
+        m_fwd = peak_memory_bytes(fwd, ctx.device)
+    fb()
+    return m_fwd, peak_memory_bytes(fb, ctx.device)
 
 
 def run(ctx: BenchContext) -> list[Row]:
@@ -118,41 +174,35 @@ def run(ctx: BenchContext) -> list[Row]:
     sdpa_max = CPU_SDPA_MAX_N if device.type == "cpu" else max(sizes)
     mem_1024, expo = sdpa_memory_model(device)
     ctx.extra["sdpa_memory_model"] = {"bytes_at_1024": mem_1024, "exponent": expo}
+    run_sdpa = {n: n <= sdpa_max and mem_1024 * (n / 1024) ** expo < 0.5 * _free_bytes(device) for n in sizes}
+    ctx.extra["sdpa_run_at"] = [n for n in sizes if run_sdpa[n]]
+    results = {}
+    # all timings first, then the memory probes: on CPU the harness's memory probe changes
+    # glibc's mmap threshold for the rest of the process, which would slow later timings
+    for what in ("time", "memory"):
+        for n in tqdm(sizes, desc=f"mixers {what}", leave=False):
+            for causal in (False, True):
+                key = ("sdpa-causal" if causal else "sdpa", n, what)
+                nan = (float("nan"), float("nan"))
+                results[key] = _measure(lambda: _sdpa_calls(n, causal, device), ctx, what) if run_sdpa[n] else nan
+            for name in MIXERS:
+                results[(name, n, what)] = _measure(lambda: _mixer_calls(name, n, device), ctx, what)
     rows: list[Row] = []
     for n in sizes:
-        projected = mem_1024 * (n / 1024) ** expo
-        run_sdpa = n <= sdpa_max and projected < 0.5 * _free_bytes(device)
-        base = {}
-        for causal in (False, True):
-            if run_sdpa:
-                fwd, fb = _sdpa_calls(n, causal, device)
-                with torch.no_grad():
-                    t_fwd = time_median(fwd, ctx)
-                    m_fwd = peak_memory_bytes(fwd, device)
-                base[causal] = (t_fwd, time_median(fb, ctx), m_fwd, peak_memory_bytes(fb, device))
-            else:
-                base[causal] = (float("nan"),) * 4
         for name in MIXERS:
-            causal = name == "causal"
-            b_name = "sdpa-causal" if causal else "sdpa"
-            if not run_sdpa:
-                b_name += " (not run)"
-            fwd, fb = _mixer_calls(name, n, device)
-            with torch.no_grad():
-                t_fwd = time_median(fwd, ctx)
-                m_fwd = peak_memory_bytes(fwd, device)
-            t_fb = time_median(fb, ctx)
-            m_fb = peak_memory_bytes(fb, device)
-            tb_fwd, tb_fb, mb_fwd, mb_fb = base[causal]
+            base = "sdpa-causal" if name == "causal" else "sdpa"
+            b_name = base if run_sdpa[n] else base + " (not run)"
             params = {"B": B, "N": n, "D": D, "heads": HEADS, "dtype": "float32"}
             if name == "aff":
                 params["grid"] = _grid(n)
             case = f"{name}-N{n}"
+            (t_f, t_fb), (bt_f, bt_fb) = results[(name, n, "time")], results[(base, n, "time")]
+            (m_f, m_fb), (bm_f, bm_fb) = results[(name, n, "memory")], results[(base, n, "memory")]
             rows += [
-                _row(case, "fwd", name, b_name, t_fwd * 1e3, tb_fwd * 1e3, "ms", params),
-                _row(case, "fwd+bwd", name, b_name, t_fb * 1e3, tb_fb * 1e3, "ms", params),
-                _row(case, "peak-mem fwd", name, b_name, m_fwd / 2**20, mb_fwd / 2**20, "MB", params),
-                _row(case, "peak-mem fwd+bwd", name, b_name, m_fb / 2**20, mb_fb / 2**20, "MB", params),
+                _row(case, "fwd", name, b_name, t_f * 1e3, bt_f * 1e3, "ms", params),
+                _row(case, "fwd+bwd", name, b_name, t_fb * 1e3, bt_fb * 1e3, "ms", params),
+                _row(case, "peak-mem fwd", name, b_name, m_f / 2**20, bm_f / 2**20, "MB", params),
+                _row(case, "peak-mem fwd+bwd", name, b_name, m_fb / 2**20, bm_fb / 2**20, "MB", params),
             ]
     ctx.extra["targets"] = check_targets(rows)
     ctx.extra["plot"] = plot(rows, device)

@@ -149,3 +149,37 @@ def test_checks_name_the_argument_and_shape():
         check_mask(torch.ones(2, 4, dtype=torch.bool), (2, 3), "Mix")
     with pytest.raises(TypeError, match="dtype torch.bool.*got torch.float32"):
         check_mask(torch.ones(2, 3), (2, 3), "Mix")
+
+
+@pytest.mark.parametrize("norm", ["backward", "forward", "ortho"])
+@pytest.mark.parametrize("length,n,dim", [(8, 8, 1), (7, 7, 1), (5, 12, 1), (6, 11, -1), (1, 4, 1)])
+def test_rfft_backward_matches_torch_autograd(length, n, dim, norm):
+    from spectral.mixers._common import rfft
+
+    shape = (2, length, 3) if dim == 1 else (2, 3, length)
+    x = torch.randn(shape, dtype=torch.float64, requires_grad=True)
+    ours = rfft(x, n=n, dim=dim, norm=norm)
+    plain = torch.fft.rfft(x, n=n, dim=dim, norm=norm)
+    torch.testing.assert_close(ours, plain)
+    g = torch.randn_like(ours)
+    torch.testing.assert_close(torch.autograd.grad(ours, x, g)[0], torch.autograd.grad(plain, x, g)[0])
+
+
+@pytest.mark.parametrize("n,p", [(8, 8), (7, 7), (6, 12), (5, 9), (9, 20)])
+def test_fft_conv_and_its_gradients_match_plain_autograd(n, p):
+    from spectral.mixers._common import fft_conv, real_edge_bins
+
+    x = torch.randn(3, n, 4, dtype=torch.float64, requires_grad=True)
+    w = real_edge_bins(torch.randn(p // 2 + 1, 4, dtype=torch.complex128), p, dim=0).requires_grad_(True)
+    ours = fft_conv(x, w, p)
+    plain = torch.fft.irfft(torch.fft.rfft(x, n=p, dim=1) * w, n=p, dim=1)[:, :n]
+    torch.testing.assert_close(ours, plain)
+    g = torch.randn_like(ours)
+    got = torch.autograd.grad(ours, (x, w), g)
+    want = torch.autograd.grad(plain, (x, w), g)
+    torch.testing.assert_close(got[0], want[0])
+    # the imaginary parts of the DC / Nyquist bins do not act: their gradient is zero
+    torch.testing.assert_close(got[1], real_edge_bins(want[1], p, dim=0))
+    ours.add_(1.0)  # the output is not a view: in-place use is allowed
+    with pytest.raises(ValueError, match=r"fft_conv: expected .* got x \(3, 5, 4\), w \(3, 4\), P=4"):
+        fft_conv(torch.zeros(3, 5, 4), torch.zeros(3, 4, dtype=torch.complex64), 4)
