@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import numbers
 import os
 import tempfile
 import warnings
@@ -116,10 +117,12 @@ def default_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
 
 def _canonical(value: Any) -> Any:
     """A JSON-ready form of a parameter value that distinguishes everything that matters."""
-    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
+    if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
-    if isinstance(value, float):
-        return repr(value)  # exact; keeps 1.0 and 1 apart, and nan/inf representable
+    if isinstance(value, numbers.Integral):  # numpy integers too
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return repr(float(value))  # exact; keeps 1.0 and 1 apart, and nan/inf representable
     if isinstance(value, torch.dtype):
         return str(value)
     if isinstance(value, Mapping):
@@ -218,11 +221,11 @@ def clear_cache(cache_dir: str | os.PathLike | None = None, *, name: str | None 
 
 # ---------------------------------------------------------------- argument checks
 def _check_int(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}: {value!r}")
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
+    return int(value)
 
 
 def _check_positive(name: str, value: Any, *, allow_zero: bool = False) -> float:
@@ -235,12 +238,21 @@ def _check_positive(name: str, value: Any, *, allow_zero: bool = False) -> float
     return value
 
 
+def _single(resolution: Any) -> bool:
+    """Whether ``resolution`` is one size (return one result) rather than a sequence of sizes."""
+    return isinstance(resolution, numbers.Integral) and not isinstance(resolution, bool)
+
+
 def _check_resolutions(resolution: int | Sequence[int], name: str = "resolution") -> tuple[int, ...]:
-    values = (resolution,) if isinstance(resolution, int) and not isinstance(resolution, bool) else tuple(resolution)
+    if _single(resolution):
+        values: tuple = (resolution,)
+    elif isinstance(resolution, Sequence) and not isinstance(resolution, str):
+        values = tuple(resolution)
+    else:
+        raise TypeError(f"{name} must be an int or a sequence of ints, got {type(resolution).__name__}: {resolution!r}")
     if not values:
         raise ValueError(f"{name} must be an int or a non-empty sequence of ints, got {resolution!r}")
-    for v in values:
-        _check_int(name, v, 2)
+    values = tuple(_check_int(name, v, 2) for v in values)
     if len(set(values)) != len(values):
         raise ValueError(f"{name} must not repeat a value, got {resolution!r}")
     return values

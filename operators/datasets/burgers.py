@@ -52,6 +52,7 @@ from operators.datasets._cache import (
     _check_positive,
     _check_resolutions,
     _quiet,
+    _single,
     _steps,
     cached,
 )
@@ -196,9 +197,9 @@ def burgers(
         A non-positive size/physical parameter, ``dt`` not dividing ``t_final``, or a
         resolution that does not divide ``solver_resolution``.
     """
-    _check_int("n", n)
+    n = _check_int("n", n)
     resolutions = _check_resolutions(resolution)
-    _check_int("solver_resolution", solver_resolution, 4)
+    solver_resolution = _check_int("solver_resolution", solver_resolution, 4)
     if solver_resolution % 2:
         raise ValueError(f"solver_resolution must be even, got {solver_resolution}")
     for s in resolutions:
@@ -208,8 +209,8 @@ def burgers(
     _steps("dt", _check_positive("t_final", t_final), _check_positive("dt", dt), "t_final")
     for name, value in (("grf_alpha", grf_alpha), ("grf_tau", grf_tau), ("grf_sigma", grf_sigma)):
         _check_positive(name, value)
-    _check_int("seed", seed, 0)
-    _check_int("batch_size", batch_size)
+    seed = _check_int("seed", seed, 0)
+    batch_size = _check_int("batch_size", batch_size)
     params = dict(
         n=n, resolution=resolutions, solver_resolution=solver_resolution, viscosity=viscosity, t_final=t_final,
         dt=dt, grf_alpha=grf_alpha, grf_tau=grf_tau, grf_sigma=grf_sigma, seed=seed, version=SOLVER_VERSION,
@@ -243,5 +244,5 @@ def burgers(
         )
         for s in resolutions
     }
-    return results if not isinstance(resolution, int) else results[resolution]
+    return results[resolutions[0]] if _single(resolution) else results
 

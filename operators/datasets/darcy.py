@@ -54,6 +54,7 @@ from operators.datasets._cache import (
     _check_positive,
     _check_resolutions,
     _quiet,
+    _single,
     cached,
 )
 from operators.datasets._grf import neumann_grf
@@ -206,9 +207,9 @@ def darcy(
     ``inputs``: ``(n, 1, S, S)`` float32 (``a``), ``targets``: ``(n, 1, S, S)`` float32 (``u``);
     axis -2 is ``x``, axis -1 is ``y``.
     """
-    _check_int("n", n)
+    n = _check_int("n", n)
     resolutions = _check_resolutions(resolution)
-    _check_int("solver_resolution", solver_resolution, 4)
+    solver_resolution = _check_int("solver_resolution", solver_resolution, 4)
     slices = {s: _grid_indices(s, solver_resolution, endpoint) for s in resolutions}
     for name, value in (("a_high", a_high), ("a_low", a_low), ("grf_alpha", grf_alpha), ("grf_tau", grf_tau)):
         _check_positive(name, value)
@@ -217,7 +218,7 @@ def darcy(
         raise ValueError(f"forcing must be finite, got {forcing}")
     if face_mean not in FACE_MEANS:
         raise ValueError(f"face_mean must be one of {FACE_MEANS}, got {face_mean!r}")
-    _check_int("seed", seed, 0)
+    seed = _check_int("seed", seed, 0)
     params = dict(
         n=n, resolution=resolutions, solver_resolution=solver_resolution, endpoint=bool(endpoint), a_high=a_high,
         a_low=a_low, grf_alpha=grf_alpha, grf_tau=grf_tau, forcing=forcing, face_mean=face_mean, seed=seed,
@@ -246,4 +247,4 @@ def darcy(
     for s in resolutions:
         grid = f"x_i = i / {s - 1 if endpoint else s}, i = 0..{s - 1} on [0, 1] (axes -2: x, -1: y)"
         results[s] = PDEData(data[s]["inputs"], data[s]["targets"], {**params, "resolution": s, "grid": grid})
-    return results if not isinstance(resolution, int) else results[resolution]
+    return results[resolutions[0]] if _single(resolution) else results

@@ -63,6 +63,7 @@ from operators.datasets._cache import (
     _check_positive,
     _check_resolutions,
     _quiet,
+    _single,
     _steps,
     cached,
 )
@@ -125,8 +126,8 @@ def navier_stokes_solve(
         raise ValueError(f"forcing: expected shape {tuple(w0.shape[-2:])}, got {tuple(forcing.shape)}")
     viscosity = _check_positive("viscosity", viscosity, allow_zero=True)
     dt = _check_positive("dt", dt)
-    _check_int("record_steps", record_steps)
-    _check_int("n_records", n_records, 0)
+    record_steps = _check_int("record_steps", record_steps)
+    n_records = _check_int("n_records", n_records, 0)
     n, dev, real = w0.shape[-1], w0.device, torch.float64
     kx = 2 * math.pi * torch.fft.fftfreq(n, 1.0 / n, dtype=real, device=dev)[:, None]  # (N, 1)
     ky = 2 * math.pi * torch.fft.rfftfreq(n, 1.0 / n, dtype=real, device=dev)[None, :]  # (1, F)
@@ -176,7 +177,7 @@ def time_stepping_pairs(sequences: torch.Tensor, history: int) -> tuple[torch.Te
     ordered by time. For ``C``-channel sequences ``(n, T, C, *grid)`` flatten ``T`` into
     the samples or ``C`` into ``history`` first.
     """
-    _check_int("history", history)
+    history = _check_int("history", history)
     if sequences.ndim < 3 or sequences.shape[1] <= history:
         raise ValueError(
             f"sequences: expected shape (n, T, *grid) with T > history={history}, got {tuple(sequences.shape)}"
@@ -187,7 +188,7 @@ def time_stepping_pairs(sequences: torch.Tensor, history: int) -> tuple[torch.Te
 
 
 def _grid_step(resolutions: tuple[int, ...], solver_resolution: int) -> dict[int, int]:
-    _check_int("solver_resolution", solver_resolution, 4)
+    solver_resolution = _check_int("solver_resolution", solver_resolution, 4)
     for s in resolutions:
         if solver_resolution % s:
             raise ValueError(f"resolution={s} must divide solver_resolution={solver_resolution}")
@@ -222,15 +223,15 @@ def _simulate(
 
 
 def _check_common(n, viscosity, dt, forcing, grf_alpha, grf_tau, grf_sigma, seed, batch_size) -> None:
-    _check_int("n", n)
+    n = _check_int("n", n)
     _check_positive("viscosity", viscosity)
     _check_positive("dt", dt)
     if isinstance(forcing, bool) or not isinstance(forcing, (int, float)) or not math.isfinite(forcing):
         raise ValueError(f"forcing must be a finite real number, got {forcing!r}")
     for name, value in (("grf_alpha", grf_alpha), ("grf_tau", grf_tau), ("grf_sigma", grf_sigma)):
         _check_positive(name, value)
-    _check_int("seed", seed, 0)
-    _check_int("batch_size", batch_size)
+    seed = _check_int("seed", seed, 0)
+    batch_size = _check_int("batch_size", batch_size)
 
 
 def navier_stokes(
@@ -306,7 +307,7 @@ def navier_stokes(
 
     data = cached("navier_stokes", params, generate, cache=cache, cache_dir=cache_dir)
     results = {s: PDEData(data[s]["inputs"], data[s]["targets"], {**params, **_grid_meta(s)}) for s in resolutions}
-    return results if not isinstance(resolution, int) else results[resolution]
+    return results[resolutions[0]] if _single(resolution) else results
 
 
 def navier_stokes_sequences(
@@ -358,7 +359,7 @@ def navier_stokes_sequences(
     ``fields``: ``(n, n_steps + 1, S, S)`` float32; ``times``: ``(n_steps + 1,)`` float64.
     """
     _check_common(n, viscosity, dt, forcing, grf_alpha, grf_tau, grf_sigma, seed, batch_size)
-    _check_int("n_steps", n_steps)
+    n_steps = _check_int("n_steps", n_steps)
     resolutions = _check_resolutions(resolution)
     strides = _grid_step(resolutions, solver_resolution)
     record_steps = _steps("dt", _check_positive("record_interval", record_interval), dt, "record_interval")
@@ -381,7 +382,7 @@ def navier_stokes_sequences(
     data = cached("navier_stokes_sequences", params, generate, cache=cache, cache_dir=cache_dir)
     times = spinup + record_interval * torch.arange(n_steps + 1, dtype=torch.float64)
     results = {s: PDESequence(data[s]["fields"], times, {**params, **_grid_meta(s)}) for s in resolutions}
-    return results if not isinstance(resolution, int) else results[resolution]
+    return results[resolutions[0]] if _single(resolution) else results
 
 
 def _grid_meta(s: int) -> dict:

@@ -154,9 +154,9 @@ def shallow_water_step(
 
 
 def _check_sw(n, nlat, nlon, dt, solver_dt, lmax, grid, mach, seed, batch_size) -> tuple[int, int]:
-    _check_int("n", n)
-    _check_int("nlat", nlat, 4)
-    _check_int("nlon", nlon, 4)
+    n = _check_int("n", n)
+    nlat = _check_int("nlat", nlat, 4)
+    nlon = _check_int("nlon", nlon, 4)
     steps = _steps("solver_dt", _check_positive("dt", dt), _check_positive("solver_dt", solver_dt), "dt")
     lmax = math.ceil(nlat / 3) if lmax is None else _check_int("lmax", lmax, 2)
     if lmax > min(nlat, nlon // 2 + 1):
@@ -164,8 +164,8 @@ def _check_sw(n, nlat, nlon, dt, solver_dt, lmax, grid, mach, seed, batch_size) 
     if grid not in SPHERE_GRIDS:
         raise ValueError(f"grid must be one of {SPHERE_GRIDS}, got {grid!r}")
     _check_positive("mach", mach)
-    _check_int("seed", seed, 0)
-    _check_int("batch_size", batch_size)
+    seed = _check_int("seed", seed, 0)
+    batch_size = _check_int("batch_size", batch_size)
     return steps, lmax
 
 
@@ -297,7 +297,7 @@ def shallow_water_rollouts(
     -----
     ``fields``: ``(n, steps + 1, 3, H, W)`` float32; ``times``: ``(steps + 1,)`` seconds.
     """
-    _check_int("steps", steps)
+    steps = _check_int("steps", steps)
     _check_sw(n, nlat, nlon, dt, solver_dt, lmax, grid, mach, seed, batch_size)
     params = dict(n=n, steps=steps, nlat=nlat, nlon=nlon, dt=dt, solver_dt=solver_dt, lmax=lmax, grid=grid,
                   mach=mach, seed=seed, version=SOLVER_VERSION)  # fmt: skip

@@ -102,3 +102,14 @@ def test_bad_parameters(kwargs, match):
 def test_bad_solver_input():
     with pytest.raises(ValueError, match=r"u0: expected shape \(B, N\) with N >= 4, got \(2, 3, 8\)"):
         burgers_solve(torch.zeros(2, 3, 8))
+
+
+def test_resolution_types():
+    tiny = dict(solver_resolution=16, t_final=0.5, dt=0.25, cache=False, progress=False)
+    single = burgers(2, resolution=np.int64(8), **tiny)  # numpy integers count as one size
+    assert single.inputs.shape == (2, 1, 8)
+    assert list(burgers(2, resolution=[8, 16], **tiny)) == [8, 16]
+    with pytest.raises(TypeError, match=r"resolution must be an int or a sequence of ints, got str: '64'"):
+        burgers(2, resolution="64", **tiny)
+    with pytest.raises(TypeError, match=r"n must be an int, got float: 2.5"):
+        burgers(2.5, **tiny)
