@@ -153,11 +153,13 @@ def shallow_water_step(
     return uspec
 
 
-def _check_sw(n, nlat, nlon, dt, solver_dt, lmax, grid, mach, seed, batch_size) -> tuple[int, int]:
+def _check_sw(n, nlat, nlon, dt, solver_dt, spinup, lmax, grid, mach, seed, batch_size) -> tuple[int, int, int]:
     n = _check_int("n", n)
     nlat = _check_int("nlat", nlat, 4)
     nlon = _check_int("nlon", nlon, 4)
     steps = _steps("solver_dt", _check_positive("dt", dt), _check_positive("solver_dt", solver_dt), "dt")
+    spin = _check_positive("spinup", spinup, allow_zero=True)
+    spin = 0 if spin == 0 else _steps("solver_dt", spin, solver_dt, "spinup")
     lmax = math.ceil(nlat / 3) if lmax is None else _check_int("lmax", lmax, 2)
     if lmax > min(nlat, nlon // 2 + 1):
         raise ValueError(f"lmax={lmax} exceeds what nlat={nlat}, nlon={nlon} resolve ({min(nlat, nlon // 2 + 1)})")
@@ -166,21 +168,23 @@ def _check_sw(n, nlat, nlon, dt, solver_dt, lmax, grid, mach, seed, batch_size) 
     _check_positive("mach", mach)
     seed = _check_int("seed", seed, 0)
     batch_size = _check_int("batch_size", batch_size)
-    return steps, lmax
+    return steps, spin, lmax
 
 
-def _simulate(n, nlat, nlon, dt, solver_dt, lmax, grid, mach, seed, batch_size, device, progress, n_records, desc):
-    """``(n, n_records + 1, 3, H, W)`` float64 grid states on the CPU, ``dt`` apart."""
-    steps, lmax = _check_sw(n, nlat, nlon, dt, solver_dt, lmax, grid, mach, seed, batch_size)
+def _simulate(n, nlat, nlon, dt, solver_dt, spinup, lmax, grid, mach, seed, batch_size, device, progress, n_records,
+              desc):  # fmt: skip
+    """``(n, n_records + 1, 3, H, W)`` float64 grid states on the CPU, ``dt`` apart after ``spinup``."""
+    steps, spin, lmax = _check_sw(n, nlat, nlon, dt, solver_dt, spinup, lmax, grid, mach, seed, batch_size)
     solver = make_solver(nlat, nlon, solver_dt, lmax=lmax, grid=grid)
     states = random_states(solver, n, mach=mach, seed=seed)  # on the CPU: same draws on any device
     solver = solver.to(device)
     out = torch.empty((n, n_records + 1, 3, nlat, nlon), dtype=torch.float64)
     with torch.no_grad(), tqdm(
-        total=steps * n_records * math.ceil(n / batch_size), desc=desc, unit="step", disable=_quiet(progress)
+        total=(spin + steps * n_records) * math.ceil(n / batch_size), desc=desc, unit="step", disable=_quiet(progress)
     ) as bar:
         for i in range(0, n, batch_size):
             uspec, history = states[i : i + batch_size].to(solver.lap.device), []
+            uspec = shallow_water_step(solver, uspec, spin, history, progress=bar)
             out[i : i + batch_size, 0] = solver.spec2grid(uspec).cpu()
             for r in range(1, n_records + 1):
                 uspec = shallow_water_step(solver, uspec, steps, history, progress=bar)
@@ -211,6 +215,7 @@ def shallow_water(
     nlon: int = 128,
     dt: float = 3600.0,
     solver_dt: float = 150.0,
+    spinup: float = 0.0,
     lmax: int | None = None,
     grid: SphereGrid = "equiangular",
     mach: float = 0.2,
@@ -232,6 +237,10 @@ def shallow_water(
         Grid (``grid`` latitudes, equispaced longitudes).
     dt, solver_dt : float
         Seconds between input and target, and the solver step (must divide ``dt``).
+    spinup : float
+        Seconds integrated from the random state before the input (0 or a multiple of
+        ``solver_dt``); the multistep scheme runs on from the spin-up into the pair. Random
+        states are unbalanced, so the first hours are dominated by gravity waves.
     lmax : int, optional
         Spectral truncation ``lmax = mmax``; default ``ceil(nlat / 3)``.
     grid : {"equiangular", "legendre-gauss", "lobatto"}
@@ -248,13 +257,14 @@ def shallow_water(
     -----
     ``inputs``, ``targets``: ``(n, 3, H, W)`` float32, channels (phi, zeta, delta) in SI units.
     """
-    _check_sw(n, nlat, nlon, dt, solver_dt, lmax, grid, mach, seed, batch_size)
-    params = dict(n=n, nlat=nlat, nlon=nlon, dt=dt, solver_dt=solver_dt, lmax=lmax, grid=grid, mach=mach,
-                  seed=seed, version=SOLVER_VERSION)  # fmt: skip
+    _check_sw(n, nlat, nlon, dt, solver_dt, spinup, lmax, grid, mach, seed, batch_size)
+    params = dict(n=n, nlat=nlat, nlon=nlon, dt=dt, solver_dt=solver_dt, spinup=spinup, lmax=lmax, grid=grid,
+                  mach=mach, seed=seed, version=SOLVER_VERSION)  # fmt: skip
 
     def generate() -> dict:
         out, used_lmax = _simulate(
-            n, nlat, nlon, dt, solver_dt, lmax, grid, mach, seed, batch_size, device, progress, 1, "shallow_water"
+            n, nlat, nlon, dt, solver_dt, spinup, lmax, grid, mach, seed, batch_size, device, progress, 1,
+            "shallow_water",
         )
         return {"inputs": out[:, 0].float(), "targets": out[:, 1].float(), "lmax": used_lmax,
                 "stats": _stats(out[:, :1])}  # fmt: skip
@@ -275,6 +285,7 @@ def shallow_water_rollouts(
     nlon: int = 128,
     dt: float = 3600.0,
     solver_dt: float = 150.0,
+    spinup: float = 0.0,
     lmax: int | None = None,
     grid: SphereGrid = "equiangular",
     mach: float = 0.2,
@@ -295,16 +306,17 @@ def shallow_water_rollouts(
 
     Shape
     -----
-    ``fields``: ``(n, steps + 1, 3, H, W)`` float32; ``times``: ``(steps + 1,)`` seconds.
+    ``fields``: ``(n, steps + 1, 3, H, W)`` float32; ``times``: ``(steps + 1,)`` seconds since the
+    random state (``spinup + i dt``).
     """
     steps = _check_int("steps", steps)
-    _check_sw(n, nlat, nlon, dt, solver_dt, lmax, grid, mach, seed, batch_size)
-    params = dict(n=n, steps=steps, nlat=nlat, nlon=nlon, dt=dt, solver_dt=solver_dt, lmax=lmax, grid=grid,
-                  mach=mach, seed=seed, version=SOLVER_VERSION)  # fmt: skip
+    _check_sw(n, nlat, nlon, dt, solver_dt, spinup, lmax, grid, mach, seed, batch_size)
+    params = dict(n=n, steps=steps, nlat=nlat, nlon=nlon, dt=dt, solver_dt=solver_dt, spinup=spinup, lmax=lmax,
+                  grid=grid, mach=mach, seed=seed, version=SOLVER_VERSION)  # fmt: skip
 
     def generate() -> dict:
         out, used_lmax = _simulate(
-            n, nlat, nlon, dt, solver_dt, lmax, grid, mach, seed, batch_size, device, progress, steps,
+            n, nlat, nlon, dt, solver_dt, spinup, lmax, grid, mach, seed, batch_size, device, progress, steps,
             "shallow_water_rollouts",
         )
         return {"fields": out.float(), "lmax": used_lmax, "stats": _stats(out)}
@@ -312,4 +324,4 @@ def shallow_water_rollouts(
     data = cached("shallow_water_rollouts", params, generate, cache=cache, cache_dir=cache_dir)
     fields = _normalise(data["fields"], data["stats"], 2) if normalize else data["fields"]
     meta = {**params, "lmax": data["lmax"], "mmax": data["lmax"], "normalized": normalize, **data["stats"]}
-    return PDESequence(fields, dt * torch.arange(steps + 1, dtype=torch.float64), meta)
+    return PDESequence(fields, spinup + dt * torch.arange(steps + 1, dtype=torch.float64), meta)

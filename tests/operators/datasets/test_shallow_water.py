@@ -92,6 +92,9 @@ def test_generator_pairs_match_rollouts_and_are_seeded():
     assert rollouts.fields.shape == (3, 3, 3, 16, 32)
     assert torch.equal(rollouts.fields[:, 0], pairs.inputs) and torch.equal(rollouts.fields[:, 1], pairs.targets)
     assert torch.equal(rollouts.times, torch.tensor([0.0, 1800.0, 3600.0], dtype=torch.float64))
+    # a spin-up of one dt continues the same trajectory: pairs = (record 1, record 2)
+    spun = shallow_water(3, spinup=1800.0, **SMALL)
+    assert torch.equal(spun.inputs, rollouts.fields[:, 1]) and torch.equal(spun.targets, rollouts.fields[:, 2])
     more = shallow_water(5, **SMALL)  # sample i depends on (seed, i) only
     assert torch.equal(more.inputs[:3], pairs.inputs)
     other = shallow_water(3, **{**SMALL, "seed": 1})
@@ -119,6 +122,7 @@ def test_normalisation_statistics():
         (dict(lmax=40), r"lmax=40 exceeds what nlat=16, nlon=32 resolve \(16\)"),
         (dict(mach=0.0), r"mach must be finite and > 0, got 0.0"),
         (dict(nlat=2), r"nlat must be >= 4, got 2"),
+        (dict(spinup=100.0), r"spinup=100.0 must be a positive whole multiple of solver_dt=300.0"),
     ],
 )
 def test_bad_parameters(kwargs, match):
