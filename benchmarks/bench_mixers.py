@@ -220,12 +220,18 @@ def check_targets(rows: list[Row]) -> dict:
         at_8192 = fb.get((name, 8192))
         entry = {"fwd+bwd ratio from N=1024": faster, "faster than sdpa from 1024": all(v > 1 for v in faster.values())}
         if name in TARGETS and at_8192 is not None:
-            entry.update({"ratio at 8192": at_8192.ratio, "target": TARGETS[name], "met": at_8192.ratio >= TARGETS[name]})
+            entry.update(
+                {"ratio at 8192": at_8192.ratio, "target": TARGETS[name], "met": at_8192.ratio >= TARGETS[name]}
+            )
         out[name] = entry
     print("\n== mixers: targets (fwd+bwd, baseline / ours) ==")
     for name, e in out.items():
         r8 = e.get("ratio at 8192")
-        tail = f"; at N=8192: {r8:.1f}x (target {e['target']:.0f}x: {'met' if e['met'] else 'NOT met'})" if r8 is not None else ""
+        tail = (
+            f"; at N=8192: {r8:.1f}x (target {e['target']:.0f}x: {'met' if e['met'] else 'NOT met'})"
+            if r8 is not None
+            else ""
+        )
         print(f"{name:14s} faster than SDPA at every N >= 1024: {e['faster than sdpa from 1024']}{tail}")
     return out
 
@@ -244,7 +250,9 @@ def plot(rows: list[Row], device: torch.device) -> str:
             pts = sorted((r.params["N"], r.ours_value) for r in sel if r.ours == name)
             ax.loglog(*zip(*pts), "o-", label=name, ms=3)
         for name, style in (("global-filter", "k--"), ("causal", "k:")):
-            pts = sorted((r.params["N"], r.baseline_value) for r in sel if r.ours == name and not math.isnan(r.baseline_value))
+            pts = sorted(
+                (r.params["N"], r.baseline_value) for r in sel if r.ours == name and not math.isnan(r.baseline_value)
+            )
             if pts:
                 ax.loglog(*zip(*pts), style, lw=2, label="SDPA causal" if name == "causal" else "SDPA")
         ax.set(xlabel="tokens N", ylabel="ms", title=f"{phase}, B={B}, D={D}, {device.type}")

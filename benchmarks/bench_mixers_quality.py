@@ -192,7 +192,12 @@ def evaluate(model, part, device) -> float:
     tokens, labels, mask = _tensors(part, device)
     model.eval()
     with torch.no_grad():
-        logits = torch.cat([model(tokens[i : i + 256], None if mask is None else mask[i : i + 256]) for i in range(0, len(tokens), 256)])
+        logits = torch.cat(
+            [
+                model(tokens[i : i + 256], None if mask is None else mask[i : i + 256])
+                for i in range(0, len(tokens), 256)
+            ]
+        )
     model.train()
     keep = labels != -100
     return float((logits.argmax(-1)[keep] == labels[keep]).float().mean()) * 100
@@ -204,8 +209,16 @@ def train_one(task: str, name: str, data, ctx: BenchContext) -> dict:
     torch.manual_seed(ctx.seed)
     per_token = task == "mqar"
     pool = "none" if per_token else ("last" if name == "causal" else "mean")
-    model = SequenceClassifier(vocab, classes, mixer_factory(name, max_len, grid), dim=DIM, depth=DEPTH,
-                               max_len=max_len, pool=pool, mlp_ratio=2.0).to(ctx.device)
+    model = SequenceClassifier(
+        vocab,
+        classes,
+        mixer_factory(name, max_len, grid),
+        dim=DIM,
+        depth=DEPTH,
+        max_len=max_len,
+        pool=pool,
+        mlp_ratio=2.0,
+    ).to(ctx.device)
     steps = (QUICK_STEPS if ctx.quick else STEPS)[task]
     opt = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
@@ -223,8 +236,16 @@ def train_one(task: str, name: str, data, ctx: BenchContext) -> dict:
     if ctx.device.type == "cuda":
         torch.cuda.synchronize(ctx.device)
     seconds = time.perf_counter() - start
-    return {"task": task, "model": name, "test_acc": evaluate(model, test, ctx.device), "train_acc": evaluate(model, train, ctx.device),
-            "train_seconds": seconds, "steps": steps, "params": sum(p.numel() for p in model.parameters()), "final_loss": loss.item()}
+    return {
+        "task": task,
+        "model": name,
+        "test_acc": evaluate(model, test, ctx.device),
+        "train_acc": evaluate(model, train, ctx.device),
+        "train_seconds": seconds,
+        "steps": steps,
+        "params": sum(p.numel() for p in model.parameters()),
+        "final_loss": loss.item(),
+    }
 
 
 def _cache_path(task: str, name: str, ctx: BenchContext) -> Path:
@@ -259,10 +280,32 @@ def run(ctx: BenchContext) -> list[Row]:
         att = next(r for r in results if r["task"] == task and r["model"] == "attention")
         for r in (r for r in results if r["task"] == task and r["model"] != "attention"):
             params = {"task": task, "steps": r["steps"], "params": r["params"], "dim": DIM, "depth": DEPTH}
-            rows.append(Row("mixers-quality", f"{task}-{r['model']}", "test-acc", r["model"], "attention",
-                            r["test_acc"], att["test_acc"], "%", params))
-            rows.append(Row("mixers-quality", f"{task}-{r['model']}", "train-time", r["model"], "attention",
-                            r["train_seconds"], att["train_seconds"], "s", params))
+            rows.append(
+                Row(
+                    "mixers-quality",
+                    f"{task}-{r['model']}",
+                    "test-acc",
+                    r["model"],
+                    "attention",
+                    r["test_acc"],
+                    att["test_acc"],
+                    "%",
+                    params,
+                )
+            )
+            rows.append(
+                Row(
+                    "mixers-quality",
+                    f"{task}-{r['model']}",
+                    "train-time",
+                    r["model"],
+                    "attention",
+                    r["train_seconds"],
+                    att["train_seconds"],
+                    "s",
+                    params,
+                )
+            )
     return rows
 
 
@@ -297,5 +340,7 @@ def report(results: list[dict]) -> None:
         att = next(r["test_acc"] for r in rs if r["model"] == "attention")
         best = max((r for r in rs if r["model"] != "attention"), key=lambda r: r["test_acc"])
         ranking = " > ".join(r["model"] for r in sorted(rs, key=lambda r: -r["test_acc"]))
-        print(f"{t}: best FFT mixer {best['model']} {best['test_acc']:.1f}% vs attention {att:.1f}% "
-              f"(gap {att - best['test_acc']:+.1f} points); ranking {ranking}")
+        print(
+            f"{t}: best FFT mixer {best['model']} {best['test_acc']:.1f}% vs attention {att:.1f}% "
+            f"(gap {att - best['test_acc']:+.1f} points); ranking {ranking}"
+        )

@@ -19,8 +19,16 @@ counted in tokens and keep their meaning at every length:
   ``W``. Upsampling interpolates ``W`` exactly (``W_{2L}[2j] = W[j]``), downsampling
   samples it (``W_{L/2}[j] = W[2j]``).
 * ``"crop"`` (linear convolution of ``n`` tokens zero-padded to ``P >= 2n - 1``):
-  lags with ``|l| >= n`` are dropped, since they cannot connect two of the ``n``
-  tokens, and the rest are placed on the ``P``-circle without any overlap.
+  only the lags ``|l| < (P + 1) / 2`` are kept and placed on the ``P``-circle without
+  overlap; with ``P >= 2n - 1`` that includes every lag ``|l| < n`` that can connect
+  two of the ``n`` tokens, so the FFT convolution is the exact linear one.
+
+Hot path
+--------
+:func:`fft_conv` (filter by FFT) and :func:`rfft` are ``torch.autograd.Function`` s with
+hand-written backward passes: the adjoint of an rfft is one inverse real FFT, whereas
+torch's generic backward zero-pads to a full complex FFT and copies. On CPU, where these
+mixers are memory-bound, that removes about a third of the fwd+bwd time.
 """
 
 from __future__ import annotations
@@ -115,7 +123,9 @@ def _two_sided_lags(h: torch.Tensor, n_src: int, dim: int) -> tuple[torch.Tensor
     lags = torch.where(lags > n_src // 2, lags - n_src, lags)
     if n_src % 2 == 0:
         half = 0.5 * h.narrow(dim, n_src // 2, 1)
-        h = torch.cat([h.narrow(dim, 0, n_src // 2), half, half, h.narrow(dim, n_src // 2 + 1, n_src // 2 - 1)], dim=dim)
+        h = torch.cat(
+            [h.narrow(dim, 0, n_src // 2), half, half, h.narrow(dim, n_src // 2 + 1, n_src // 2 - 1)], dim=dim
+        )
         lags = torch.cat([lags[: n_src // 2 + 1], lags.new_tensor([-(n_src // 2)]), lags[n_src // 2 + 1 :]])
     return h, lags
 
@@ -141,7 +151,9 @@ def filter_kernel(h: torch.Tensor, n_src: int, n_dst: int, placement: LagPlaceme
     return h.new_zeros(shape).index_add(dim, torch.remainder(lags, n_dst), vals)
 
 
-def resample_filter(w: torch.Tensor, n_src: int, n_dst: int, placement: LagPlacement = "wrap", *, dim: int = 0) -> torch.Tensor:
+def resample_filter(
+    w: torch.Tensor, n_src: int, n_dst: int, placement: LagPlacement = "wrap", *, dim: int = 0
+) -> torch.Tensor:
     """Frequency response learned on ``n_src`` points, moved to an ``n_dst``-point FFT.
 
     ``w`` holds ``n_src // 2 + 1`` rfft bins along ``dim``; the result holds
@@ -154,7 +166,10 @@ def resample_filter(w: torch.Tensor, n_src: int, n_dst: int, placement: LagPlace
     w: (n_src // 2 + 1, D) complex -> (n_dst // 2 + 1, D) complex (along ``dim``)
     """
     if w.shape[dim] != n_src // 2 + 1:
-        raise ValueError(f"resample_filter: expected {n_src // 2 + 1} rfft bins for n_src={n_src} on dim {dim}, got shape {tuple(w.shape)}")
+        raise ValueError(
+            f"resample_filter: expected {n_src // 2 + 1} rfft bins for n_src={n_src} on dim {dim}, "
+            f"got shape {tuple(w.shape)}"
+        )
     if placement == "wrap" and n_src == n_dst:
         return w
     was_real = not w.is_complex()
@@ -198,7 +213,9 @@ class _FFTConv(torch.autograd.Function):
         spec = torch.fft.rfft(x.transpose(1, 2), n=p, dim=-1)  # (B, D, F) complex
         ctx.save_for_backward(spec if w.requires_grad else None, w)
         prod = spec * w.t() if w.requires_grad else spec.mul_(w.t())
-        out = torch.empty_strided((b, n, d), (n * d, 1, n), dtype=x.dtype, device=x.device)  # (B, N, D), stored as (B, D, N)
+        out = torch.empty_strided(
+            (b, n, d), (n * d, 1, n), dtype=x.dtype, device=x.device
+        )  # (B, N, D), stored as (B, D, N)
         if p == n:
             torch.fft.irfft(prod, n=p, dim=-1, out=out.transpose(1, 2))
         else:
@@ -238,7 +255,10 @@ def fft_conv(x: torch.Tensor, w: torch.Tensor, p: int) -> torch.Tensor:
     x: (B, N, D) real, w: (P // 2 + 1, D) complex -> (B, N, D) real
     """
     if w.shape != (p // 2 + 1, x.shape[-1]) or x.ndim != 3 or p < x.shape[1]:
-        raise ValueError(f"fft_conv: expected x (B, N, D), w (P // 2 + 1, D) with P >= N; got x {tuple(x.shape)}, w {tuple(w.shape)}, P={p}")
+        raise ValueError(
+            f"fft_conv: expected x (B, N, D), w (P // 2 + 1, D) with P >= N; "
+            f"got x {tuple(x.shape)}, w {tuple(w.shape)}, P={p}"
+        )
     return _FFTConv.apply(x, w.to(torch.promote_types(x.dtype, torch.complex64)), p)
 
 

@@ -127,4 +127,7 @@ class AFFMixer(nn.Module):
         return apply_mask(y, m, feature_dims=0)
 
     def extra_repr(self) -> str:
-        return f"{self.channels}, num_blocks={self.num_blocks}, hidden_size_factor={self.hidden_size_factor}, fft_norm={self.fft_norm!r}"
+        return (
+            f"{self.channels}, num_blocks={self.num_blocks}, "
+            f"hidden_size_factor={self.hidden_size_factor}, fft_norm={self.fft_norm!r}"
+        )

@@ -155,7 +155,9 @@ class AFNOMixer(nn.Module):
         if dim < 1 or num_blocks < 1 or dim % num_blocks:
             raise ValueError(f"AFNOMixer: dim={dim} must be a positive multiple of num_blocks={num_blocks}")
         if not 0.0 < hard_thresholding_fraction <= 1.0:
-            raise ValueError(f"AFNOMixer: hard_thresholding_fraction must be in (0, 1], got {hard_thresholding_fraction}")
+            raise ValueError(
+                f"AFNOMixer: hard_thresholding_fraction must be in (0, 1], got {hard_thresholding_fraction}"
+            )
         if sparsity_threshold < 0 or hidden_size_factor < 1:
             raise ValueError(
                 f"AFNOMixer: need sparsity_threshold >= 0 and hidden_size_factor >= 1, "

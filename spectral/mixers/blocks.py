@@ -56,11 +56,15 @@ class MixerBlock(nn.Module):
     torch.Size([2, 32, 16])
     """
 
-    def __init__(self, dim: int, mixer: nn.Module, *, mlp_ratio: float = 4.0, dropout: float = 0.0, device=None, dtype=None) -> None:
+    def __init__(
+        self, dim: int, mixer: nn.Module, *, mlp_ratio: float = 4.0, dropout: float = 0.0, device=None, dtype=None
+    ) -> None:
         super().__init__()
         hidden = int(dim * mlp_ratio)
         if dim < 1 or hidden < 1:
-            raise ValueError(f"MixerBlock: need dim >= 1 and dim * mlp_ratio >= 1, got dim={dim}, mlp_ratio={mlp_ratio}")
+            raise ValueError(
+                f"MixerBlock: need dim >= 1 and dim * mlp_ratio >= 1, got dim={dim}, mlp_ratio={mlp_ratio}"
+            )
         kw = {"device": device, "dtype": dtype}
         self.dim, self.mlp_ratio = dim, mlp_ratio
         self.norm1 = nn.LayerNorm(dim, **kw)
@@ -162,10 +166,20 @@ class SequenceClassifier(nn.Module):
         self.head.reset_parameters()
 
     def forward(self, tokens: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        if not isinstance(tokens, torch.Tensor) or tokens.is_floating_point() or tokens.is_complex() or tokens.dtype == torch.bool:
-            raise TypeError(f"SequenceClassifier: tokens must be an integer tensor, got {getattr(tokens, 'dtype', type(tokens))}")
+        if (
+            not isinstance(tokens, torch.Tensor)
+            or tokens.is_floating_point()
+            or tokens.is_complex()
+            or tokens.dtype == torch.bool
+        ):
+            raise TypeError(
+                f"SequenceClassifier: tokens must be an integer tensor, got {getattr(tokens, 'dtype', type(tokens))}"
+            )
         if tokens.ndim != 2 or not 1 <= tokens.shape[1] <= self.max_len:
-            raise ValueError(f"SequenceClassifier: expected tokens of shape (B, N) with N <= {self.max_len}, got {tuple(tokens.shape)}")
+            raise ValueError(
+                f"SequenceClassifier: expected tokens of shape (B, N) with N <= {self.max_len}, "
+                f"got {tuple(tokens.shape)}"
+            )
         check_mask(mask, tokens.shape, "SequenceClassifier")
         x = self.embed(tokens) + self.pos(torch.arange(tokens.shape[1], device=tokens.device))  # (B, N, D)
         for block in self.blocks:
@@ -178,7 +192,9 @@ class SequenceClassifier(nn.Module):
         return self.head(x)
 
     def extra_repr(self) -> str:
-        return f"vocab_size={self.vocab_size}, num_classes={self.num_classes}, max_len={self.max_len}, pool={self.pool!r}"
+        return (
+            f"vocab_size={self.vocab_size}, num_classes={self.num_classes}, max_len={self.max_len}, pool={self.pool!r}"
+        )
 
 
 def _last_real(tokens: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:

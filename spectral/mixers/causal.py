@@ -13,7 +13,15 @@ import torch
 from torch import nn
 
 from spectral.fft import compute_dtype, fft_precision
-from spectral.mixers._common import apply_mask, check_mask, check_sequence, fft_conv, next_fast_len, real_edge_bins, rfft
+from spectral.mixers._common import (
+    apply_mask,
+    check_mask,
+    check_sequence,
+    fft_conv,
+    next_fast_len,
+    real_edge_bins,
+    rfft,
+)
 
 __all__ = ["causal_conv", "CausalFourierMixer"]
 

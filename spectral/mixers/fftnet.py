@@ -59,7 +59,9 @@ class _FilterModReLU(torch.autograd.Function):
         g_z = None
         if ctx.needs_input_grad[0]:
             g_z = g * q
-            torch.view_as_real(g_z).addcmul_(torch.view_as_real(z), p.mul_(bias).div_(mag).div_(mag).unsqueeze(-1), value=-1.0)
+            torch.view_as_real(g_z).addcmul_(
+                torch.view_as_real(z), p.mul_(bias).div_(mag).div_(mag).unsqueeze(-1), value=-1.0
+            )
         return g_z, g_filt, g_bias
 
 
@@ -197,4 +199,6 @@ class FFTNetMixer(nn.Module):
         return apply_mask(y, mask)
 
     def extra_repr(self) -> str:
-        return f"{self.dim}, {self.max_len}, num_heads={self.num_heads}, hidden={self.hidden}, fft_norm={self.fft_norm!r}"
+        return (
+            f"{self.dim}, {self.max_len}, num_heads={self.num_heads}, hidden={self.hidden}, fft_norm={self.fft_norm!r}"
+        )

@@ -26,7 +26,7 @@ def fnet_mix(x: torch.Tensor, *, norm: FFTNorm = "ortho") -> torch.Tensor:
     -----
     x: (B, N, D) real -> (B, N, D) real (same dtype; half precision runs in float32)
     """
-    n, d = x.shape[-2], x.shape[-1]
+    d = x.shape[-1]
     with fft_precision(x):
         z = rfft(x.to(compute_dtype(x.dtype)), dim=-1, norm=norm)  # (B, N, F) complex
         r = torch.fft.fft(z, dim=-2, norm=norm).real  # (B, N, F) real

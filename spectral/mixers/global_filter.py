@@ -1,7 +1,8 @@
 """Global filter token mixing (GFNet, FMLP-Rec): a learnable complex filter per frequency and channel.
 
 Legend: ``B`` batch, ``N`` tokens, ``D`` embedding, ``L`` the filter's learned length
-(``filter_len``), ``P`` the FFT length (``N`` circular, ``2N`` zero boundary),
+(``filter_len``), ``P`` the FFT length (``N`` circular; the smallest 2-3-5-smooth ``P >= 2N - 1`` for
+the zero boundary),
 ``F = P // 2 + 1`` rfft bins.
 """
 
@@ -14,7 +15,15 @@ from torch import nn
 
 from spectral.complex import as_complex, init_complex_
 from spectral.fft import compute_dtype, fft_precision
-from spectral.mixers._common import apply_mask, check_mask, check_sequence, fft_conv, real_edge_bins, resample_filter
+from spectral.mixers._common import (
+    apply_mask,
+    check_mask,
+    check_sequence,
+    fft_conv,
+    next_fast_len,
+    real_edge_bins,
+    resample_filter,
+)
 
 __all__ = ["Boundary", "BOUNDARIES", "global_filter", "GlobalFilterMixer"]
 
@@ -22,13 +31,16 @@ Boundary = Literal["circular", "zero"]
 BOUNDARIES: tuple[str, ...] = ("circular", "zero")
 
 
-def global_filter(x: torch.Tensor, weight: torch.Tensor, filter_len: int, *, boundary: Boundary = "circular") -> torch.Tensor:
+def global_filter(
+    x: torch.Tensor, weight: torch.Tensor, filter_len: int, *, boundary: Boundary = "circular"
+) -> torch.Tensor:
     """Filter the token axis of ``x`` with the frequency response ``weight`` learned on ``filter_len`` points.
 
     "circular": ``y = irfft(rfft(x) * W_N)``, a circular convolution over the ``N``
     tokens, with ``W_N`` the learned response resampled to ``N`` points
     (:func:`~spectral.mixers._common.resample_filter`, "wrap"). "zero": the tokens are
-    zero-extended and convolved linearly, by an FFT of length ``2N``.
+    zero-extended and convolved linearly, by an FFT of a 2-3-5-smooth length
+    ``P >= 2N - 1``.
 
     Shape
     -----
@@ -37,11 +49,11 @@ def global_filter(x: torch.Tensor, weight: torch.Tensor, filter_len: int, *, bou
     if boundary not in BOUNDARIES:
         raise ValueError(f"boundary must be one of {BOUNDARIES}, got {boundary!r}")
     n = x.shape[1]
-    p = n if boundary == "circular" else 2 * n
+    p = n if boundary == "circular" else next_fast_len(2 * n - 1)
     with fft_precision(x):
         xc = x.to(compute_dtype(x.dtype))
         w = weight.to(torch.promote_types(weight.dtype, torch.complex64))
-        if p != filter_len:  # "zero" at n == max_len (p == L) only loses lags +-n, which link no two tokens
+        if p != filter_len:  # "zero" with p == L (n == max_len, 2n smooth) only loses lags +-n: they link no tokens
             w = resample_filter(w, filter_len, p, "wrap" if boundary == "circular" else "crop")
         w = real_edge_bins(w, p, dim=0)  # (F, D) complex; DC / Nyquist real, as for a real kernel
         y = fft_conv(xc, w, p)  # (B, N, D) real
@@ -49,7 +61,7 @@ def global_filter(x: torch.Tensor, weight: torch.Tensor, filter_len: int, *, bou
 
 
 class GlobalFilterMixer(nn.Module):
-    """Learnable global filter over tokens: ``y = irfft(rfft(x) * W)``, one complex ``W[k, d]`` per frequency and channel.
+    """Learnable global filter over tokens: ``y = irfft(rfft(x) * W)``, a complex ``W[k, d]`` per frequency, channel.
 
     Equivalent to a depthwise convolution with a kernel as long as the sequence,
     in ``O(N log N)``. The filter is learned on ``max_len`` tokens and works at any
@@ -66,7 +78,7 @@ class GlobalFilterMixer(nn.Module):
     boundary : {"circular", "zero"}
         "circular" (GFNet, FMLP-Rec; default): the ``N`` tokens are one period, the
         mixer is equivariant to circular shifts. "zero": the sequence is zero-extended
-        and convolved linearly (FFT length ``2N``); the kernel then spans lags
+        and convolved linearly (FFT length ``P >= 2N - 1``); the kernel then spans lags
         ``-(max_len - 1) .. max_len - 1`` and is learned on ``2 max_len`` bins.
     init_std : float
         Standard deviation of the complex filter values at initialisation (GFNet: 0.02).
@@ -100,7 +112,14 @@ class GlobalFilterMixer(nn.Module):
     """
 
     def __init__(
-        self, dim: int, max_len: int, *, boundary: Boundary = "circular", init_std: float = 0.02, device=None, dtype=None
+        self,
+        dim: int,
+        max_len: int,
+        *,
+        boundary: Boundary = "circular",
+        init_std: float = 0.02,
+        device=None,
+        dtype=None,
     ) -> None:
         super().__init__()
         if dim < 1 or max_len < 1:
@@ -123,4 +142,3 @@ class GlobalFilterMixer(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.dim}, {self.max_len}, boundary={self.boundary!r}, filter_len={self.filter_len}"
-

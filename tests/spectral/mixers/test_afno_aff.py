@@ -56,8 +56,16 @@ def scaled(module):
 @pytest.mark.parametrize("n", [16, 15, 3])
 @pytest.mark.parametrize("hidden_size_factor", [1, 2])
 def test_afno_matches_per_frequency_loop(n, fraction, hidden_size_factor):
-    m = scaled(AFNOMixer(8, num_blocks=2, sparsity_threshold=0.3, hard_thresholding_fraction=fraction,
-                         hidden_size_factor=hidden_size_factor, dtype=torch.float64))
+    m = scaled(
+        AFNOMixer(
+            8,
+            num_blocks=2,
+            sparsity_threshold=0.3,
+            hard_thresholding_fraction=fraction,
+            hidden_size_factor=hidden_size_factor,
+            dtype=torch.float64,
+        )
+    )
     x = torch.randn(2, n, 8, dtype=torch.float64)
     np.testing.assert_allclose(m(x).detach().numpy(), afno_reference(m, x.numpy()), atol=1e-10)
 

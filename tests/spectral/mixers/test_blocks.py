@@ -55,7 +55,9 @@ def test_shapes_and_padding_tokens_change_nothing(name, pool):
 )
 def test_right_padded_batch_equals_unpadded_sequences(name, pool):
     """Linear (zero-boundary or causal) mixers: padding changes no real token's computation."""
-    mixers = dict(MIXERS, **{"gfnet-zero": functools.partial(GlobalFilterMixer, D, MAX_LEN, boundary="zero", init_std=0.3)})
+    mixers = dict(
+        MIXERS, **{"gfnet-zero": functools.partial(GlobalFilterMixer, D, MAX_LEN, boundary="zero", init_std=0.3)}
+    )
     torch.manual_seed(0)
     m = SequenceClassifier(V, Q, mixers[name], dim=D, depth=2, max_len=MAX_LEN, pool=pool).double()
     lengths = [30, 12, 21]

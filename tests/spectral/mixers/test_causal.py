@@ -60,7 +60,9 @@ def test_padding_at_either_end_gives_the_unpadded_outputs():
     m = CausalFourierMixer(8, 64, dtype=torch.float64)
     x = torch.randn(2, 20, 8, dtype=torch.float64)
     want = m(x)
-    xp = torch.cat([torch.randn(2, 5, 8, dtype=torch.float64), x, torch.full((2, 7, 8), float("nan"), dtype=torch.float64)], 1)
+    xp = torch.cat(
+        [torch.randn(2, 5, 8, dtype=torch.float64), x, torch.full((2, 7, 8), float("nan"), dtype=torch.float64)], 1
+    )
     mask = torch.zeros(2, 32, dtype=torch.bool)
     mask[:, 5:25] = True
     yp = m(xp, mask)

@@ -82,10 +82,10 @@ def test_crop_gives_linear_convolution(n_src, n):
     hp = filter_kernel(torch.from_numpy(h), n_src, 2 * n, "crop").numpy()
     y = np.fft.irfft(np.fft.rfft(x, n=2 * n) * np.fft.rfft(hp), n=2 * n)[:n]
 
-    def lag(l):  # two-sided reading of the circular kernel, lag n_src/2 split
-        if 2 * abs(l) == n_src:
+    def lag(k):  # two-sided reading of the circular kernel at lag k, lag n_src/2 split
+        if 2 * abs(k) == n_src:
             return h[n_src // 2] / 2
-        return h[l % n_src] if 2 * abs(l) < n_src else 0.0
+        return h[k % n_src] if 2 * abs(k) < n_src else 0.0
 
     want = np.array([sum(lag(t - s) * x[s] for s in range(n)) for t in range(n)])
     np.testing.assert_allclose(y, want, atol=1e-12)
