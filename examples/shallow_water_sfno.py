@@ -36,7 +36,6 @@ import argparse
 import json
 import math
 import os
-import time
 from pathlib import Path
 
 import torch
@@ -194,23 +193,24 @@ def plot(out: Path, errors: dict[str, torch.Tensor], maps: dict[str, torch.Tenso
     fig.savefig(out / "rollout_error.png", dpi=120)
     plt.close(fig)
 
-    truth, start = maps["truth"], maps["initial"]
     models = {k: v for k, v in maps.items() if k not in ("truth", "initial")}
-    lim = float(truth.abs().max())
+    lim = float(maps["truth"].abs().max())
     kw = dict(cmap="RdBu_r", vmin=-lim, vmax=lim, extent=(0, 360, -90, 90))
-    fig, axes = plt.subplots(2, 1 + len(models), figsize=(4 * (1 + len(models)), 4.6), squeeze=False)
-    im = axes[0, 0].imshow(truth.numpy(), **kw)
-    axes[0, 0].set_title(f"truth, step {step}")
-    axes[1, 0].imshow(start.numpy(), **kw)
-    axes[1, 0].set_title("initial state, step 0")
-    for j, (name, h) in enumerate(models.items(), start=1):
-        axes[0, j].imshow(h.numpy(), **kw)
-        axes[0, j].set_title(f"{name}, step {step}")
-        im2 = axes[1, j].imshow((h - truth).numpy(), cmap="PuOr", vmin=-lim / 2, vmax=lim / 2, extent=(0, 360, -90, 90))
-        axes[1, j].set_title(f"{name} - truth")
-    fig.suptitle("geopotential height anomaly (m), longitude x latitude")
-    fig.colorbar(im, ax=axes[:, 0].tolist(), shrink=0.8, label="height anomaly (m)")
-    fig.colorbar(im2, ax=axes[1, 1:].tolist(), shrink=0.8, label="error (m)")
+    cols = 2 + len(models)
+    fig, axes = plt.subplots(2, cols, figsize=(3.6 * cols, 4.4), squeeze=False, constrained_layout=True)
+    panels = {"initial state, step 0": maps["initial"], f"truth, step {step}": maps["truth"],
+              **{f"{k}, step {step}": v for k, v in models.items()}}  # fmt: skip
+    for ax, (title, h) in zip(axes[0], panels.items()):
+        im = ax.imshow(h.numpy(), **kw)
+        ax.set_title(title)
+    for ax in axes[1, :2]:
+        ax.axis("off")
+    for ax, (name, h) in zip(axes[1, 2:], models.items()):
+        im2 = ax.imshow((h - maps["truth"]).numpy(), cmap="PuOr", vmin=-lim / 2, vmax=lim / 2, extent=(0, 360, -90, 90))
+        ax.set_title(f"{name} - truth")
+    fig.suptitle("geopotential height anomaly (m); longitude (deg) x latitude (deg)")
+    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.9, label="height anomaly (m)")
+    fig.colorbar(im2, ax=axes[1, 2:].tolist(), shrink=0.9, label="error (m)")
     fig.savefig(out / "height_maps.png", dpi=110)
     plt.close(fig)
 
@@ -277,9 +277,8 @@ def main() -> None:
         trainer = Trainer(model, epochs=epochs, batch_size=batch_size, lr=args.lr, loss=loss, seed=args.seed,
                           grad_clip=1.0, checkpoint_dir=out / name.lower(), resume=args.resume, device=args.device,
                           verbose=True)
-        t0 = time.perf_counter()
         history = trainer.fit((x_tr, y_tr), test={"one-step": (x_te, y_te)})
-        elapsed = time.perf_counter() - t0
+        elapsed = sum(r["time_s"] for r in history)  # all epochs, resumed ones included
         err, states = rollout(trainer.model.cpu(), test, args.rollout, loss)
         errors[name], finals[name] = err, states[:, -1]
         results[name] = {
