@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from benchmarks.bench_fno_accuracy import load_neuralop_weights
 from operators._blocks import ACTIVATIONS, ChannelLinear, channel_linear, ChannelMLP, DomainPadding, FourierBlock, GridEmbedding, SoftGating
 from operators.fno import FNO, FNOConfig
 from operators.spectral_conv import SpectralConv
@@ -159,27 +160,6 @@ def test_autocast_bfloat16_and_half_module(generator):
     assert half(x.bfloat16()).dtype == torch.bfloat16
 
 
-def _copy_from_neuralop(ours: FNO, theirs, m: int) -> None:
-    """Load neuraloperator 2.0.0 FNO weights into ours (fftshifted rows -> compact order)."""
-    from einops import rearrange
-
-    tb = theirs.fno_blocks
-    with torch.no_grad():
-        for i, blk in enumerate(ours.blocks):
-            w = torch.roll(tb.convs[i].weight.tensor.detach(), -(m - 1), dims=2)  # rows -(m-1)..m-1 -> 0..m-1, -(m-1)..-1
-            blk.conv.weight.copy_(rearrange(torch.view_as_real(w), "i o a b c -> (a b) i o c"))
-            blk.conv.bias.copy_(tb.convs[i].bias.reshape(-1))
-            blk.skip.weight.copy_(tb.fno_skips[i].conv.weight[..., 0])
-            blk.mlp_skip.weight.copy_(tb.channel_mlp_skips[i].weight.reshape(-1))
-            for j, layer in enumerate(blk.mlp.layers):
-                layer.weight.copy_(tb.channel_mlp[i].fcs[j].weight[..., 0])
-                layer.bias.copy_(tb.channel_mlp[i].fcs[j].bias)
-        for mine, their in ((ours.lifting, theirs.lifting), (ours.projection, theirs.projection)):
-            for j, layer in enumerate(mine.layers):
-                layer.weight.copy_(their.fcs[j].weight[..., 0])
-                layer.bias.copy_(their.fcs[j].bias)
-
-
 def test_matches_neuraloperator_fno_with_the_same_weights(generator):
     """An independent implementation: neuraloperator 2.0.0's FNO (bench extra) with n_modes (2m-1, 2m-2)
     keeps exactly our |k| < m set; on an even grid (where its fftshift handling is right) the two agree."""
@@ -188,7 +168,7 @@ def test_matches_neuraloperator_fno_with_the_same_weights(generator):
     torch.manual_seed(0)
     theirs = neuralop_models.FNO((2 * m - 1, 2 * m - 2), 2, 1, 8, n_layers=3)
     ours = FNO(2, 1, (m, m), hidden_channels=8, n_layers=3)
-    _copy_from_neuralop(ours, theirs, m)
+    load_neuralop_weights(ours, theirs, m)
     x = torch.randn(3, 2, 20, 16, generator=generator)
     torch.testing.assert_close(ours(x), theirs(x), rtol=1e-5, atol=1e-5 * theirs(x).abs().max().item())
 
