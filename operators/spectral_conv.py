@@ -19,39 +19,17 @@ import torch
 from einops import rearrange
 from torch import nn
 
-from spectral.complex import as_complex, contract_modes_diagonal, init_complex_
+from spectral.complex import as_complex, complex_bmm, contract_modes_diagonal, init_complex_
 from spectral.fft import FFTNorm, check_norm, truncated_fftn, truncated_ifftn
 from spectral.modes import as_n_modes, check_grid, kept_shape
 
 __all__ = ["SpectralConv", "spectral_conv"]
 
 
-class _ModeMatmul(torch.autograd.Function):
-    """``(Kt, B, Cin) @ (Kt, Cin, Cout)`` complex, with contiguous operands in both passes.
-
-    A permuted (non-GEMM-able) gradient makes CPU ``bmm`` fall back to one small matmul
-    per mode (and, with a conjugated operand, to per-mode copies): orders of magnitude
-    slower. The backward therefore makes the incoming gradient contiguous first.
-    """
-
-    @staticmethod
-    def forward(ctx, xk: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(xk, w)
-        return torch.bmm(xk, w)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        xk, w = ctx.saved_tensors
-        grad = grad.contiguous()
-        grad_x = torch.bmm(grad, w.mH) if ctx.needs_input_grad[0] else None
-        grad_w = torch.bmm(xk.mH, grad) if ctx.needs_input_grad[1] else None
-        return grad_x, grad_w
-
-
 def _contract_dense(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """``out[b, o, k] = sum_i x[b, i, k] w[k, i, o]``; x (B, Cin, *K), w (Kt, Cin, Cout) complex."""
     xk = rearrange(x, "b i ... -> (...) b i").contiguous()  # (Kt, B, Cin) complex
-    out = _ModeMatmul.apply(xk, w.to(xk.dtype))  # (Kt, B, Cout) complex
+    out = complex_bmm(xk, w.to(xk.dtype))  # (Kt, B, Cout) complex
     return rearrange(out, "k b o -> b o k").reshape(x.shape[0], w.shape[-1], *x.shape[2:])
 
 

@@ -26,7 +26,7 @@ import torch_harmonics as th
 from einops import rearrange
 from torch import nn
 
-from spectral.complex import as_complex, init_complex_
+from spectral.complex import as_complex, complex_bmm, init_complex_
 from spectral.fft import compute_dtype, fft_precision, truncated_fftn, truncated_ifftn
 
 __all__ = [
@@ -101,27 +101,6 @@ class LegendreTable(nn.Module):
 
     def extra_repr(self) -> str:
         return f"shape={tuple(self.table.shape)}"
-
-
-class _ComplexBmm(torch.autograd.Function):
-    """``(G, P, Cin) @ (G, Cin, Cout)`` complex; the backward makes its gradient contiguous.
-
-    The gradient arrives permuted (it comes back through a layout change); CPU ``bmm``
-    with a permuted complex operand and a conjugated one is markedly slower.
-    """
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(x, w)
-        return torch.bmm(x, w)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        x, w = ctx.saved_tensors
-        grad = grad.contiguous()
-        gx = torch.bmm(grad, w.mH) if ctx.needs_input_grad[0] else None
-        gw = torch.bmm(x.mH, grad) if ctx.needs_input_grad[1] else None
-        return gx, gw
 
 
 def _analysis(x: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
@@ -217,11 +196,11 @@ def spherical_conv(
         w = as_complex(weight)
         if kept is None:  # Driscoll-Healy: one batched matmul per degree over (order, batch)
             yc = torch.view_as_complex(rearrange(y, "m l (b i r) -> l (m b) i r", b=b, r=2).contiguous())
-            out = _ComplexBmm.apply(yc, w.to(yc.dtype))  # (L, M * B, Cout) complex
+            out = complex_bmm(yc, w.to(yc.dtype))  # (L, M * B, Cout) complex
             y = rearrange(torch.view_as_real(out), "l (m b) o r -> m l (b o r)", m=m_orders)
         else:  # one matrix per kept (l, m), gathered from the (M * L) modes and scattered back
             yc = torch.view_as_complex(rearrange(y, "m l (b i r) -> (m l) b i r", b=b, r=2))
-            out = _ComplexBmm.apply(yc.index_select(0, kept), w.to(yc.dtype))  # (Kt, B, Cout)
+            out = complex_bmm(yc.index_select(0, kept), w.to(yc.dtype))  # (Kt, B, Cout)
             full = out.new_zeros(m_orders * n_deg, b, out.shape[-1]).index_copy(0, kept, out)
             y = torch.view_as_real(full).reshape(m_orders, n_deg, -1)
         z = _synthesis(y.contiguous(), synthesis, nlon_out)  # (B * Cout, Ho, Wo) real
