@@ -70,7 +70,7 @@ class SpecBoost(nn.Module):
 
     Examples
     --------
-    >>> boost = SpecBoost([FNO(1, 1, 8, hidden_channels=8, n_layers=2) for _ in range(2)])
+    >>> boost = SpecBoost([FNO(1, 1, (8, 8), hidden_channels=8, n_layers=2) for _ in range(2)])
     >>> x = torch.randn(3, 1, 32, 32)
     >>> bool(torch.allclose(boost(x), boost.stages[0](x) + boost.stages[1](x)))
     True
