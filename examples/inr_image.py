@@ -9,7 +9,18 @@ pixels and on the held-out odd-indexed pixels (row and column both odd): PSNR, a
 region; written here, no scikit-image) on the two 1/2-resolution sub-images.
 
 Parameter counts: SIREN (``--hidden`` wide, 3 sine layers, omega_0 = 30) sets the budget;
-FKAN's and the Fourier-feature network's widths are chosen to match it within 5%.
+FKAN's and the Fourier-feature network's widths are chosen to match it within 5% (the
+Fourier-feature matrix B is a fixed buffer, not counted). A "bilinear interp" row scores
+plain interpolation of the training pixels, for scale.
+
+Hyperparameters: SIREN uses its paper's Adam lr 1e-4; Fourier features lr 1e-3 and
+sigma = 10 cycles per image width at 512 (Tancik et al.), scaled to the image size. FKAN
+(3 hidden layers, gated-tanh MLP as in the authors' code) uses lr 1e-3 and
+K = size // 4 wavenumbers. Both were picked on a 128x128 sweep (300 steps): larger K and
+larger lr raise the training PSNR but lower the held-out PSNR (K = 64: 33.7 dB train /
+21.4 dB held-out at lr 1e-4; K = 32: 29.8 / 23.1 at 1e-4, 44.0 / 22.7 at 1e-3; K = 16:
+27.0 / 23.4 at 1e-4; SIREN 32.2 / 23.3); ``smooth_init`` helped the held-out pixels only
+at a large cost in training PSNR.
 
     python examples/inr_image.py --quick           # 64x64, a minute or two on 2 CPU cores
     python examples/inr_image.py                   # 256x256, 500 steps (long on CPU)
@@ -36,6 +47,9 @@ from tqdm import tqdm
 from spectral.inr import FKAN, FKAN_ACTIVATIONS, SIREN, FourierFeatureINR
 
 MODELS = ("FKAN", "SIREN", "FourierFeatures")
+# Adam learning rates: SIREN's from Sitzmann et al., Fourier features' from Tancik et al.;
+# FKAN's chosen on this task (see the module docstring). ``--lr`` overrides all three.
+DEFAULT_LR = {"FKAN": 1e-3, "SIREN": 1e-4, "FourierFeatures": 1e-3}
 
 
 def load_camera(size: int) -> torch.Tensor:
@@ -86,7 +100,7 @@ def build(name: str, hidden: int, args) -> torch.nn.Module:
         return SIREN(2, 1, hidden_features=hidden, n_layers=3, omega_0=30.0)
     if name == "FKAN":
         return FKAN(2, 1, num_frequencies=args.fkan_frequencies, hidden_features=hidden, n_layers=3,
-                    activation=args.fkan_activation)
+                    activation=args.fkan_activation, smooth_init=args.fkan_smooth_init)
     return FourierFeatureINR(2, 1, num_features=args.ff_features, sigma=args.ff_sigma, hidden_features=hidden, n_layers=3)
 
 
@@ -99,7 +113,8 @@ def matched_width(name: str, budget: int, args) -> int:
     best = min((max(lo - 1, 1), lo), key=lambda h: abs(count_params(build(name, h, args)) - budget))
     got = count_params(build(name, best, args))
     if abs(got - budget) > 0.05 * budget:
-        raise ValueError(f"{name}: no width gives {budget} parameters within 5% (closest {got} at width {best})")
+        raise ValueError(f"{name}: no width gives {budget} parameters within 5% (closest {got} at width {best}); "
+                         "change --hidden, --ff-features or --fkan-frequencies")
     return best
 
 
@@ -116,6 +131,15 @@ def evaluate(model: torch.nn.Module, coords: torch.Tensor, chunk: int = 1 << 15)
     return out.reshape(coords.shape[:-1])
 
 
+def _resumable(state: dict, args) -> bool:
+    """Same run (``--steps`` and ``--checkpoint-every`` may grow) and not past the requested steps."""
+    loose = ("steps", "checkpoint_every")
+    same = {k: v for k, v in state["config"].items() if k not in loose} == {
+        k: v for k, v in vars(args).items() if k not in loose
+    }
+    return same and state["step"] <= args.steps
+
+
 def fit(name: str, model: torch.nn.Module, lr: float, coords, image, args, out: Path) -> dict:
     """Full-batch Adam on the even pixels, resuming from ``<out>/ckpt_<name>.pt`` when present."""
     x_train, y_train = coords[::2, ::2].reshape(-1, 2), image[::2, ::2].reshape(-1, 1)
@@ -123,7 +147,7 @@ def fit(name: str, model: torch.nn.Module, lr: float, coords, image, args, out: 
     ckpt, step, seconds = out / f"ckpt_{name}.pt", 0, 0.0
     if ckpt.exists():
         state = torch.load(ckpt, weights_only=False)
-        if state["config"] == vars(args):
+        if _resumable(state, args):
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
             step, seconds = state["step"], state["seconds"]
@@ -151,6 +175,21 @@ def fit(name: str, model: torch.nn.Module, lr: float, coords, image, args, out: 
         "heldout_psnr": psnr(pred[te], image[te]), "heldout_ssim": ssim(pred[te], image[te]),
         "prediction": pred,
     }
+
+
+def bilinear_reference(image: torch.Tensor) -> dict:
+    """Scores of plain interpolation from the training pixels (no learning), for scale.
+
+    An odd-odd pixel sits at the centre of four even-even ones; its bilinear estimate is their
+    mean (the grid edge repeats the last even row / column).
+    """
+    even = image[::2, ::2]
+    padded = F.pad(even[None, None], (0, 1, 0, 1), mode="replicate")[0, 0]
+    centres = (padded[:-1, :-1] + padded[1:, :-1] + padded[:-1, 1:] + padded[1:, 1:]) / 4
+    held = image[1::2, 1::2]
+    return {"params": 0, "width": 0, "lr": 0.0, "steps": 0, "train_seconds": 0.0,
+            "train_psnr": float("inf"), "train_ssim": 1.0,
+            "heldout_psnr": psnr(centres, held), "heldout_ssim": ssim(centres, held)}
 
 
 def plot(image: torch.Tensor, results: dict, path: Path) -> None:
@@ -181,24 +220,32 @@ def plot(image: torch.Tensor, results: dict, path: Path) -> None:
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="64x64 image, 300 steps, width 128 (CPU smoke run)")
+    p.add_argument("--quick", action="store_true", help="64x64 image, 200 steps, SIREN width 128 (CPU smoke run)")
     p.add_argument("--size", type=int, default=256, help="image side after box downsampling (divides 512)")
     p.add_argument("--steps", type=int, default=500, help="full-batch Adam steps per model")
     p.add_argument("--hidden", type=int, default=256, help="SIREN width; sets the parameter budget")
-    p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (all models)")
+    p.add_argument("--lr", type=float, default=None, help=f"Adam learning rate for all models (default {DEFAULT_LR})")
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
-    p.add_argument("--fkan-frequencies", type=int, default=None, help="FKAN's K (default: size // 2)")
+    p.add_argument("--fkan-frequencies", type=int, default=None,
+                   help="FKAN's K, wavenumbers per unit coordinate (default size // 4, a quarter of the "
+                        "training grid's Nyquist wavenumber ~ pi size / 4)")
     p.add_argument("--fkan-activation", default="gated_tanh", choices=FKAN_ACTIVATIONS)
+    p.add_argument("--fkan-smooth-init", action=argparse.BooleanOptionalAction, default=False,
+                   help="FKAN's Fourier coefficients start as randn / (sqrt(d) k^2)")
     p.add_argument("--ff-features", type=int, default=256, help="random Fourier features R")
-    p.add_argument("--ff-sigma", type=float, default=10.0, help="std of the Fourier-feature frequencies")
+    p.add_argument("--ff-sigma", type=float, default=None,
+                   help="std of the Fourier-feature frequencies per unit coordinate (default size / 102.4: "
+                        "Tancik et al.'s 10 cycles per image width at 512)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint-every", type=int, default=50)
     p.add_argument("--out", default=None, help="output folder (default runs/inr_image[-quick])")
     args = p.parse_args(argv)
     if args.quick:
-        args.size, args.steps, args.hidden = 64, 300, 128
+        args.size, args.steps, args.hidden = 64, 200, 128
     if args.fkan_frequencies is None:
-        args.fkan_frequencies = args.size // 2
+        args.fkan_frequencies = max(args.size // 4, 1)
+    if args.ff_sigma is None:
+        args.ff_sigma = args.size / 102.4
     args.out = args.out or ("runs/inr_image-quick" if args.quick else "runs/inr_image")
     return args
 
@@ -215,17 +262,23 @@ def main(argv=None) -> dict:
         width = args.hidden if name == "SIREN" else matched_width(name, budget, args)
         torch.manual_seed(args.seed)
         model = build(name, width, args)
-        results[name] = fit(name, model, args.lr, coords, image, args, out) | {"width": width}
-    header = f"{'model':>15} {'width':>5} {'params':>8} {'steps':>5} {'train PSNR':>10} {'train SSIM':>10} " \
+        lr = args.lr if args.lr is not None else DEFAULT_LR[name]
+        results[name] = fit(name, model, lr, coords, image, args, out) | {"width": width}
+    header = f"{'model':>15} {'width':>5} {'params':>8} {'lr':>7} {'steps':>5} {'train PSNR':>10} {'train SSIM':>10} " \
              f"{'held-out PSNR':>13} {'held-out SSIM':>13} {'time s':>7}"
-    print(f"\ncamera {args.size}x{args.size}, fit on {(args.size // 2) ** 2} even pixels, Adam lr={args.lr}")
+    print(f"\ncamera {args.size}x{args.size}, full-batch Adam on the {(args.size // 2) ** 2} even pixels, "
+          f"held-out: the {(args.size // 2) ** 2} odd ones")
     print(header + "\n" + "-" * len(header))
     for name, r in results.items():
-        print(f"{name:>15} {r['width']:>5} {r['params']:>8} {r['steps']:>5} {r['train_psnr']:>10.2f} "
+        print(f"{name:>15} {r['width']:>5} {r['params']:>8} {r['lr']:>7.0e} {r['steps']:>5} {r['train_psnr']:>10.2f} "
               f"{r['train_ssim']:>10.4f} {r['heldout_psnr']:>13.2f} {r['heldout_ssim']:>13.4f} {r['train_seconds']:>7.1f}")
+    ref = bilinear_reference(image)
+    print(f"{'bilinear interp':>15} {'-':>5} {0:>8} {'-':>7} {'-':>5} {'(exact)':>10} {'(exact)':>10} "
+          f"{ref['heldout_psnr']:>13.2f} {ref['heldout_ssim']:>13.4f} {'-':>7}")
     plot(image, results, out / "reconstructions.png")
     summary = {"config": vars(args), "results": {k: {a: b for a, b in v.items() if a != "prediction"}
-                                                 for k, v in results.items()}}
+                                                 for k, v in results.items()},
+               "bilinear_reference": ref}
     (out / "results.json").write_text(json.dumps(summary, indent=2))
     print(f"\nwrote {out / 'reconstructions.png'} and {out / 'results.json'}")
     return summary
