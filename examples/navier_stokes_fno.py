@@ -173,7 +173,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "one-step test rel. L2": f"{one_step.mean():.2%} (persistence {persistence_one.mean():.2%}, "
                                  f"extrapolation {extrapolation_one:.2%})",
         f"{args.rollout}-step rollout rel. L2": f"{per_step[last].mean():.2%} (persistence "
-                                                f"{persistence[last].mean():.2%}, extrapolation {extrapolation[last]:.2%})",
+                                                f"{persistence[last].mean():.2%}, "
+                                                f"extrapolation {extrapolation[last]:.2%})",
         "plot": str(png),
     }
     rows = [("one step (all windows)", "-", len(one_step), f"{one_step.mean():.3%}", f"{one_step.median():.3%}",
@@ -191,8 +192,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "extrapolation_one_step_rel_l2": extrapolation_one, "extrapolation_rollout_rel_l2": extrapolation,
         "history_log": trainer.history, "plot": str(png), "model": repr(model), "model_summary": summary["model"],
     }
-    print_results(summary["problem"], summary, ("test", "time", "samples", "mean rel. L2", "median", "persistence", "extrapolation"),
-                  rows, args.out, results)
+    headers = ("test", "time", "samples", "mean rel. L2", "median", "persistence", "extrapolation")
+    print_results(summary["problem"], summary, headers, rows, args.out, results)
     return results
 
 
