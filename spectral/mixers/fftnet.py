@@ -42,16 +42,15 @@ class _FilterModReLU(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, z: torch.Tensor, filt: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(z, filt, bias)
-        q, _ = _modrelu_scale(_magnitude(z), filt, bias)
+        mag = _magnitude(z)
+        q, active = _modrelu_scale(mag, filt, bias)  # mag is now clamped away from 0
+        ctx.save_for_backward(z, filt, bias, mag, q, active)  # kept: the backward then needs no recomputation
         return z * q
 
     @staticmethod
     def backward(ctx, g: torch.Tensor):
-        z, filt, bias = ctx.saved_tensors
+        z, filt, bias, mag, q, active = ctx.saved_tensors
         g = g.resolve_conj()
-        mag = _magnitude(z)
-        q, active = _modrelu_scale(mag, filt, bias)  # mag is now clamped away from 0
         p = (z.real * g.real).addcmul_(z.imag, g.imag).mul_(active)  # Re(conj(z) G) on the active set
         g_filt = p.sum(-1, keepdim=True) if ctx.needs_input_grad[1] else None  # (B, F, h, 1)
         p = p.div_(mag).mul_(filt.sign())  # sgn(f) p
@@ -59,9 +58,8 @@ class _FilterModReLU(torch.autograd.Function):
         g_z = None
         if ctx.needs_input_grad[0]:
             g_z = g * q
-            torch.view_as_real(g_z).addcmul_(
-                torch.view_as_real(z), p.mul_(bias).div_(mag).div_(mag).unsqueeze(-1), value=-1.0
-            )
+            coef = p.mul_(bias).div_(mag.square())  # sgn(f) b p / |z|^2
+            torch.view_as_real(g_z).addcmul_(torch.view_as_real(z), coef.unsqueeze(-1), value=-1.0)
         return g_z, g_filt, g_bias
 
 
