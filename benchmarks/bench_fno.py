@@ -10,9 +10,10 @@ Mode sets compared (neuraloperator counts n_modes differently from us):
   spectrum, ``irfft2`` (the textbook FNO layer).
 
 Rows: SpectralConv fwd and fwd+bwd (ms) against both baselines; one FNO training step
-(hidden 32, 4 layers, same batch, Adam) in ms (on CPU also in process CPU time, which a
-machine shared with other jobs distorts less than wall time) and its peak memory (MB:
-CUDA allocator growth on GPU, resident-set growth on CPU). Outputs of ours and the plain reference
+(hidden 32, 4 layers, same batch, Adam) in ms (on CPU also its single-thread process CPU
+time, which a machine shared with other jobs distorts far less than wall time) and its peak memory (MB):
+CUDA allocator growth on GPU; on CPU both the resident-set growth and the peak of live
+tensor memory from the torch profiler's memory timeline. Outputs of ours and the plain reference
 are checked to agree before timing.
 """
 
@@ -95,6 +96,9 @@ def _conv_rows(ctx: BenchContext, b: int, c: int, n: int) -> list[Row]:
     for phase, make in (("fwd", _fwd), ("fwd+bwd", _fwd_bwd)):
         rows.append(compare("fno", case, phase, ("ours", make(ours, x)), ("neuralop-2.0.0", make(theirs, x)), ctx, params))
         rows.append(compare("fno", case, phase, ("ours", make(ours, x)), ("plain-torch", make(plain, x)), ctx, params))
+    if ctx.device.type == "cpu":
+        cpu = _one_thread_cpu(_fwd_bwd(ours, x), _fwd_bwd(theirs, x), rounds=2 if ctx.quick else 4)
+        rows.append(Row("fno", case, "fwd+bwd-1-thread-cpu", "ours", "neuralop-2.0.0", cpu[0], cpu[1], "ms", params))
     return rows
 
 
@@ -108,14 +112,25 @@ def _train_step(model, x, y):
     return step
 
 
-def _process_time(fn_a, fn_b, rounds: int) -> tuple[float, float]:
-    """Fastest process-CPU milliseconds per call of each, timed in alternating rounds."""
+def _one_thread_cpu(fn_a, fn_b, rounds: int) -> tuple[float, float]:
+    """Fastest single-thread process-CPU milliseconds per call of each, in alternating rounds.
+
+    On a machine shared with other jobs, wall time mostly measures the scheduler (and
+    multi-threaded runs spin while waiting for a core); one thread's CPU time does not.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     best = [float("inf"), float("inf")]
-    for _ in range(rounds):
-        for i, fn in enumerate((fn_a, fn_b)):
-            start = time.process_time()
-            fn()
-            best[i] = min(best[i], (time.process_time() - start) * 1e3)
+    try:
+        for fn in (fn_a, fn_b):
+            fn()  # warm-up at this thread count
+        for _ in range(rounds):
+            for i, fn in enumerate((fn_a, fn_b)):
+                start = time.process_time()
+                fn()
+                best[i] = min(best[i], (time.process_time() - start) * 1e3)
+    finally:
+        torch.set_num_threads(threads)
     return best[0], best[1]
 
 
@@ -132,13 +147,39 @@ def _fno_rows(ctx: BenchContext, b: int, n: int) -> list[Row]:
               "ours_real_params": n_ours, "neuralop_real_params": n_theirs, "optimizer": "Adam"}
     step_ours, step_theirs = _train_step(ours, x, y), _train_step(theirs, x, y)
     rows = [compare("fno", case, "train-step", ("ours", step_ours), ("neuralop-2.0.0", step_theirs), ctx, params)]
-    if ctx.device.type == "cpu":  # process CPU time: what the step costs when the machine is shared
-        cpu_ours, cpu_theirs = _process_time(step_ours, step_theirs, rounds=2 if ctx.quick else 5)
-        rows.append(Row("fno", case, "train-step-cpu-time", "ours", "neuralop-2.0.0", cpu_ours, cpu_theirs, "ms", params))
-    mem_ours = min(peak_memory_bytes(step_ours, ctx.device) for _ in range(3))
-    mem_theirs = min(peak_memory_bytes(step_theirs, ctx.device) for _ in range(3))
-    rows.append(Row("fno", case, "peak-memory", "ours", "neuralop-2.0.0", mem_ours / 2**20, mem_theirs / 2**20, "MB", params))
+    mem = [float("inf"), float("inf")]
+    for rnd in range(4):  # alternating, so both see the same heap history; round 0 is a warm-up
+        for i, step in enumerate((step_ours, step_theirs)):
+            peak = peak_memory_bytes(step, ctx.device)
+            mem[i] = min(mem[i], peak) if rnd else mem[i]
+    phase = "peak-memory" if ctx.device.type == "cuda" else "peak-memory-rss"
+    rows.append(Row("fno", case, phase, "ours", "neuralop-2.0.0", mem[0] / 2**20, mem[1] / 2**20, "MB", params))
+    if ctx.device.type == "cpu":
+        alloc = [_allocator_peak(step) for step in (step_ours, step_theirs)]
+        rows.append(Row("fno", case, "peak-memory-tensors", "ours", "neuralop-2.0.0", alloc[0] / 2**20, alloc[1] / 2**20, "MB", params))
+        # single-thread process CPU time (last: it changes the thread count): robust to a shared machine
+        cpu_ours, cpu_theirs = _one_thread_cpu(step_ours, step_theirs, rounds=2 if ctx.quick else 5)
+        rows.append(Row("fno", case, "train-step-1-thread-cpu", "ours", "neuralop-2.0.0", cpu_ours, cpu_theirs, "ms", params))
     return rows
+
+
+def _allocator_peak(step) -> float:
+    """Peak of live tensor memory during one call, above what was live before it (CPU).
+
+    From the torch profiler's memory timeline (the CPU analogue of CUDA
+    ``max_memory_allocated``); NaN if that (private) profiler API is unavailable.
+    """
+    try:
+        from torch.profiler import profile
+        from torch.profiler._memory_profiler import MemoryProfileTimeline
+
+        with profile(profile_memory=True, record_shapes=True, with_stack=True) as prof:
+            step()
+        _, sizes = MemoryProfileTimeline(prof._memory_profile())._coalesce_timeline(torch.device("cpu"))
+        totals = [sum(s) for s in sizes]
+        return float(max(totals) - totals[0])
+    except Exception:  # noqa: BLE001 - a private API: report NaN rather than fail the suite
+        return float("nan")
 
 
 def run(ctx: BenchContext) -> list[Row]:

@@ -21,6 +21,11 @@ skipped at any ``N`` whose projected memory exceeds half of the free memory. Als
 CPU, SDPA is only timed up to ``N = 8192`` (one fwd+bwd at 16384 takes minutes on two
 cores); at 16384 the mixers are timed alone (baseline NaN). Results: a table, the
 JSON record and ``runs/bench-mixers-<device>.png`` (log-log time against ``N``).
+
+On a CPU shared with other busy processes, run it also with ``--threads 1``: with two
+OpenMP threads every parallel region waits for a descheduled thread, which costs the
+mixers' dozen medium-size ops per step far more than SDPA's one fused kernel (we saw
+fwd+bwd ratios drop by up to 2x for FFTNet under a load of 12 on 2 cores).
 """
 
 from __future__ import annotations

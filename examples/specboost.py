@@ -53,7 +53,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--problem", choices=PROBLEMS, default="navier-stokes")
     p.add_argument("--quick", action="store_true", help="tiny data and models: a couple of minutes on 2 CPU cores")
     p.add_argument("--n-train", type=int, default=None, help="default 500 (quick: 100)")
-    p.add_argument("--n-test", type=int, default=100)
+    p.add_argument("--n-test", type=int, default=100, help="the last n-test generated samples (quick: 20)")
+    p.add_argument("--n-data", type=int, default=None,
+                   help="samples generated (and cached): default 600, quick 120; train on the first n-train")
     p.add_argument("--epochs", type=int, default=None, help="E: single FNO epochs; E/2 per SpecBoost stage (default 60, quick 40)")
     p.add_argument("--width", type=int, default=None, help="stage width (default 20, quick 12); the single FNO gets ~sqrt(2) times")
     p.add_argument("--modes", type=int, default=None, help="kept modes per axis, |k| < modes (default 8, quick 6)")
@@ -73,9 +75,12 @@ def parse_args() -> argparse.Namespace:
     q = args.quick
     args.n_train = args.n_train or (100 if q else 500)
     args.n_test = 20 if q and args.n_test == 100 else args.n_test
+    args.n_data = args.n_data or (120 if q else 600)
     args.epochs = args.epochs or (40 if q else 60)
     args.width = args.width or (12 if q else 20)
     args.modes = args.modes or (6 if q else 8)
+    if args.n_train + args.n_test > args.n_data:
+        p.error(f"--n-train + --n-test must not exceed --n-data={args.n_data}, got {args.n_train} + {args.n_test}")
     if args.epochs < 2 or args.epochs % 2:
         p.error(f"--epochs must be even and >= 2 (E/2 per stage), got {args.epochs}")
     return args
@@ -83,7 +88,7 @@ def parse_args() -> argparse.Namespace:
 
 def load_data(args) -> dict[str, torch.Tensor]:
     """Train/test tensors at 32^2 (and the Navier-Stokes test set at 64^2 for super-resolution)."""
-    n = args.n_train + args.n_test
+    n = args.n_data
     if args.problem == "darcy":
         data = darcy(n, resolution=32, solver_resolution=64 if args.quick else 128, seed=args.seed, progress=True)
         x, y, hi = data.inputs, data.targets, None
@@ -95,7 +100,7 @@ def load_data(args) -> dict[str, torch.Tensor]:
         data = navier_stokes(n, resolution=(32, 64), solver_resolution=64, viscosity=args.viscosity, t_final=10.0,
                              seed=args.seed, batch_size=100, progress=True)
         x, y, hi = data[32].inputs, data[32].targets, data[64]
-    tr, te = slice(0, args.n_train), slice(args.n_train, n)
+    tr, te = slice(0, args.n_train), slice(n - args.n_test, n)  # one fixed test set whatever n_train is
     # inputs standardised; targets only scaled, so relative errors are unchanged
     x_mean, x_std, y_std = x[tr].mean(), x[tr].std(), y[tr].std()
     out = {"x_train": (x[tr] - x_mean) / x_std, "y_train": y[tr] / y_std, "x_test": (x[te] - x_mean) / x_std,
