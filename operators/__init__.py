@@ -1,6 +1,7 @@
 """Neural operators, their PDE data and the training harness.
 
-Operators: :class:`SpectralConv`, :class:`FNO`, :class:`SphericalConv`, :class:`SFNO`;
+Operators: :class:`SpectralConv`, :class:`FNO`, :class:`SphericalConv`, :class:`SFNO`,
+:class:`SpecBoost` (boosted FNO stages);
 losses :class:`LpLoss`, :class:`H1Loss`; :class:`Trainer`. PDE data generators live in
 :mod:`operators.datasets`.
 """
@@ -9,6 +10,7 @@ from operators.fno import FNO, FNOConfig
 from operators.losses import H1Loss, LpLoss
 from operators.sfno import SFNO, SFNOConfig, SphericalConv
 from operators.spectral_conv import SpectralConv
+from operators.specboost import SpecBoost
 from operators.training import NonFiniteLossError, Trainer
 
 __all__ = [
@@ -19,6 +21,7 @@ __all__ = [
     "NonFiniteLossError",
     "SFNO",
     "SFNOConfig",
+    "SpecBoost",
     "SpectralConv",
     "SphericalConv",
     "Trainer",
