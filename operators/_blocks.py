@@ -10,6 +10,7 @@ All layers are channels-first, ``(B, C, *grid)``, and act the same on every grid
 from __future__ import annotations
 
 import math
+from dataclasses import asdict
 from collections.abc import Callable, Sequence
 from typing import Literal
 
@@ -33,6 +34,7 @@ __all__ = [
     "GridEmbedding",
     "DomainPadding",
     "FourierBlock",
+    "LiftBlocksProject",
 ]
 
 Activation = Literal["gelu", "relu", "silu", "tanh", "identity"]
@@ -469,3 +471,24 @@ class FourierBlock(nn.Module):
 
     def extra_repr(self) -> str:
         return f"activation={self.activation!r}, norm={self.norm_kind!r}, last={self.last}"
+
+
+class LiftBlocksProject(nn.Module):
+    """Base of the operator networks (FNO, SFNO): ``lifting -> blocks -> projection``.
+
+    Subclasses set ``lifting``, ``blocks`` and ``projection`` and name in
+    ``_POSITIONAL`` the config fields passed positionally to their constructor.
+    """
+
+    _POSITIONAL: tuple[str, ...] = ()
+
+    @classmethod
+    def from_config(cls, config, *, device=None, dtype=None):
+        """Build the model from its config dataclass (``model.config`` round-trips)."""
+        kwargs = asdict(config)
+        args = [kwargs.pop(k) for k in cls._POSITIONAL]
+        return cls(*args, **kwargs, device=device, dtype=dtype)
+
+    def reset_parameters(self) -> None:
+        for m in (self.lifting, *self.blocks, self.projection):
+            m.reset_parameters()

@@ -10,7 +10,7 @@ pointwise skip + channel MLP + activation, optional normalisation) -> projection
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -25,6 +25,7 @@ from operators._blocks import (
     DomainPadding,
     FourierBlock,
     GridEmbedding,
+    LiftBlocksProject,
 )
 from operators.spectral_conv import SpectralConv
 from spectral.fft import FFTNorm
@@ -57,7 +58,7 @@ class FNOConfig:
     fft_norm: FFTNorm = "forward"
 
 
-class FNO(nn.Module):
+class FNO(LiftBlocksProject):
     """Fourier neural operator: ``Q o (L_n o ... o L_1) o P`` on a regular grid.
 
     ``P`` lifts the input (plus grid coordinates) to ``hidden_channels`` with a
@@ -108,6 +109,8 @@ class FNO(nn.Module):
     >>> model(torch.randn(4, 1, 32, 32), output_shape=(64, 64)).shape
     torch.Size([4, 1, 64, 64])
     """
+
+    _POSITIONAL = ("in_channels", "out_channels", "n_modes")
 
     def __init__(
         self,
@@ -168,17 +171,6 @@ class FNO(nn.Module):
             for i in range(n_layers)
         )
         self.projection = _pointwise(hidden_channels, out_channels, round(projection_ratio * hidden_channels), activation, kw)
-
-    @classmethod
-    def from_config(cls, config: FNOConfig, *, device=None, dtype=None) -> FNO:
-        """Build an FNO from an :class:`FNOConfig` (``model.config`` round-trips)."""
-        kwargs = asdict(config)
-        args = [kwargs.pop(k) for k in ("in_channels", "out_channels", "n_modes")]
-        return cls(*args, **kwargs, device=device, dtype=dtype)
-
-    def reset_parameters(self) -> None:
-        for m in (self.lifting, *self.blocks, self.projection):
-            m.reset_parameters()
 
     def forward(self, x: torch.Tensor, output_shape: Sequence[int] | None = None) -> torch.Tensor:
         """Predict on the input grid, or on ``output_shape`` (same number of axes)."""

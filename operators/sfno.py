@@ -12,14 +12,14 @@ pair of Legendre tables; the last block's convolution evaluates onto ``out_shape
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
 from torch import nn
 from torch_harmonics.quadrature import precompute_latitudes
 
-from operators._blocks import ACTIVATIONS, Activation, ChannelLinear, ChannelMLP, FourierBlock
+from operators._blocks import ACTIVATIONS, Activation, ChannelLinear, ChannelMLP, FourierBlock, LiftBlocksProject
 from operators.spherical_conv import WEIGHTS, Grid, SphericalConv, spherical_resample
 
 __all__ = ["SFNO", "SFNOConfig", "LatitudeEmbedding", "SphericalConv"]
@@ -50,7 +50,7 @@ class SFNOConfig:
     bias: bool = True
 
 
-class SFNO(nn.Module):
+class SFNO(LiftBlocksProject):
     """Spherical Fourier neural operator: ``Q o (L_n o ... o L_1) o P`` on the sphere.
 
     ``P`` lifts the input (plus latitude features) to ``hidden_channels`` pointwise,
@@ -104,6 +104,8 @@ class SFNO(nn.Module):
     >>> SFNO(3, 3, (16, 32), hidden_channels=8, out_shape=(32, 64))(torch.randn(2, 3, 16, 32)).shape
     torch.Size([2, 3, 32, 64])
     """
+
+    _POSITIONAL = ("in_channels", "out_channels", "img_shape")
 
     def __init__(
         self,
@@ -176,17 +178,6 @@ class SFNO(nn.Module):
             for i, conv in enumerate(convs)
         )
         self.projection = _pointwise(hidden_channels, out_channels, round(projection_ratio * hidden_channels), activation, kw)
-
-    @classmethod
-    def from_config(cls, config: SFNOConfig, *, device=None, dtype=None) -> SFNO:
-        """Build an SFNO from an :class:`SFNOConfig` (``model.config`` round-trips)."""
-        kwargs = asdict(config)
-        args = [kwargs.pop(k) for k in ("in_channels", "out_channels", "img_shape")]
-        return cls(*args, **kwargs, device=device, dtype=dtype)
-
-    def reset_parameters(self) -> None:
-        for m in (self.lifting, *self.blocks, self.projection):
-            m.reset_parameters()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Predict on ``out_shape`` from a field on ``img_shape``."""

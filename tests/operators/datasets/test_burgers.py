@@ -10,15 +10,6 @@ from operators.datasets._grf import periodic_grf
 from operators.datasets.burgers import burgers, burgers_solve
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny problems: extra intra-op threads only add contention on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def cole_hopf(u0: np.ndarray, nu: float, t: float) -> np.ndarray:
     """Exact u(., t) for periodic zero-mean u0 (numpy only).
 

@@ -23,15 +23,6 @@ from operators.datasets._cache import (
 from operators.datasets.burgers import burgers
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny problems: extra intra-op threads only add contention on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 # tiny Burgers problem: solves in milliseconds
 TINY = dict(n=2, resolution=8, solver_resolution=16, t_final=0.5, dt=0.25, progress=False)
 # arguments that do not change the numbers and are left out of the key

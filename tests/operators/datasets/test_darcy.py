@@ -9,15 +9,6 @@ import torch
 from operators.datasets.darcy import _nested_dissection, darcy, darcy_solve
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny problems: extra intra-op threads only add contention on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 PI = np.pi
 
 

@@ -11,15 +11,6 @@ import torch
 from operators.datasets._grf import neumann_grf, periodic_grf
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny problems: extra intra-op threads only add contention on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 N_SAMPLES = 20000
 
 

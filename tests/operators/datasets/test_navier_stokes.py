@@ -18,15 +18,6 @@ from operators.datasets.navier_stokes import (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny problems: extra intra-op threads only add contention on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _grid(n: int) -> tuple[torch.Tensor, torch.Tensor]:
     x = torch.arange(n, dtype=torch.float64) / n
     return torch.meshgrid(x, x, indexing="ij")

@@ -16,15 +16,6 @@ from operators.datasets.shallow_water import (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny problems: extra intra-op threads only add contention on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 SMALL = dict(nlat=16, nlon=32, dt=1800.0, solver_dt=300.0, cache=False, progress=False)
 
 
