@@ -96,6 +96,13 @@ class SIREN(nn.Module):
     -----
     x: (..., d) real in [-1, 1] -> (..., F_out) real
 
+    Notes
+    -----
+    Centre the targets. The output starts near zero and, at the paper's Adam lr 1e-4, its bias
+    moves by about 1e-4 per step, so an offset such as an image's mean grey level 0.47 on a
+    [0, 1] scale takes thousands of steps to absorb; the reference maps images to [-1, 1]
+    (``examples/inr_image.py``: 32.2 -> 43.2 dB train PSNR after 300 steps at 128x128).
+
     References
     ----------
     Sitzmann et al., "Implicit Neural Representations with Periodic Activation Functions", NeurIPS 2020.
@@ -251,6 +258,9 @@ class FKAN(nn.Module):
     num_frequencies : int
         ``K``: wavenumbers ``1..K`` of the first layer. On ``[-1, 1]`` wavenumber ``k`` has
         ``k / pi`` periods, so a grid of ``N`` points per axis is resolved up to ``K ~ pi N / 2``.
+        To interpolate between the samples keep ``K`` well below that: the MLP multiplies the
+        first layer's frequencies (on a 128x128 training grid, Nyquist ~201, held-out PSNR
+        fell from 23.3 dB at ``K = 32`` to 22.5 at 64 and 21.1 at 128; ``examples/inr_image.py``).
     hidden_features : int
         ``H``, width of the Fourier-KAN layer and of every MLP layer.
     n_layers : int
@@ -276,6 +286,13 @@ class FKAN(nn.Module):
     Shape
     -----
     x: (..., d) real in [-1, 1] -> (..., F_out) real
+
+    Notes
+    -----
+    The authors' image model (``FKAN_INR.ipynb``) is this first layer with LayerNorm, then four
+    gated-tanh layers widening ``H -> 2H -> 2H -> 2H -> 4H`` with the SIREN hidden-layer init,
+    and a linear output, trained with Adam 1e-4 decayed to 1e-5; here every MLP layer is
+    ``H`` wide, so ``hidden_features`` alone sets the parameter budget.
 
     References
     ----------

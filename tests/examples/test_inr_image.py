@@ -1,0 +1,98 @@
+"""The camera-image INR example at tiny settings: scoring path, parameter matching, resume, bilinear reference."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "inr_image.py"
+
+
+@pytest.fixture(scope="module")
+def ex():
+    spec = importlib.util.spec_from_file_location("_example_inr_image", EXAMPLE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class _Lookup(torch.nn.Module):
+    """Returns fixed values at the pixel a coordinate in [-1, 1]^2 falls on (an exact 'fit')."""
+
+    def __init__(self, values: torch.Tensor) -> None:
+        super().__init__()
+        self.values = values
+        self.unused = torch.nn.Parameter(torch.zeros(()))
+
+    def forward(self, x):
+        idx = ((x + 1) / 2 * (self.values.shape[0] - 1)).round().long()
+        return self.values[idx[..., 0], idx[..., 1]][..., None] + 0 * self.unused
+
+
+def test_scoring_decodes_the_signed_targets(ex, tmp_path):
+    """A model that outputs the [-1, 1] training targets exactly scores round-off-level error and SSIM 1."""
+    image = ex.load_camera(32)
+    args = argparse.Namespace(steps=0, checkpoint_every=1)
+    r = ex.fit("exact", _Lookup(2 * image - 1), 1e-3, ex.grid_coords(32), image, args, tmp_path)
+    assert r["train_psnr"] > 100 and r["heldout_psnr"] > 100  # float32 round-off only
+    assert r["train_ssim"] == pytest.approx(1.0) and r["heldout_ssim"] == pytest.approx(1.0)
+    # Outputs on the [0, 1] scale instead would be wrong by a large offset.
+    r = ex.fit("unsigned", _Lookup(image), 1e-3, ex.grid_coords(32), image, args, tmp_path)
+    assert r["train_psnr"] < 15
+
+
+def test_bad_size_names_the_argument(ex):
+    with pytest.raises(ValueError, match=r"--size must divide 512 and be >= 32 .*got 48"):
+        ex.load_camera(48)
+
+
+def test_bilinear_reference_matches_a_naive_loop(ex):
+    n = 24  # the SSIM window needs 11x11 sub-images
+    image = torch.rand(n, n, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    held, last = [], n - 2  # the last even row / column is repeated past the edge
+    for i in range(1, n, 2):
+        for j in range(1, n, 2):
+            up, left, down, right = i - 1, j - 1, min(i + 1, last), min(j + 1, last)
+            corners = [(up, left), (up, right), (down, left), (down, right)]
+            held.append(sum(image[a, b] for a, b in corners) / 4)
+    mse = torch.mean((torch.stack(held) - image[1::2, 1::2].flatten()) ** 2).item()
+    assert ex.bilinear_reference(image)["heldout_psnr"] == pytest.approx(10 * math.log10(1 / mse), rel=1e-10)
+
+
+def test_tiny_run_matches_parameters_writes_outputs_and_resumes(ex, tmp_path, monkeypatch):
+    argv = ["--size", "32", "--steps", "3", "--hidden", "16", "--ff-features", "8", "--fkan-frequencies", "4",
+            "--checkpoint-every", "2", "--out", str(tmp_path)]
+    summary = ex.main(argv)
+    res = summary["results"]
+    assert list(res) == list(ex.MODELS)
+    for name, r in res.items():
+        assert r["steps"] == 3 and abs(r["params"] - res["SIREN"]["params"]) <= 0.05 * res["SIREN"]["params"], name
+        assert all(math.isfinite(r[k]) for k in ("train_psnr", "heldout_psnr", "train_ssim", "heldout_ssim"))
+    assert json.loads((tmp_path / "results.json").read_text())["config"]["size"] == 32
+    assert (tmp_path / "reconstructions.png").stat().st_size > 0
+
+    def no_step(*_, **__):
+        raise AssertionError("a finished run must resume from its checkpoint, not train again")
+
+    monkeypatch.setattr(torch.optim.Adam, "step", no_step)
+    again = ex.main(argv)["results"]
+    for name in ex.MODELS:
+        assert again[name]["heldout_psnr"] == pytest.approx(res[name]["heldout_psnr"])
+
+
+def test_resume_compares_only_the_options_of_that_model(ex):
+    base = ex.parse_args(["--size", "32", "--steps", "10"])
+    state = {"config": vars(base), "lr": 1e-3, "step": 10}
+    other_fkan = ex.parse_args(["--size", "32", "--steps", "10", "--fkan-frequencies", "7"])
+    assert ex._resumable("SIREN", state, other_fkan, 1e-3) and ex._resumable("FourierFeatures", state, other_fkan, 1e-3)
+    assert not ex._resumable("FKAN", state, other_fkan, 1e-3)
+    assert not ex._resumable("SIREN", state, base, 1e-4)  # another learning rate
+    assert not ex._resumable("SIREN", state, ex.parse_args(["--size", "32", "--steps", "10", "--layers", "4"]), 1e-3)
+    assert ex._resumable("SIREN", state, ex.parse_args(["--size", "32", "--steps", "20"]), 1e-3)  # more steps
+    assert not ex._resumable("SIREN", state, ex.parse_args(["--size", "32", "--steps", "5"]), 1e-3)
