@@ -54,6 +54,15 @@ def test_periodic_tasks_are_the_paper_functions():
     assert ex.TASKS["sin"][1:] == (6 * math.pi, 18 * math.pi)
 
 
+def test_constant_ood_reference_is_the_variance_out_of_domain():
+    ex = _load("periodic_extrapolation")
+    assert abs(ex.constant_ood_mse("mod", 40001) - 25 / 12) < 1e-2  # uniform on [0, 5): variance 25/12
+    assert abs(ex.constant_ood_mse("sin", 40001) - 0.5) < 1e-2  # whole periods of sin: variance 1/2
+    assert ex.parse_args([]).schedule == "cosine"
+    with pytest.raises(SystemExit):
+        ex.parse_args(["--schedule", "linear"])
+
+
 def test_smoothness_metric_matches_a_naive_wrapped_filter():
     ex = _load("fourier_head_density")
     rng = np.random.default_rng(0)
@@ -84,6 +93,30 @@ def test_true_pmfs_are_normalised_and_centred():
     assert abs(centers[gauss[0].argmax()] - (-0.2)) < 0.03  # mean y
     beta = ex.true_pmf("beta", xy, centers)
     np.testing.assert_allclose(beta[:, ::-1], beta)  # random sign: symmetric about 0
+
+
+def test_density_split_is_sklearn_and_floor_is_the_papers_log_offset():
+    import torch
+
+    ex = _load("fourier_head_density")
+    model_selection = pytest.importorskip("sklearn.model_selection")
+    idx = np.arange(5000)
+    train_ref, test_ref = model_selection.train_test_split(idx, test_size=0.2, random_state=42)
+    test, train = ex.split(5000)
+    np.testing.assert_array_equal(test, test_ref)
+    np.testing.assert_array_equal(train, train_ref)
+
+    args = ex.parse_args(["--bins", "50"])
+    head = ex.build("fourier", args)[-1]
+    x = torch.randn(3, 32, dtype=torch.float64)
+    head = head.double()
+    with torch.no_grad():
+        logp = head(x)
+        head.eps = 0.0
+        p = head(x).exp()
+    c = ex.PAPER_LOG_OFFSET
+    want = torch.softmax(torch.log(p + c), dim=-1)  # the reference head: softmax of log(p + 1e-5)
+    torch.testing.assert_close(logp.exp(), want, rtol=1e-10, atol=1e-12)
 
 
 def test_fourier_head_density_runs(tmp_path):
