@@ -8,14 +8,16 @@ permeability -> pressure map of 2-D Darcy flow (solved on 128^2, trained on 32^2
 
 Models: one FNO of width ``Ws`` (``~sqrt 2`` times the stage width, chosen so that the
 parameter counts match within a few percent) trained for ``E`` epochs, and a 2-stage
-:class:`operators.specboost.SpecBoost` of two FNOs of the stage width, each trained for
-``E / 2`` epochs: stage 1 on the target, stage 2 on the residual of stage 1 (stage 1
-frozen). Same kept modes, layers, batch size, learning rate and schedule for all.
+:class:`operators.specboost.SpecBoost` of two FNOs of the stage width, trained for
+``E1`` and ``E - E1`` epochs (``--stage1-epochs``, default ``E / 2``): stage 1 on the
+target, stage 2 on the residual of stage 1 (stage 1 frozen). Same kept modes, layers,
+batch size, learning rate and schedule for all.
 
 Output: test relative L2 of the single FNO, of SpecBoost's first stage alone and of
 SpecBoost; the normalised radial error spectra (``operators.error_spectrum``) of the three
 in ``runs/specboost/<problem>_error_spectra.png`` with the FNOs' highest kept mode marked;
-the share of error energy above that mode before and after boosting; a results table and
+the share of error energy above that mode before and after boosting; how well stage 2
+fits the residual of stage 1 on the training set and on the test set; a results table and
 ``results.json``. Training checkpoints (``--resume`` continues a killed run) and the
 trained models go under ``runs/specboost/<problem>``.
 
@@ -48,7 +50,7 @@ from operators.training import Trainer  # noqa: E402
 PROBLEMS = ("navier-stokes", "darcy")
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--problem", choices=PROBLEMS, default="navier-stokes")
     p.add_argument("--quick", action="store_true", help="tiny data and models: a couple of minutes on 2 CPU cores")
@@ -56,7 +58,10 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--n-test", type=int, default=100, help="the last n-test generated samples (quick: 20)")
     p.add_argument("--n-data", type=int, default=None,
                    help="samples generated (and cached): default 600, quick 120; train on the first n-train")
-    p.add_argument("--epochs", type=int, default=None, help="E: single FNO epochs; E/2 per SpecBoost stage (default 60, quick 40)")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="E: single FNO epochs = SpecBoost's total over both stages (default 60, quick 40)")
+    p.add_argument("--stage1-epochs", type=int, default=None,
+                   help="E1: SpecBoost stage-1 epochs (default E // 2); stage 2 gets E - E1")
     p.add_argument("--width", type=int, default=None, help="stage width (default 20, quick 12); the single FNO gets ~sqrt(2) times")
     p.add_argument("--modes", type=int, default=None, help="kept modes per axis, |k| < modes (default 8, quick 6)")
     p.add_argument("--layers", type=int, default=4)
@@ -70,8 +75,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--device", default=None, help="default: CUDA when available, else CPU")
     p.add_argument("--out", type=Path, default=Path("runs/specboost"))
+    p.add_argument("--cache-dir", type=Path, default=None, help="data cache (default: the datasets' cache directory)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoints under --out")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     q = args.quick
     args.n_train = args.n_train or (100 if q else 500)
     args.n_test = 20 if q and args.n_test == 100 else args.n_test
@@ -81,8 +87,10 @@ def parse_args() -> argparse.Namespace:
     args.modes = args.modes or (6 if q else 8)
     if args.n_train + args.n_test > args.n_data:
         p.error(f"--n-train + --n-test must not exceed --n-data={args.n_data}, got {args.n_train} + {args.n_test}")
-    if args.epochs < 2 or args.epochs % 2:
-        p.error(f"--epochs must be even and >= 2 (E/2 per stage), got {args.epochs}")
+    args.stage1_epochs = args.stage1_epochs or args.epochs // 2
+    if args.epochs < 2 or not 1 <= args.stage1_epochs < args.epochs:
+        p.error(f"--epochs must be >= 2 and 1 <= --stage1-epochs < --epochs, got {args.epochs} and {args.stage1_epochs}")
+    args.stage_epochs = (args.stage1_epochs, args.epochs - args.stage1_epochs)
     return args
 
 
@@ -90,15 +98,16 @@ def load_data(args) -> dict[str, torch.Tensor]:
     """Train/test tensors at 32^2 (and the Navier-Stokes test set at 64^2 for super-resolution)."""
     n = args.n_data
     if args.problem == "darcy":
-        data = darcy(n, resolution=32, solver_resolution=64 if args.quick else 128, seed=args.seed, progress=True)
+        data = darcy(n, resolution=32, solver_resolution=64 if args.quick else 128, seed=args.seed,
+                     cache_dir=args.cache_dir, progress=True)
         x, y, hi = data.inputs, data.targets, None
     elif args.quick:
         data = navier_stokes(n, resolution=32, solver_resolution=32, viscosity=args.viscosity, t_final=5.0,
-                             seed=args.seed, progress=True)
+                             seed=args.seed, cache_dir=args.cache_dir, progress=True)
         x, y, hi = data.inputs, data.targets, None
     else:
         data = navier_stokes(n, resolution=(32, 64), solver_resolution=64, viscosity=args.viscosity, t_final=10.0,
-                             seed=args.seed, batch_size=100, progress=True)
+                             seed=args.seed, batch_size=100, cache_dir=args.cache_dir, progress=True)
         x, y, hi = data[32].inputs, data[32].targets, data[64]
     tr, te = slice(0, args.n_train), slice(n - args.n_test, n)  # one fixed test set whatever n_train is
     # inputs standardised; targets only scaled, so relative errors are unchanged
@@ -146,13 +155,23 @@ def train(args, single: FNO, boost: SpecBoost, data: dict, device) -> dict[str, 
     times["single"] = time.perf_counter() - start
     torch.save(single.state_dict(), root / "single.pt")
     start = time.perf_counter()
-    for m in range(len(boost.stages)):
-        print(f"SpecBoost stage {m + 1}/{len(boost.stages)} ({args.epochs // 2} epochs, objective={args.objective!r})")
-        boost.fit_stage(m, train_set, test_set, objective=args.objective, epochs=args.epochs // 2,
-                        eval_every=max(1, args.epochs // 10), checkpoint_dir=root / f"stage{m}", **common)
+    for m, epochs in enumerate(args.stage_epochs):
+        print(f"SpecBoost stage {m + 1}/{len(boost.stages)} ({epochs} epochs, objective={args.objective!r})")
+        boost.fit_stage(m, train_set, test_set, objective=args.objective, epochs=epochs,
+                        eval_every=max(1, epochs // 5), checkpoint_dir=root / f"stage{m}", **common)
     times["specboost"] = time.perf_counter() - start
     boost.save(root / "specboost.pt")
     return times
+
+
+@torch.no_grad()
+def residual_fit(boost: SpecBoost, data: dict, device) -> dict[str, float]:
+    """Relative L2 of stage 2's output against the residual of stage 1, on the training and the test set."""
+    rel_l2, out = LpLoss(2, relative=True), {}
+    for name in ("train", "test"):
+        z, residual = boost.residual_targets(1, data[f"x_{name}"], data[f"y_{name}"])
+        out[name] = rel_l2(predict(boost.stages[1], z, device), residual).item()
+    return out
 
 
 def plot(args, spectra: dict, kept: int, samples: dict[str, torch.Tensor]) -> list[Path]:
@@ -188,8 +207,9 @@ def plot(args, spectra: dict, kept: int, samples: dict[str, torch.Tensor]) -> li
     return paths
 
 
-def main() -> None:
-    args = parse_args()
+def main(argv: list[str] | None = None) -> dict:
+    """Run the comparison (command-line arguments ``argv``); return the summary written to results.json."""
+    args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -213,6 +233,7 @@ def main() -> None:
         y64 = data["y_test_64"]
         rows["single FNO"]["rel_l2_64"] = rel_l2(predict(single, x, device, output_shape=(64, 64)), y64).item()
         rows["SpecBoost (2 stages)"]["rel_l2_64"] = rel_l2(predict(boost, x, device, output_shape=(64, 64)), y64).item()
+    fit = residual_fit(boost, data, device)
     i = 0
     samples = {"target": y[i, 0], "single FNO error": (preds["single FNO"] - y)[i, 0],
                "SpecBoost error": (preds["SpecBoost (2 stages)"] - y)[i, 0]}
@@ -220,8 +241,8 @@ def main() -> None:
 
     single_l2, boost_l2 = rows["single FNO"]["rel_l2"], rows["SpecBoost (2 stages)"]["rel_l2"]
     reduction = 1 - boost_l2 / single_l2
-    epochs = {"single FNO": f"{args.epochs}", "SpecBoost stage 1": f"{args.epochs // 2}",
-              "SpecBoost (2 stages)": f"{args.epochs // 2} + {args.epochs // 2}"}
+    e1, e2 = args.stage_epochs
+    epochs = {"single FNO": f"{args.epochs}", "SpecBoost stage 1": f"{e1}", "SpecBoost (2 stages)": f"{e1} + {e2}"}
     params = {"single FNO": n_single, "SpecBoost stage 1": count(boost.stages[0]), "SpecBoost (2 stages)": n_boost}
     print(f"\n{args.problem}: {args.n_train} train / {args.n_test} test samples at 32^2, n_modes={args.modes} "
           f"(highest kept mode {kept}), stage_input={args.stage_input!r}, objective={args.objective!r}")
@@ -238,11 +259,14 @@ def main() -> None:
           f"({100 * reduction:.1f}% reduction; target >= 25%: {'met' if reduction >= 0.25 else 'NOT met'})")
     print(f"share of error energy above the highest kept mode |k| > {kept}: single FNO "
           f"{rows['single FNO']['frac_above']:.3f}, SpecBoost {rows['SpecBoost (2 stages)']['frac_above']:.3f}")
+    print(f"stage 2 against the residual of stage 1 (relative L2): train {fit['train']:.3f}, test {fit['test']:.3f}")
     print(f"training time: single {times['single']:.0f} s, SpecBoost {times['specboost']:.0f} s")
     print("plots: " + ", ".join(str(p) for p in paths))
     summary = {"args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-               "params": params, "results": rows, "reduction": reduction, "times_s": times}
+               "params": params, "single_width": single.config.hidden_channels, "results": rows, "reduction": reduction,
+               "stage2_residual_rel_l2": fit, "times_s": times}
     (args.out / f"{args.problem}_results.json").write_text(json.dumps(summary, indent=2))
+    return summary
 
 
 if __name__ == "__main__":
