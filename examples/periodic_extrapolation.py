@@ -19,8 +19,11 @@ non-periodic pieces, and out of domain the phase errors leave FAN no better than
 constant (OOD MSE ~1.7-2.9 vs 25/12 = 2.08). Starting at the peak learning rate
 (cosine decay, no warm-up) and training 4x longer lets the frequencies lock onto the
 harmonics: FAN then extrapolates the sawtooth (OOD MSE 0.11-0.39 over seeds 0-2),
-while the MLP, under either schedule, extrapolates linearly (OOD MSE 10-560).
-``--schedule onecycle --steps 4000`` reproduces the earlier recipe.
+while the MLP, under every recipe tried (one-cycle or cosine, 4000 or 16000 steps,
+weight decay 0 or 0.01), extrapolates linearly (OOD MSE 6-560).
+``--schedule onecycle --steps 4000`` reproduces the earlier recipe. Measured
+(``--tasks sin mod``, seeds 0-2, 473 s training CPU time): OOD MSE sin FAN 0.175,
+gated 0.0035, MLP 239; mod FAN 0.206, gated 0.336, MLP 83.7 (constant 2.08).
 
 Every finished training is stored in ``<out>/results.json`` (written atomically),
 so a rerun with the same settings resumes where the last one stopped.
