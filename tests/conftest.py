@@ -28,6 +28,18 @@ def _seed() -> None:
     torch.manual_seed(0)
 
 
+@pytest.fixture
+def one_thread():
+    """One intra-op thread for tiny models and solves (extra threads only add contention on CI cores).
+
+    Use with ``pytestmark = pytest.mark.usefixtures("one_thread")``.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def pytest_collection_modifyitems(config, items):
     # Cases parametrised on the CUDA device are GPU tests: `make gpu-check` selects them with -m gpu.
     for item in items:

@@ -34,13 +34,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TINY = ["--epochs", "2", "--batch-size", "4", "--width", "8", "--layers", "1", "--no-progress"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The examples' tiny solves are many small FFTs: one thread avoids OpenMP overhead on shared CI cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _check_outputs(results: dict, out: Path) -> None:

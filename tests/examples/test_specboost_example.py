@@ -27,12 +27,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 N_DATA, N_TRAIN, N_TEST, WIDTH, MODES = 12, 8, 4, 4, 3
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _rel_l2(pred: np.ndarray, target: np.ndarray) -> float:

@@ -29,13 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 WORKER = Path(worker.__file__)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These models are tiny: one intra-op thread is faster, and matches the worker processes."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _model(dropout: float = 0.0) -> nn.Module:

@@ -9,6 +9,8 @@ import torch
 from operators.datasets._grf import periodic_grf
 from operators.datasets.burgers import burgers, burgers_solve
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def cole_hopf(u0: np.ndarray, nu: float, t: float) -> np.ndarray:
     """Exact u(., t) for periodic zero-mean u0 (numpy only).

@@ -22,6 +22,8 @@ from operators.datasets._cache import (
 )
 from operators.datasets.burgers import burgers
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 # tiny Burgers problem: solves in milliseconds
 TINY = dict(n=2, resolution=8, solver_resolution=16, t_final=0.5, dt=0.25, progress=False)

@@ -8,6 +8,8 @@ import torch
 
 from operators.datasets.darcy import _nested_dissection, darcy, darcy_solve
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 PI = np.pi
 

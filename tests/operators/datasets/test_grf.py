@@ -10,6 +10,8 @@ import torch
 
 from operators.datasets._grf import neumann_grf, periodic_grf
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 N_SAMPLES = 20000
 

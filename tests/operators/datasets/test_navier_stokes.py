@@ -17,6 +17,8 @@ from operators.datasets.navier_stokes import (
     time_stepping_pairs,
 )
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def _grid(n: int) -> tuple[torch.Tensor, torch.Tensor]:
     x = torch.arange(n, dtype=torch.float64) / n

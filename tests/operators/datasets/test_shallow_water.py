@@ -15,6 +15,8 @@ from operators.datasets.shallow_water import (
     shallow_water_step,
 )
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 SMALL = dict(nlat=16, nlon=32, dt=1800.0, solver_dt=300.0, cache=False, progress=False)
 
