@@ -77,9 +77,11 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from spectral.inr import FKAN, FKAN_ACTIVATIONS, SIREN, FourierFeatureINR
+from spectral.inr import FKAN, FKAN_ACTIVATIONS, SIREN, FourierFeatureINR, widening_widths
 
 MODELS = ("FKAN", "SIREN", "FourierFeatures")
+FKAN_WIDTHS = ("uniform", "widening")  # every MLP layer H wide, or the authors' H -> 2H -> 2H -> 2H -> 4H
+SCHEDULES = ("constant", "exp")  # "exp": lr decays geometrically to lr / 10 at the last step (the FKAN authors')
 # Adam learning rates: SIREN's from Sitzmann et al., Fourier features' from Tancik et al.;
 # FKAN's chosen on this task (see the module docstring). ``--lr`` overrides all three.
 DEFAULT_LR = {"FKAN": 1e-3, "SIREN": 1e-4, "FourierFeatures": 1e-3}
@@ -143,8 +145,11 @@ def build(name: str, hidden: int, args) -> torch.nn.Module:
     if name == "SIREN":
         return SIREN(2, 1, hidden_features=hidden, n_layers=args.layers, omega_0=30.0)
     if name == "FKAN":
-        return FKAN(2, 1, num_frequencies=args.fkan_frequencies, hidden_features=hidden, n_layers=args.layers,
-                    activation=args.fkan_activation, smooth_init=args.fkan_smooth_init)
+        widening = args.fkan_widths == "widening"
+        return FKAN(2, 1, num_frequencies=args.fkan_frequencies,
+                    hidden_features=widening_widths(hidden) if widening else hidden,
+                    n_layers=None if widening else args.layers, activation=args.fkan_activation,
+                    omega_0=args.fkan_omega, smooth_init=args.fkan_smooth_init)
     return FourierFeatureINR(2, 1, num_features=args.ff_features, sigma=args.ff_sigma, hidden_features=hidden,
                              n_layers=args.layers)
 
@@ -177,8 +182,8 @@ def evaluate(model: torch.nn.Module, coords: torch.Tensor, chunk: int = 1 << 15)
 
 
 # Options that change what a model's checkpoint holds: shared ones, then each model's own.
-_SHARED_OPTIONS = ("size", "hidden", "layers", "seed", "lr")
-_MODEL_OPTIONS = {"FKAN": ("fkan_frequencies", "fkan_activation", "fkan_smooth_init"),
+_SHARED_OPTIONS = ("size", "hidden", "layers", "seed", "lr", "schedule")
+_MODEL_OPTIONS = {"FKAN": ("fkan_frequencies", "fkan_activation", "fkan_smooth_init", "fkan_widths", "fkan_omega"),
                   "SIREN": (), "FourierFeatures": ("ff_features", "ff_sigma")}
 
 
@@ -200,6 +205,7 @@ def fit(name: str, model: torch.nn.Module, lr: float, coords, image, args, out: 
     """Full-batch Adam on the even pixels, resuming from ``<out>/ckpt_<name>.pt`` when present."""
     x_train, y_train = coords[::2, ::2].reshape(-1, 2), to_signed(image[::2, ::2]).reshape(-1, 1)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
+    gamma = 0.1 ** (1 / max(args.steps, 1)) if getattr(args, "schedule", "constant") == "exp" else 1.0
     ckpt, step, seconds = out / f"ckpt_{name}.pt", 0, 0.0
     if ckpt.exists():
         state = torch.load(ckpt, weights_only=False)
@@ -213,6 +219,8 @@ def fit(name: str, model: torch.nn.Module, lr: float, coords, image, args, out: 
         loss = F.mse_loss(model(x_train), y_train)
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        for group in opt.param_groups:  # lr * gamma^step: constant for gamma = 1
+            group["lr"] = lr * gamma**step
         opt.step()
         seconds += time.perf_counter() - t0
         step += 1
@@ -290,6 +298,14 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="FKAN's K, wavenumbers per unit coordinate (default size // 8, about 1/6 of the "
                         "training grid's Nyquist wavenumber pi size / 4)")
     p.add_argument("--fkan-activation", default="gated_tanh", choices=FKAN_ACTIVATIONS)
+    p.add_argument("--fkan-omega", type=float, default=30.0,
+                   help="FKAN's gain omega_0 inside the gated tanh (z + tanh(omega_0 z)) sigmoid(z) (30 in the paper)")
+    p.add_argument("--fkan-widths", default="uniform", choices=FKAN_WIDTHS,
+                   help="FKAN's layer widths: every layer H (uniform) or the authors' H, 2H, 2H, 2H, 4H "
+                        "(widening; ignores --layers); H is matched to the parameter budget either way")
+    p.add_argument("--schedule", default="constant", choices=SCHEDULES,
+                   help="learning-rate schedule of every model: constant, or exp (geometric decay to lr / 10 "
+                        "at the last step, the FKAN authors' 1e-4 -> 1e-5)")
     p.add_argument("--fkan-smooth-init", action=argparse.BooleanOptionalAction, default=False,
                    help="FKAN's Fourier coefficients start as randn / (sqrt(d) k^2)")
     p.add_argument("--ff-features", type=int, default=256, help="random Fourier features R")

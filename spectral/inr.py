@@ -14,6 +14,7 @@ random Fourier features.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Literal
 
 import torch
@@ -21,7 +22,7 @@ from torch import nn
 
 from spectral.kan import FourierKANLayer
 
-__all__ = ["FKAN_ACTIVATIONS", "FKAN", "SIREN", "FourierFeatureINR"]
+__all__ = ["FKAN_ACTIVATIONS", "FKAN", "SIREN", "FourierFeatureINR", "widening_widths"]
 
 FKAN_ACTIVATIONS = ("gated_tanh", "sine", "relu", "gelu", "silu")
 FKANActivation = Literal["gated_tanh", "sine", "relu", "gelu", "silu"]
@@ -55,6 +56,28 @@ def _check_coords(owner: str, x: object, in_features: int) -> None:
         raise TypeError(f"{owner}: coordinates must have a real floating dtype, got {x.dtype}")
     if x.ndim < 1 or x.shape[-1] != in_features:
         raise ValueError(f"{owner}: expected coordinates of shape (..., {in_features}), got {tuple(x.shape)}")
+
+
+def widening_widths(hidden_features: int) -> tuple[int, ...]:
+    """The FKAN authors' image-model widths ``(H, 2H, 2H, 2H, 4H)`` for :class:`FKAN`'s ``hidden_features``."""
+    h = _check_count("hidden_features", hidden_features)
+    return (h, 2 * h, 2 * h, 2 * h, 4 * h)
+
+
+def _fkan_widths(hidden_features: object, n_layers: object) -> tuple[int, ...]:
+    """Validated layer widths ``(H_1, ..., H_L)`` of :class:`FKAN`."""
+    if isinstance(hidden_features, Sequence) and not isinstance(hidden_features, str):
+        widths = tuple(hidden_features)
+        if not widths:
+            raise ValueError("hidden_features must be an int or a non-empty sequence of ints, got an empty sequence")
+        for i, w in enumerate(widths):
+            _check_count(f"hidden_features[{i}]", w)
+        if n_layers is not None and _check_count("n_layers", n_layers) != len(widths):
+            raise ValueError(f"n_layers must equal len(hidden_features) = {len(widths)} when hidden_features is a "
+                             f"sequence, got n_layers={n_layers!r} and hidden_features={widths}")
+        return widths
+    h = _check_count("hidden_features", hidden_features)
+    return (h,) * _check_count("n_layers", 3 if n_layers is None else n_layers)
 
 
 def _linears(sizes: list[int], factory: dict) -> nn.ModuleList:
@@ -261,15 +284,20 @@ class FKAN(nn.Module):
         To interpolate between the samples keep ``K`` well below that: the MLP multiplies the
         first layer's frequencies (on a 128x128 training grid, Nyquist ~201, held-out PSNR
         fell from 23.3 dB at ``K = 32`` to 22.5 at 64 and 21.1 at 128; ``examples/inr_image.py``).
-    hidden_features : int
-        ``H``, width of the Fourier-KAN layer and of every MLP layer.
-    n_layers : int
-        Hidden layers in all: the Fourier-KAN layer plus ``n_layers - 1`` MLP layers.
+    hidden_features : int or sequence of int
+        An int ``H``: the width of the Fourier-KAN layer and of every MLP layer. A sequence
+        ``(H_1, ..., H_L)``: the Fourier-KAN layer is ``H_1`` wide and the MLP layers are
+        ``H_1 -> H_2 -> ... -> H_L`` (the authors' widening MLP is ``(H, 2H, 2H, 2H, 4H)``,
+        see :func:`widening_widths`).
+    n_layers : int, optional
+        Hidden layers in all: the Fourier-KAN layer plus ``n_layers - 1`` MLP layers. Default
+        3 for an int ``hidden_features``; for a sequence it is ``len(hidden_features)`` and,
+        if given, must equal it.
     activation : {"gated_tanh", "sine", "relu", "gelu", "silu"}
         MLP activation. ``"gated_tanh"`` is ``(z + tanh(omega_0 z)) sigmoid(z)`` (the
         authors' code); ``"sine"`` is ``sin(omega_0 z)``. For these two the MLP and output
-        weights use the SIREN hidden-layer init ``U(+-sqrt(6/H)/omega_0)``; the others
-        keep ``nn.Linear``'s default.
+        weights use the SIREN hidden-layer init ``U(+-sqrt(6/n)/omega_0)``, ``n`` the
+        layer's fan-in; the others keep ``nn.Linear``'s default.
     omega_0 : float
         Frequency factor of ``"gated_tanh"`` and ``"sine"`` (ignored by the others).
     smooth_init : bool
@@ -281,7 +309,8 @@ class FKAN(nn.Module):
     ------
     ValueError
         For an unknown ``activation`` (the message lists :data:`FKAN_ACTIVATIONS`), counts
-        below 1 or a non-positive ``omega_0``; in ``forward`` for a last axis other than ``d``.
+        below 1, an empty ``hidden_features`` sequence or one whose length differs from
+        ``n_layers``, or a non-positive ``omega_0``; in ``forward`` for a last axis other than ``d``.
 
     Shape
     -----
@@ -291,8 +320,8 @@ class FKAN(nn.Module):
     -----
     The authors' image model (``FKAN_INR.ipynb``) is this first layer with LayerNorm, then four
     gated-tanh layers widening ``H -> 2H -> 2H -> 2H -> 4H`` with the SIREN hidden-layer init,
-    and a linear output, trained with Adam 1e-4 decayed to 1e-5; here every MLP layer is
-    ``H`` wide, so ``hidden_features`` alone sets the parameter budget.
+    and a linear output, trained with Adam 1e-4 decayed to 1e-5:
+    ``hidden_features=widening_widths(H)``. An int ``hidden_features`` keeps every layer ``H`` wide.
 
     References
     ----------
@@ -304,6 +333,8 @@ class FKAN(nn.Module):
     >>> net = FKAN(2, 3, num_frequencies=16, hidden_features=32, n_layers=2)
     >>> net(torch.rand(4, 4, 2) * 2 - 1).shape
     torch.Size([4, 4, 3])
+    >>> FKAN(2, 1, num_frequencies=8, hidden_features=widening_widths(16)).widths
+    (16, 32, 32, 32, 64)
     """
 
     def __init__(
@@ -312,8 +343,8 @@ class FKAN(nn.Module):
         out_features: int,
         *,
         num_frequencies: int = 64,
-        hidden_features: int = 256,
-        n_layers: int = 3,
+        hidden_features: int | Sequence[int] = 256,
+        n_layers: int | None = None,
         activation: FKANActivation = "gated_tanh",
         omega_0: float = 30.0,
         smooth_init: bool = False,
@@ -325,33 +356,34 @@ class FKAN(nn.Module):
             raise ValueError(f"activation must be one of {FKAN_ACTIVATIONS}, got {activation!r}")
         self.in_features = _check_count("in_features", in_features)
         self.out_features = _check_count("out_features", out_features)
-        self.hidden_features = _check_count("hidden_features", hidden_features)
-        self.n_layers = _check_count("n_layers", n_layers)
+        self.widths = _fkan_widths(hidden_features, n_layers)
+        self.hidden_features = hidden_features if isinstance(hidden_features, int) else self.widths
+        self.n_layers = len(self.widths)
         self.activation = activation
         self.omega_0 = _check_positive("omega_0", omega_0)
         factory = {"device": device, "dtype": dtype}
-        self.kan = FourierKANLayer(in_features, hidden_features, num_frequencies, smooth_init=smooth_init, **factory)
-        self.norm = nn.LayerNorm(hidden_features, **factory)
-        self.layers = _linears([hidden_features] * n_layers, factory)
-        self.out = nn.Linear(hidden_features, out_features, **factory)
+        first, last = self.widths[0], self.widths[-1]
+        self.kan = FourierKANLayer(in_features, first, num_frequencies, smooth_init=smooth_init, **factory)
+        self.norm = nn.LayerNorm(first, **factory)
+        self.layers = _linears(list(self.widths), factory)
+        self.out = nn.Linear(last, out_features, **factory)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         self.kan.reset_parameters()
         self.norm.reset_parameters()
         periodic = self.activation in ("gated_tanh", "sine")
-        bound = math.sqrt(6.0 / self.hidden_features) / self.omega_0
         for linear in [*self.layers, self.out]:
             if periodic:
-                _siren_uniform_(linear, bound)
+                _siren_uniform_(linear, math.sqrt(6.0 / linear.in_features) / self.omega_0)
             else:
                 linear.reset_parameters()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_coords("FKAN", x, self.in_features)
-        h = self.norm(self.kan(x))  # (..., H)
+        h = self.norm(self.kan(x))  # (..., H_1)
         for linear in self.layers:
-            h = _ACTIVATION_FNS[self.activation](linear(h), self.omega_0)  # (..., H)
+            h = _ACTIVATION_FNS[self.activation](linear(h), self.omega_0)  # (..., H_l)
         return self.out(h)
 
     @property

@@ -96,3 +96,30 @@ def test_resume_compares_only_the_options_of_that_model(ex):
     assert not ex._resumable("SIREN", state, ex.parse_args(["--size", "32", "--steps", "10", "--layers", "4"]), 1e-3)
     assert ex._resumable("SIREN", state, ex.parse_args(["--size", "32", "--steps", "20"]), 1e-3)  # more steps
     assert not ex._resumable("SIREN", state, ex.parse_args(["--size", "32", "--steps", "5"]), 1e-3)
+
+
+def test_exp_schedule_decays_every_model_to_a_tenth(ex, tmp_path, monkeypatch):
+    """--schedule exp: the lr used at step s is lr * 0.1^(s / steps), reaching lr / 10 at the end."""
+    seen = []
+    real_step = torch.optim.Adam.step
+
+    def recording_step(self, *a, **kw):
+        seen.append(self.param_groups[0]["lr"])
+        return real_step(self, *a, **kw)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", recording_step)
+    steps = 4
+    ex.main(["--size", "32", "--steps", str(steps), "--hidden", "8", "--ff-features", "4", "--fkan-frequencies", "3",
+             "--schedule", "exp", "--lr", "1e-3", "--out", str(tmp_path)])
+    expected = [1e-3 * 0.1 ** (s / steps) for s in range(steps)] * len(ex.MODELS)
+    assert seen == pytest.approx(expected, rel=1e-12)
+    assert seen[steps - 1] == pytest.approx(1e-4 * 10 ** (1 / steps))
+
+
+def test_widening_fkan_is_matched_to_the_budget(ex):
+    args = ex.parse_args(["--size", "32", "--fkan-frequencies", "4", "--fkan-widths", "widening"])
+    budget = ex.count_params(ex.build("SIREN", 64, args))
+    width = ex.matched_width("FKAN", budget, args)
+    model = ex.build("FKAN", width, args)
+    assert model.widths == (width, 2 * width, 2 * width, 2 * width, 4 * width)
+    assert abs(ex.count_params(model) - budget) <= 0.05 * budget

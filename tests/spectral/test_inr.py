@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from spectral.inr import FKAN, FKAN_ACTIVATIONS, SIREN, FourierFeatureINR
+from spectral.inr import FKAN, FKAN_ACTIVATIONS, SIREN, FourierFeatureINR, widening_widths
 
 SMALL = {
     "FKAN": lambda d, o, **kw: FKAN(d, o, num_frequencies=5, hidden_features=12, n_layers=3, **kw),
@@ -80,6 +80,33 @@ def test_fkan_activation_formulas(activation):
     }[activation]
     ref = expected @ model.out.weight.detach().numpy().T + model.out.bias.detach().numpy()
     np.testing.assert_allclose(model(x).detach().numpy(), ref, rtol=1e-10, atol=1e-12)
+
+
+def test_fkan_widening_widths_shapes_and_numpy_reference():
+    """hidden_features=(H, 2H, 2H, 2H, 4H): layer shapes, fan-in SIREN init bounds, forward = naive numpy."""
+    assert widening_widths(3) == (3, 6, 6, 6, 12)
+    torch.manual_seed(0)
+    model = FKAN(2, 2, num_frequencies=4, hidden_features=widening_widths(8), dtype=torch.float64)
+    assert model.n_layers == 5 and model.widths == (8, 16, 16, 16, 32)
+    assert model.kan.weight.shape[0] == 8 and tuple(model.norm.normalized_shape) == (8,)
+    assert [tuple(lin.weight.shape) for lin in model.layers] == [(16, 8), (16, 16), (16, 16), (32, 16)]
+    assert tuple(model.out.weight.shape) == (2, 32)
+    for linear in [*model.layers, model.out]:
+        assert linear.weight.abs().max().item() <= math.sqrt(6 / linear.in_features) / 30.0
+    assert FKAN(2, 1, hidden_features=[5, 7], n_layers=2).widths == (5, 7)  # n_layers may repeat the length
+    assert FKAN(2, 1, hidden_features=6).widths == (6, 6, 6)  # int: the old default of 3 layers
+    x = np.random.default_rng(3).uniform(-1, 1, size=(7, 2))
+    w, k = model.kan.weight.detach().numpy(), np.arange(1, 5)
+    kx = x[:, None, :, None] * k
+    h = (w[None, :, :, 0] * np.cos(kx) + w[None, :, :, 1] * np.sin(kx)).sum((-2, -1)) + model.kan.bias.detach().numpy()
+    h = _layer_norm_np(h, model.norm.weight.detach().numpy(), model.norm.bias.detach().numpy())
+    for lin in model.layers:
+        z = h @ lin.weight.detach().numpy().T + lin.bias.detach().numpy()
+        h = (z + np.tanh(30 * z)) / (1 + np.exp(-z))
+    ref = h @ model.out.weight.detach().numpy().T + model.out.bias.detach().numpy()
+    np.testing.assert_allclose(model(torch.from_numpy(x)).detach().numpy(), ref, rtol=1e-10, atol=1e-12)
+    y = model(torch.rand(3, 4, 2, dtype=torch.float64) * 2 - 1)
+    assert y.shape == (3, 4, 2)
 
 
 def test_fkan_coordinate_derivatives_match_finite_differences():
@@ -166,12 +193,19 @@ def test_non_floating_coordinates_are_a_type_error(name, dtype):
         (lambda: FKAN(2, 1, activation="tanh"), r"activation must be one of \('gated_tanh', 'sine', .*got 'tanh'"),
         (lambda: FKAN(2, 1, num_frequencies=0), r"num_frequencies must be an int >= 1, got 0"),
         (lambda: FKAN(2, 1, n_layers=0), r"n_layers must be an int >= 1, got 0"),
+        (lambda: FKAN(2, 1, hidden_features=()), r"hidden_features must be an int or a non-empty sequence"),
+        (lambda: FKAN(2, 1, hidden_features=(8, 0, 4)), r"hidden_features\[1\] must be an int >= 1, got 0"),
+        (lambda: FKAN(2, 1, hidden_features=[8, 16], n_layers=3),
+         r"n_layers must equal len\(hidden_features\) = 2 .*got n_layers=3 and hidden_features=\(8, 16\)"),
+        (lambda: FKAN(2, 1, hidden_features=8.0), r"hidden_features must be an int >= 1, got 8.0"),
+        (lambda: widening_widths(0), r"hidden_features must be an int >= 1, got 0"),
         (lambda: SIREN(2, 1, omega_0=-1.0), r"omega_0 must be a finite number > 0, got -1.0"),
         (lambda: SIREN(0, 1), r"in_features must be an int >= 1, got 0"),
         (lambda: FourierFeatureINR(2, 1, sigma=0.0), r"sigma must be a finite number > 0, got 0.0"),
         (lambda: FourierFeatureINR(2, 1, num_features=2.0), r"num_features must be an int >= 1, got 2.0"),
     ],
-    ids=["activation", "K", "n_layers", "omega_0", "in_features", "sigma", "num_features"],
+    ids=["activation", "K", "n_layers", "widths-empty", "widths-zero", "widths-n_layers", "widths-float",
+         "widening", "omega_0", "in_features", "sigma", "num_features"],
 )
 def test_bad_constructor_arguments(build, match):
     with pytest.raises(ValueError, match=match):
