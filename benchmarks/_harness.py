@@ -12,6 +12,7 @@ import datetime as _dt
 import json
 import os
 import platform
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,7 +20,10 @@ from pathlib import Path
 import torch
 from torch.utils import benchmark as tbench
 
-__all__ = ["BenchContext", "Row", "time_median", "peak_memory_bytes", "compare", "print_table", "machine_info", "write_json"]
+__all__ = [
+    "BenchContext", "Row", "time_median", "one_thread_cpu_ms", "peak_memory_bytes", "compare", "print_table",
+    "machine_info", "write_json",
+]
 
 
 @dataclass
@@ -67,6 +71,30 @@ def time_median(fn: Callable[[], object], ctx: BenchContext) -> float:
 
 
 _LIBC = None
+
+
+def one_thread_cpu_ms(fns: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
+    """Fastest single-thread process-CPU milliseconds per call of each function (CPU only).
+
+    One warm-up call each at one thread, then ``rounds`` rounds calling every function in
+    turn. On a machine shared with other jobs, wall time mostly measures the scheduler
+    (and multi-threaded runs wait for descheduled threads); one thread's CPU time does
+    not, so ratios from it are stable where wall-time ratios are not.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    best = dict.fromkeys(fns, float("inf"))
+    try:
+        for fn in fns.values():
+            fn()
+        for _ in range(rounds):
+            for name, fn in fns.items():
+                start = time.process_time()
+                fn()
+                best[name] = min(best[name], (time.process_time() - start) * 1e3)
+    finally:
+        torch.set_num_threads(threads)
+    return best
 
 
 def _libc():

@@ -19,11 +19,9 @@ are checked to agree before timing.
 
 from __future__ import annotations
 
-import time
-
 import torch
 
-from benchmarks._harness import BenchContext, Row, compare, peak_memory_bytes
+from benchmarks._harness import BenchContext, Row, compare, one_thread_cpu_ms, peak_memory_bytes
 from operators.fno import FNO
 from operators.spectral_conv import SpectralConv
 
@@ -113,25 +111,9 @@ def _train_step(model, x, y):
 
 
 def _one_thread_cpu(fn_a, fn_b, rounds: int) -> tuple[float, float]:
-    """Fastest single-thread process-CPU milliseconds per call of each, in alternating rounds.
-
-    On a machine shared with other jobs, wall time mostly measures the scheduler (and
-    multi-threaded runs spin while waiting for a core); one thread's CPU time does not.
-    """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    best = [float("inf"), float("inf")]
-    try:
-        for fn in (fn_a, fn_b):
-            fn()  # warm-up at this thread count
-        for _ in range(rounds):
-            for i, fn in enumerate((fn_a, fn_b)):
-                start = time.process_time()
-                fn()
-                best[i] = min(best[i], (time.process_time() - start) * 1e3)
-    finally:
-        torch.set_num_threads(threads)
-    return best[0], best[1]
+    """Single-thread process-CPU milliseconds per call of ``fn_a`` and ``fn_b`` (see the harness)."""
+    best = one_thread_cpu_ms({"a": fn_a, "b": fn_b}, rounds)
+    return best["a"], best["b"]
 
 
 def _fno_rows(ctx: BenchContext, b: int, n: int) -> list[Row]:
