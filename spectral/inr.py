@@ -322,6 +322,10 @@ class FKAN(nn.Module):
     gated-tanh layers widening ``H -> 2H -> 2H -> 2H -> 4H`` with the SIREN hidden-layer init,
     and a linear output, trained with Adam 1e-4 decayed to 1e-5:
     ``hidden_features=widening_widths(H)``. An int ``hidden_features`` keeps every layer ``H`` wide.
+    At equal parameters (~132.5k) on a 128x128 crop of the camera image fitted on its even pixels
+    (``examples/inr_image.py``), the widening MLP (H = 82) scored 23.26 dB on the odd pixels against
+    23.29 for three uniform layers of width 226, both at Adam lr 1e-3; lowering ``omega_0`` to 10
+    gained ~0.1 dB, within the seed-to-seed spread.
 
     References
     ----------
