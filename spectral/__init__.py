@@ -13,7 +13,7 @@ from spectral.fan import FAN, FANLayer
 from spectral.fan_attention import FANAttention
 from spectral.fft import resample
 from spectral.fourier_head import FourierHead
-from spectral.inr import FKAN, SIREN, FourierFeatureINR
+from spectral.inr import FKAN, SIREN, FourierFeatureINR, widening_widths
 from spectral.kan import FourierKANLayer
 from spectral.mixers import (
     AFFMixer,
@@ -42,4 +42,5 @@ __all__ = [
     "SIREN",
     "radial_spectrum",
     "resample",
+    "widening_widths",
 ]
