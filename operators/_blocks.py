@@ -10,8 +10,8 @@ All layers are channels-first, ``(B, C, *grid)``, and act the same on every grid
 from __future__ import annotations
 
 import math
-from dataclasses import asdict
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from typing import Literal
 
 import torch
