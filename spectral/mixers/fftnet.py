@@ -58,7 +58,9 @@ class _FilterModReLU(torch.autograd.Function):
         g_z = None
         if ctx.needs_input_grad[0]:
             g_z = g * q
-            coef = p.mul_(bias).div_(mag.square())  # sgn(f) b p / |z|^2
+            # sgn(f) b p / |z|^2, dividing twice: |z| is clamped to the smallest normal float, whose
+            # square underflows to 0 (0 / 0 = NaN at an exactly zero coefficient)
+            coef = p.mul_(bias).div_(mag).div_(mag)
             torch.view_as_real(g_z).addcmul_(torch.view_as_real(z), coef.unsqueeze(-1), value=-1.0)
         return g_z, g_filt, g_bias
 

@@ -98,3 +98,26 @@ def test_fused_filter_modrelu_equals_the_primitive_composition():
     for a, b in zip(torch.autograd.grad(fused, (z, filt, bias), g), torch.autograd.grad(plain, (z, filt, bias), g)):
         torch.testing.assert_close(a, b)
     assert torch.autograd.gradcheck(_FilterModReLU.apply, (z, filt, bias))
+
+
+@pytest.mark.parametrize("dtype", [torch.complex64, torch.complex128])
+def test_fused_filter_modrelu_gradients_stay_finite_at_zero_coefficients(dtype):
+    """An exactly zero coefficient (|z| clamped to the smallest normal float) must not give NaN.
+
+    Regression: dividing by the clamped |z|^2 underflowed to 0 / 0 and a training run on
+    the digits task went NaN after 454 steps.
+    """
+    from spectral.mixers.fftnet import _FilterModReLU
+
+    real = torch.float32 if dtype == torch.complex64 else torch.float64
+    z = torch.randn(2, 4, 1, 3, dtype=dtype)
+    z[0, 0] = 0  # exact zeros, as a zero-mean channel's DC bin can be
+    z.requires_grad_(True)
+    filt = torch.randn(2, 4, 1, 1, dtype=real, requires_grad=True)
+    bias = torch.full((1, 3), -0.1, dtype=real).requires_grad_(True)
+    out = _FilterModReLU.apply(z, filt, bias)
+    grads = torch.autograd.grad(out, (z, filt, bias), torch.randn_like(out))
+    for g in grads:
+        assert torch.isfinite(torch.view_as_real(g) if g.is_complex() else g).all()
+    # the zero coefficients are inactive (|f| 0 + b < 0): no gradient flows through them
+    assert torch.count_nonzero(grads[0][0, 0]) == 0
