@@ -203,7 +203,7 @@ def run(ctx: BenchContext) -> list[Row]:
     rows: list[Row] = []
     for n in sizes:
         for name in MIXERS:
-            base = "sdpa-causal" if name == "causal" else "sdpa"
+            base = _baseline(name)
             b_name = base if run_sdpa[n] else base + " (not run)"
             params = {"B": B, "N": n, "D": D, "heads": HEADS, "dtype": "float32"}
             if name == "aff":
@@ -224,6 +224,11 @@ def run(ctx: BenchContext) -> list[Row]:
     return rows
 
 
+def _baseline(name: str) -> str:
+    """The SDPA a mixer is compared with: causal SDPA for the causal mixer."""
+    return "sdpa-causal" if name == "causal" else "sdpa"
+
+
 def _cpu_time_rows(device: torch.device) -> list[Row]:
     """fwd+bwd at ``N = TARGET_N`` in single-thread process CPU time, all mixers and both SDPAs interleaved.
 
@@ -238,7 +243,7 @@ def _cpu_time_rows(device: torch.device) -> list[Row]:
     ms = one_thread_cpu_ms(calls, rounds=2)
     rows = []
     for name in MIXERS:
-        base = "sdpa-causal" if name == "causal" else "sdpa"
+        base = _baseline(name)
         params = {"B": B, "N": n, "D": D, "heads": HEADS, "dtype": "float32", "threads": 1}
         rows.append(_row(f"{name}-N{n}", CPU_PHASE, name, base, ms[name], ms[base], "ms", params))
     return rows
@@ -252,7 +257,7 @@ def check_targets(rows: list[Row]) -> dict:
         if name == "aff":
             continue
         faster = {n: r.ratio for (m, n), r in fb.items() if m == name and n >= 1024 and not math.isnan(r.ratio)}
-        at_8192 = fb.get((name, 8192))
+        at_8192 = fb.get((name, TARGET_N))
         entry = {"fwd+bwd ratio from N=1024": faster, "faster than sdpa from 1024": all(v > 1 for v in faster.values())}
         cpu = next((r for r in rows if r.phase == CPU_PHASE and r.ours == name), None)
         if name in TARGETS and at_8192 is not None:
