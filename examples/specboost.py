@@ -64,6 +64,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="E1: SpecBoost stage-1 epochs (default E // 2); stage 2 gets E - E1")
     p.add_argument("--width", type=int, default=None, help="stage width (default 20, quick 12); the single FNO gets ~sqrt(2) times")
     p.add_argument("--modes", type=int, default=None, help="kept modes per axis, |k| < modes (default 8, quick 6)")
+    p.add_argument("--stage2-modes", type=int, default=None,
+                   help="kept modes per axis of stage 2 (default: --modes); the FNOs' residual sits at high wavenumbers")
+    p.add_argument("--stage2-width", type=int, default=None, help="width of stage 2 (default: --width)")
     p.add_argument("--layers", type=int, default=4)
     p.add_argument("--batch-size", type=int, default=10)
     p.add_argument("--lr", type=float, default=2e-3)
@@ -85,6 +88,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.epochs = args.epochs or (40 if q else 60)
     args.width = args.width or (12 if q else 20)
     args.modes = args.modes or (6 if q else 8)
+    args.stage2_modes = args.stage2_modes or args.modes
+    args.stage2_width = args.stage2_width or args.width
     if args.n_train + args.n_test > args.n_data:
         p.error(f"--n-train + --n-test must not exceed --n-data={args.n_data}, got {args.n_train} + {args.n_test}")
     args.stage1_epochs = args.stage1_epochs or args.epochs // 2
@@ -128,8 +133,9 @@ def build_models(args) -> tuple[FNO, SpecBoost]:
     modes = (args.modes, args.modes)
     torch.manual_seed(args.seed)
     extra = 1 if args.stage_input == "input+previous" else 0
+    modes2 = (args.stage2_modes, args.stage2_modes)
     boost = SpecBoost([FNO(1, 1, modes, hidden_channels=args.width, **kw),
-                       FNO(1 + extra, 1, modes, hidden_channels=args.width, **kw)], stage_input=args.stage_input)
+                       FNO(1 + extra, 1, modes2, hidden_channels=args.stage2_width, **kw)], stage_input=args.stage_input)
     target = count(boost)
     widths = range(args.width, 3 * args.width)
     width = min(widths, key=lambda w: abs(count(FNO(1, 1, modes, hidden_channels=w, **kw)) - target))
@@ -218,7 +224,8 @@ def main(argv: list[str] | None = None) -> dict:
     single, boost = build_models(args)
     n_single, n_boost = count(single), count(boost)
     print(f"parameters: single FNO (width {single.config.hidden_channels}) {n_single:,}; SpecBoost "
-          f"(2 x width {args.width}) {n_boost:,}; ratio {n_single / n_boost:.3f}")
+          f"(widths {args.width} + {args.stage2_width}, modes {args.modes} + {args.stage2_modes}) {n_boost:,}; "
+          f"ratio {n_single / n_boost:.3f}")
     times = train(args, single, boost, data, device)
 
     rel_l2 = LpLoss(2, relative=True)

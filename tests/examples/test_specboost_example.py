@@ -84,3 +84,19 @@ def test_stage1_epochs_must_leave_stage_2_some(capsys):
     with pytest.raises(SystemExit):
         example.parse_args(["--quick", "--epochs", "4", "--stage1-epochs", "4"])
     assert "--stage1-epochs" in capsys.readouterr().err
+
+
+def test_stage2_modes_and_width_set_stage_2_alone():
+    args = example.parse_args(["--quick", "--width", "8", "--modes", "4", "--stage2-width", "4", "--stage2-modes", "8",
+                               "--layers", "1"])
+    single, boost = example.build_models(args)
+    first, second = boost.stages
+    assert (first.config.hidden_channels, tuple(first.config.n_modes)) == (8, (4, 4))
+    assert (second.config.hidden_channels, tuple(second.config.n_modes)) == (4, (8, 8))
+    assert tuple(single.config.n_modes) == (4, 4)
+    # the single FNO's width is the one whose parameter count is closest to the ensemble's
+    counts = {w: example.count(FNO(1, 1, (4, 4), hidden_channels=w, n_layers=1)) for w in range(8, 24)}
+    target = example.count(boost)
+    assert single.config.hidden_channels == min(counts, key=lambda w: abs(counts[w] - target))
+    defaults = example.parse_args(["--quick"])
+    assert (defaults.stage2_modes, defaults.stage2_width) == (defaults.modes, defaults.width)
