@@ -123,3 +123,25 @@ def test_widening_fkan_is_matched_to_the_budget(ex):
     model = ex.build("FKAN", width, args)
     assert model.widths == (width, 2 * width, 2 * width, 2 * width, 4 * width)
     assert abs(ex.count_params(model) - budget) <= 0.05 * budget
+
+
+def test_crop_fits_the_central_pixels_at_their_full_grid_coordinates(ex, tmp_path, monkeypatch):
+    seen = {}
+    real_fit = ex.fit
+
+    def recording_fit(name, model, lr, coords, image, args, out):
+        seen["coords"], seen["image"] = coords, image
+        return real_fit(name, model, lr, coords, image, args, out)
+
+    monkeypatch.setattr(ex, "fit", recording_fit)
+    ex.main(["--size", "64", "--crop", "32", "--steps", "1", "--models", "SIREN", "--hidden", "8", "--out", str(tmp_path)])
+    full, axis = ex.load_camera(64), torch.linspace(-1, 1, 64)
+    assert torch.equal(seen["image"], full[16:48, 16:48])  # (64 - 32) / 2 = 16 pixels off each edge
+    assert torch.equal(seen["coords"][:, 0, 0], axis[16:48]) and torch.equal(seen["coords"][0, :, 1], axis[16:48])
+
+
+@pytest.mark.parametrize("crop", ["31", "16", "128"])
+def test_bad_crop_names_the_argument(ex, crop, capsys):
+    with pytest.raises(SystemExit):
+        ex.parse_args(["--size", "64", "--crop", crop])
+    assert "--crop must be even and lie in [32, --size=64]" in capsys.readouterr().err
