@@ -11,7 +11,8 @@ parameter counts match within a few percent) trained for ``E`` epochs, and a 2-s
 :class:`operators.specboost.SpecBoost` of two FNOs of the stage width, trained for
 ``E1`` and ``E - E1`` epochs (``--stage1-epochs``, default ``E / 2``): stage 1 on the
 target, stage 2 on the residual of stage 1 (stage 1 frozen). Same kept modes, layers,
-batch size, learning rate and schedule for all.
+batch size, learning rate and schedule for all, unless ``--stage2-modes`` / ``--stage2-width``
+give stage 2 its own (the single FNO's width then matches the new total).
 
 Output: test relative L2 of the single FNO, of SpecBoost's first stage alone and of
 SpecBoost; the normalised radial error spectra (``operators.error_spectrum``) of the three
