@@ -253,9 +253,13 @@ class SpecBoost(nn.Module):
         name -> pair of ``(inputs, targets)`` tensors) are turned into stage data;
         ``trainer_kwargs`` go to the Trainer (``epochs``, ``lr``, ``checkpoint_dir``, ...).
         Returns the Trainer (its ``history``); stages after ``m`` are left untouched.
+        At ``m = 0`` (``P_0 = 0``) the two objectives coincide and the stage trains bare,
+        so its checkpoints resume under either objective.
         """
         if objective not in STAGE_OBJECTIVES:
             raise ValueError(f"objective must be one of {STAGE_OBJECTIVES}, got {objective!r}")
+        if m == 0:
+            objective = "residual"
         if not (isinstance(train, (tuple, list)) and len(train) == 2):
             raise TypeError(f"train must be an (inputs, targets) pair of tensors, got {type(train).__name__}")
         self.freeze_before(m)

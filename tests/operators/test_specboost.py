@@ -141,6 +141,24 @@ def test_fit_stage_trains_only_that_stage_on_its_objective(mode, objective):
     assert trainer.history[-1]["t/loss"] == pytest.approx(want.item(), rel=1e-5)
 
 
+def test_stage_0_objectives_coincide_and_share_checkpoints(tmp_path):
+    """P_0 = 0: both objectives train stage 0 identically, and a stage-0 checkpoint resumes under either."""
+    x, y = torch.randn(8, 2, 8, 8), torch.randn(8, 1, 8, 8)
+    trained = {}
+    for objective in ("residual", "ensemble"):
+        torch.manual_seed(3)
+        boost = SpecBoost(_stages(2, "input", dtype=torch.float32))
+        boost.fit_stage(0, (x, y), objective=objective, epochs=2, batch_size=4, device="cpu", seed=0, verbose=False,
+                        checkpoint_dir=tmp_path / objective)
+        trained[objective] = [p.detach().clone() for p in boost.stages[0].parameters()]
+    assert all(torch.equal(a, b) for a, b in zip(trained["residual"], trained["ensemble"]))
+    torch.manual_seed(4)  # another initialisation: resuming must restore the trained weights
+    boost = SpecBoost(_stages(2, "input", dtype=torch.float32))
+    boost.fit_stage(0, (x, y), objective="ensemble", epochs=2, batch_size=4, device="cpu", seed=0, verbose=False,
+                    checkpoint_dir=tmp_path / "residual", resume=True)
+    assert all(torch.equal(a, b) for a, b in zip(trained["residual"], boost.stages[0].parameters()))
+
+
 def test_add_stage_freezes_previous():
     boost = SpecBoost(_stages(1, "input+previous"), stage_input="input+previous")
     new = _stages(2, "input+previous")[1]
