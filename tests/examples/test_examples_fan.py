@@ -148,18 +148,9 @@ def test_forecast_runs(tmp_path):
     assert (tmp_path / "forecast.png").stat().st_size > 0
 
 
-def test_fourier_head_cosine_schedule_decays_the_lr_to_zero_over_all_steps(monkeypatch):
-    import torch
-
+def test_fourier_head_cosine_schedule_decays_the_lr_to_zero_over_all_steps(adam_lrs):
     ex = _load("fourier_head_density")
-    seen = []
-    real_step = torch.optim.Adam.step
-
-    def recording_step(self, *a, **kw):
-        seen.append(self.param_groups[0]["lr"])
-        return real_step(self, *a, **kw)
-
-    monkeypatch.setattr(torch.optim.Adam, "step", recording_step)
+    seen = adam_lrs
     args = ex.parse_args(["--samples", "50", "--epochs", "2", "--batch-size", "16", "--schedule", "cosine"])
     ex.train_one("gaussian", "linear", 1, args)
     steps = 2 * math.ceil(40 / 16)  # 40 training samples (80/20 split), 3 batches per epoch

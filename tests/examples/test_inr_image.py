@@ -98,16 +98,9 @@ def test_resume_compares_only_the_options_of_that_model(ex):
     assert not ex._resumable("SIREN", state, ex.parse_args(["--size", "32", "--steps", "5"]), 1e-3)
 
 
-def test_exp_schedule_decays_every_model_to_a_tenth(ex, tmp_path, monkeypatch):
+def test_exp_schedule_decays_every_model_to_a_tenth(ex, tmp_path, adam_lrs):
     """--schedule exp: the lr used at step s is lr * 0.1^(s / steps), reaching lr / 10 at the end."""
-    seen = []
-    real_step = torch.optim.Adam.step
-
-    def recording_step(self, *a, **kw):
-        seen.append(self.param_groups[0]["lr"])
-        return real_step(self, *a, **kw)
-
-    monkeypatch.setattr(torch.optim.Adam, "step", recording_step)
+    seen = adam_lrs
     steps = 4
     ex.main(["--size", "32", "--steps", str(steps), "--hidden", "8", "--ff-features", "4", "--fkan-frequencies", "3",
              "--schedule", "exp", "--lr", "1e-3", "--out", str(tmp_path)])
