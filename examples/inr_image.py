@@ -171,7 +171,7 @@ def build(name: str, hidden: int, args) -> torch.nn.Module:
         return FKAN(2, 1, num_frequencies=args.fkan_frequencies,
                     hidden_features=widening_widths(hidden) if widening else hidden,
                     n_layers=None if widening else args.layers, activation=args.fkan_activation,
-                    omega_0=args.fkan_omega, smooth_init=args.fkan_smooth_init)
+                    omega_0=args.fkan_omega, smooth_init=args.fkan_smooth_init, directions=args.fkan_directions)
     return FourierFeatureINR(2, 1, num_features=args.ff_features, sigma=args.ff_sigma, hidden_features=hidden,
                              n_layers=args.layers)
 
@@ -205,7 +205,8 @@ def evaluate(model: torch.nn.Module, coords: torch.Tensor, chunk: int = 1 << 15)
 
 # Options that change what a model's checkpoint holds: shared ones, then each model's own.
 _SHARED_OPTIONS = ("size", "crop", "hidden", "layers", "seed", "lr", "schedule")
-_MODEL_OPTIONS = {"FKAN": ("fkan_frequencies", "fkan_activation", "fkan_smooth_init", "fkan_widths", "fkan_omega"),
+_MODEL_OPTIONS = {"FKAN": ("fkan_frequencies", "fkan_activation", "fkan_smooth_init", "fkan_widths", "fkan_omega",
+                            "fkan_directions"),
                   "SIREN": (), "FourierFeatures": ("ff_features", "ff_sigma")}
 
 
@@ -333,6 +334,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "at the last step, the FKAN authors' 1e-4 -> 1e-5)")
     p.add_argument("--fkan-smooth-init", action=argparse.BooleanOptionalAction, default=False,
                    help="FKAN's Fourier coefficients start as randn / (sqrt(d) k^2)")
+    p.add_argument("--fkan-directions", type=int, default=None, metavar="D",
+                   help="FKAN's series act on the projections onto D fixed directions, angles m pi / D "
+                        "(spectral.FKAN(directions=D)); default: on the two axes, as in the paper")
     p.add_argument("--ff-features", type=int, default=256, help="random Fourier features R")
     p.add_argument("--ff-sigma", type=float, default=None,
                    help="std of the Fourier-feature frequencies per unit coordinate (default size / 102.4: "

@@ -13,7 +13,7 @@ from spectral.fan import FAN, FANLayer
 from spectral.fan_attention import FANAttention
 from spectral.fft import resample
 from spectral.fourier_head import FourierHead
-from spectral.inr import FKAN, SIREN, FourierFeatureINR, widening_widths
+from spectral.inr import FKAN, SIREN, FourierFeatureINR, projection_directions, widening_widths
 from spectral.kan import FourierKANLayer
 from spectral.mixers import (
     AFFMixer,
@@ -40,6 +40,7 @@ __all__ = [
     "GlobalFilterMixer",
     "ModReLU",
     "SIREN",
+    "projection_directions",
     "radial_spectrum",
     "resample",
     "widening_widths",

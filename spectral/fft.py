@@ -334,7 +334,7 @@ def resample(x: torch.Tensor, size: int | Sequence[int]) -> torch.Tensor:
     --------
     >>> t = torch.arange(8, dtype=torch.float64) / 8
     >>> y = resample(torch.sin(2 * torch.pi * t), 32)
-    >>> bool(torch.allclose(y, torch.sin(2 * torch.pi * torch.arange(32) / 32), atol=1e-12))
+    >>> bool(torch.allclose(y, torch.sin(2 * torch.pi * torch.arange(32, dtype=torch.float64) / 32), atol=1e-12))
     True
     """
     size_t = (size,) if isinstance(size, int) else tuple(size)

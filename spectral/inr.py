@@ -22,7 +22,7 @@ from torch import nn
 
 from spectral.kan import FourierKANLayer
 
-__all__ = ["FKAN_ACTIVATIONS", "FKAN", "SIREN", "FourierFeatureINR", "widening_widths"]
+__all__ = ["FKAN_ACTIVATIONS", "FKAN", "SIREN", "FourierFeatureINR", "projection_directions", "widening_widths"]
 
 FKAN_ACTIVATIONS = ("gated_tanh", "sine", "relu", "gelu", "silu")
 FKANActivation = Literal["gated_tanh", "sine", "relu", "gelu", "silu"]
@@ -78,6 +78,35 @@ def _fkan_widths(hidden_features: object, n_layers: object) -> tuple[int, ...]:
         return widths
     h = _check_count("hidden_features", hidden_features)
     return (h,) * _check_count("n_layers", 3 if n_layers is None else n_layers)
+
+
+def projection_directions(in_features: int, directions: int, *, dtype=None, device=None) -> torch.Tensor:
+    """Fixed unit vectors for :class:`FKAN`'s ``directions`` option: ``(d, D)``, one per column.
+
+    ``d = 1``: only ``D = 1`` (the axis). ``d = 2``: the angles ``m pi / D``, ``m = 0..D-1``,
+    evenly spread over the half circle (a direction and its opposite give the same series);
+    both axes are among them when ``D`` is even. ``d >= 3``: the ``d`` axes, then ``D - d``
+    directions drawn from a Gaussian with a fixed seed (so every instance gets the same ones).
+
+    >>> projection_directions(2, 4).T
+    tensor([[ 1.0000,  0.0000],
+            [ 0.7071,  0.7071],
+            [ 0.0000,  1.0000],
+            [-0.7071,  0.7071]])
+    """
+    d = _check_count("in_features", in_features)
+    n = _check_count("directions", directions)
+    if n < d or (d == 1 and n > 1):
+        need = "1 for in_features=1" if d == 1 else f"at least in_features={d}"
+        raise ValueError(f"directions must be {need}, got {n}")
+    if d == 2:
+        theta = torch.arange(n, dtype=torch.float64) * math.pi / n
+        u = torch.stack((torch.cos(theta), torch.sin(theta)))  # (2, D)
+        u[u.abs() < 1e-12] = 0.0  # exact axes: cos(pi / 2) is 6e-17 in floating point
+    else:
+        extra = torch.randn(d, n - d, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+        u = torch.cat((torch.eye(d, dtype=torch.float64), extra / extra.norm(dim=0)), dim=1)  # (d, D)
+    return u.to(dtype=dtype or torch.get_default_dtype(), device=device)
 
 
 def _linears(sizes: list[int], factory: dict) -> nn.ModuleList:
@@ -302,6 +331,12 @@ class FKAN(nn.Module):
         Frequency factor of ``"gated_tanh"`` and ``"sine"`` (ignored by the others).
     smooth_init : bool
         Passed to :class:`~spectral.kan.FourierKANLayer` (``1/k^2`` initial coefficients).
+    directions : int, optional
+        ``None`` (default): the Fourier-KAN layer acts on the ``d`` coordinates, as in the
+        paper. An int ``D``: it acts on the projections ``u_m . x`` onto ``D`` fixed unit
+        vectors instead (:func:`projection_directions`; a non-persistent buffer
+        ``directions_matrix`` of shape ``(d, D)``), so its series also run along oblique
+        directions. The layer then has ``D / d`` times the parameters. See Notes.
     device, dtype
         Where and in which dtype to create the parameters.
 
@@ -310,7 +345,8 @@ class FKAN(nn.Module):
     ValueError
         For an unknown ``activation`` (the message lists :data:`FKAN_ACTIVATIONS`), counts
         below 1, an empty ``hidden_features`` sequence or one whose length differs from
-        ``n_layers``, or a non-positive ``omega_0``; in ``forward`` for a last axis other than ``d``.
+        ``n_layers``, a non-positive ``omega_0``, or ``directions`` below ``d`` (or above 1
+        for ``d = 1``); in ``forward`` for a last axis other than ``d``.
 
     Shape
     -----
@@ -352,6 +388,7 @@ class FKAN(nn.Module):
         activation: FKANActivation = "gated_tanh",
         omega_0: float = 30.0,
         smooth_init: bool = False,
+        directions: int | None = None,
         device=None,
         dtype=None,
     ) -> None:
@@ -367,7 +404,14 @@ class FKAN(nn.Module):
         self.omega_0 = _check_positive("omega_0", omega_0)
         factory = {"device": device, "dtype": dtype}
         first, last = self.widths[0], self.widths[-1]
-        self.kan = FourierKANLayer(in_features, first, num_frequencies, smooth_init=smooth_init, **factory)
+        self.directions = directions
+        if directions is not None:
+            u = projection_directions(in_features, directions, **factory)  # (d, D)
+            self.register_buffer("directions_matrix", u, persistent=False)
+        else:
+            self.directions_matrix = None
+        series_inputs = in_features if directions is None else directions
+        self.kan = FourierKANLayer(series_inputs, first, num_frequencies, smooth_init=smooth_init, **factory)
         self.norm = nn.LayerNorm(first, **factory)
         self.layers = _linears(list(self.widths), factory)
         self.out = nn.Linear(last, out_features, **factory)
@@ -385,6 +429,8 @@ class FKAN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_coords("FKAN", x, self.in_features)
+        if self.directions_matrix is not None:
+            x = x @ self.directions_matrix  # (..., D) projections onto the fixed directions
         h = self.norm(self.kan(x))  # (..., H_1)
         for linear in self.layers:
             h = _ACTIVATION_FNS[self.activation](linear(h), self.omega_0)  # (..., H_l)
@@ -399,4 +445,5 @@ class FKAN(nn.Module):
             f"{self.in_features}, {self.out_features}, num_frequencies={self.num_frequencies}, "
             f"hidden_features={self.hidden_features}, n_layers={self.n_layers}, "
             f"activation={self.activation!r}, omega_0={self.omega_0}"
+            + ("" if self.directions is None else f", directions={self.directions}")
         )

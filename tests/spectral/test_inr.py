@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from spectral.inr import FKAN, FKAN_ACTIVATIONS, SIREN, FourierFeatureINR, widening_widths
+from spectral.inr import FKAN, FKAN_ACTIVATIONS, SIREN, FourierFeatureINR, projection_directions, widening_widths
 
 SMALL = {
     "FKAN": lambda d, o, **kw: FKAN(d, o, num_frequencies=5, hidden_features=12, n_layers=3, **kw),
@@ -210,6 +210,66 @@ def test_non_floating_coordinates_are_a_type_error(name, dtype):
 def test_bad_constructor_arguments(build, match):
     with pytest.raises(ValueError, match=match):
         build()
+
+
+def test_projection_directions_are_unit_vectors_at_the_documented_angles():
+    u = projection_directions(2, 6, dtype=torch.float64)  # (2, 6)
+    theta = np.arange(6) * np.pi / 6
+    np.testing.assert_allclose(u.numpy(), np.stack([np.cos(theta), np.sin(theta)]), atol=1e-15)
+    assert u[1, 0] == 0 and u[0, 3] == 0  # the axes exactly
+    for d, n in [(1, 1), (3, 3), (3, 7), (5, 9)]:
+        v = projection_directions(d, n, dtype=torch.float64)
+        assert v.shape == (d, n)
+        torch.testing.assert_close(v.norm(dim=0), torch.ones(n, dtype=torch.float64))
+        torch.testing.assert_close(v[:, :d], torch.eye(d, dtype=torch.float64))  # the axes first
+        assert torch.equal(v, projection_directions(d, n, dtype=torch.float64))  # same directions every time
+
+
+def test_fkan_directions_equal_to_the_axes_is_the_plain_fkan():
+    """``directions = d`` projects onto the axes themselves: same output as the paper's FKAN."""
+    plain = FKAN(2, 2, num_frequencies=4, hidden_features=8, n_layers=2, dtype=torch.float64)
+    projected = FKAN(2, 2, num_frequencies=4, hidden_features=8, n_layers=2, directions=2, dtype=torch.float64)
+    projected.load_state_dict(plain.state_dict())  # the buffer is not persistent: same keys
+    x = torch.rand(20, 2, dtype=torch.float64) * 2 - 1
+    torch.testing.assert_close(projected(x), plain(x), rtol=0, atol=1e-14)
+
+
+@pytest.mark.parametrize("n_dir", [3, 4, 8])
+def test_fkan_directions_rotate_with_the_input(n_dir):
+    """Rotating x by pi / D shifts the projections by one direction: u_m . (R x) = u_{m-1} . x, and
+    u_{-1} = -u_{D-1}, whose series is the same with its sine coefficients negated. So the model at
+    R x equals the model with the series weights rolled by one direction at x (an independent
+    reconstruction from the formula; it fails if the angles, their order or the sign are wrong)."""
+    torch.manual_seed(0)
+    model = FKAN(2, 1, num_frequencies=5, hidden_features=7, n_layers=2, directions=n_dir, dtype=torch.float64)
+    rolled = FKAN(2, 1, num_frequencies=5, hidden_features=7, n_layers=2, directions=n_dir, dtype=torch.float64)
+    rolled.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        w = model.kan.weight  # (H, D, 2, K)
+        new = torch.roll(w, shifts=-1, dims=1).clone()
+        new[:, -1, 1] = -w[:, 0, 1]  # the wrapped direction is -u_{D-1}: sin(-t) = -sin(t)
+        rolled.kan.weight.copy_(new)
+    a = math.pi / n_dir
+    rot = torch.tensor([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]], dtype=torch.float64)
+    x = torch.rand(30, 2, dtype=torch.float64) * 2 - 1
+    torch.testing.assert_close(model(x @ rot.T), rolled(x), rtol=1e-10, atol=1e-10)
+    assert not torch.allclose(model(x @ rot.T), model(x))  # the check is not vacuous
+
+
+def test_fkan_directions_parameters_and_errors():
+    base = FKAN(2, 1, num_frequencies=4, hidden_features=8, n_layers=1)
+    wide = FKAN(2, 1, num_frequencies=4, hidden_features=8, n_layers=1, directions=6)
+    assert wide.kan.weight.shape == (8, 6, 2, 4) and base.kan.weight.shape == (8, 2, 2, 4)
+    assert "directions=6" in repr(wide) and "directions" not in repr(base)
+    assert wide.double().directions_matrix.dtype == torch.float64
+    with pytest.raises(ValueError, match=r"directions must be at least in_features=3, got 2"):
+        FKAN(3, 1, directions=2)
+    with pytest.raises(ValueError, match=r"directions must be 1 for in_features=1, got 4"):
+        FKAN(1, 1, directions=4)
+    with pytest.raises(ValueError, match=r"directions must be an int >= 1, got 0"):
+        FKAN(2, 1, directions=0)
+    with pytest.raises(ValueError, match=r"expected coordinates of shape \(\.\.\., 2\), got \(5, 6\)"):
+        wide(torch.zeros(5, 6))  # the projections' width is not an input width
 
 
 def test_reprs_name_the_configuration():
