@@ -363,6 +363,14 @@ class FKAN(nn.Module):
     23.29 for three uniform layers of width 226, both at Adam lr 1e-3; lowering ``omega_0`` to 10
     gained ~0.1 dB, within the seed-to-seed spread.
 
+    ``directions``: the paper's first layer is a sum of one-axis series, so an oblique edge has
+    to be assembled by the MLP, and between the training pixels the fit shows axis-aligned
+    streaks. Series along ``D`` fixed directions remove most of that: on the 256x256 camera
+    image fitted on its even pixels (500 Adam steps at lr 1e-3, ~132.6k parameters, K = 32),
+    ``directions=8, omega_0=10`` scored 26.53 dB on the held-out odd pixels (seed 1: 26.38) and
+    39.30 on the training pixels, against 25.66 / 38.42 for the paper's form and 25.96 / 33.80
+    for the paper's form with ``omega_0=10`` (SIREN: 26.88 / 36.32, seed 1 26.79 / 37.44).
+
     References
     ----------
     Mehrabian et al., "Implicit Neural Representations with Fourier Kolmogorov-Arnold

@@ -138,3 +138,14 @@ def test_bad_crop_names_the_argument(ex, crop, capsys):
     with pytest.raises(SystemExit):
         ex.parse_args(["--size", "64", "--crop", crop])
     assert "--crop must be even and lie in [32, --size=64]" in capsys.readouterr().err
+
+
+def test_fkan_directions_option_builds_the_projected_model_and_is_its_own_checkpoint(ex):
+    args = ex.parse_args(["--size", "32", "--fkan-frequencies", "4", "--fkan-directions", "6"])
+    budget = ex.count_params(ex.build("SIREN", 64, args))
+    model = ex.build("FKAN", ex.matched_width("FKAN", budget, args), args)
+    assert model.directions == 6 and model.kan.weight.shape[1] == 6  # series on 6 projections
+    assert abs(ex.count_params(model) - budget) <= 0.05 * budget
+    assert ex.build("FKAN", 8, ex.parse_args(["--size", "32"])).directions is None  # default: the paper's axes
+    state = {"config": vars(ex.parse_args(["--size", "32"])), "lr": 1e-3, "step": 0}
+    assert not ex._resumable("FKAN", state, args, 1e-3) and ex._resumable("SIREN", state, args, 1e-3)
