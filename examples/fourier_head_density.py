@@ -68,9 +68,15 @@ DATASETS = ("gaussian", "gmm2", "beta")
 HEADS = ("linear", "fourier")
 VAR = 0.01
 PAPER_LOG_OFFSET = 1e-5  # the reference head's const_inverse_softmax
-# the paper repository's saved metrics (12 frequencies, gamma = 0; mean of seeds 1, 2, 3, 42)
-PAPER_KL = {("gaussian", "fourier"): 0.116, ("gmm2", "fourier"): 0.146, ("beta", "fourier"): 0.191,
-            ("gaussian", "linear"): 0.170, ("gmm2", "linear"): 0.238, ("beta", "linear"): 0.234}
+# the paper repository's saved KLs (toy-example-synthetic/eval/graphing/saved_pmfs/<dataset>/<head>/0.0/
+# <12 or 0>/model_metrics.json: 12 frequencies, gamma = 0), seeds 1, 2, 3, 42, and their means
+PAPER_KL_SEEDS = {("gaussian", "fourier"): (0.0902, 0.1809, 0.0942, 0.0998),
+                  ("gmm2", "fourier"): (0.1774, 0.1694, 0.1094, 0.1273),
+                  ("beta", "fourier"): (0.1933, 0.1711, 0.2108, 0.1906),
+                  ("gaussian", "linear"): (0.2071, 0.1546, 0.2144, 0.1020),
+                  ("gmm2", "linear"): (0.2203, 0.2316, 0.2143, 0.2841),
+                  ("beta", "linear"): (0.2275, 0.1926, 0.2532, 0.2636)}
+PAPER_KL = {key: float(np.mean(v)) for key, v in PAPER_KL_SEEDS.items()}
 PAPER_SMOOTHNESS = {("gaussian", "fourier"): 0.0569, ("gmm2", "fourier"): 0.0376, ("beta", "fourier"): 0.0765,
                     ("gaussian", "linear"): 0.116, ("gmm2", "linear"): 0.0680, ("beta", "linear"): 0.127}
 
@@ -126,6 +132,21 @@ def true_pmf(name: str, xy: np.ndarray, centers: np.ndarray) -> np.ndarray:
 
 def quantize(values: np.ndarray, bins: int) -> np.ndarray:
     return np.clip(np.digitize(values, np.linspace(-1, 1, bins + 1)) - 1, 0, bins - 1)
+
+
+def compare_to_paper(ours: list[float], paper: tuple[float, ...]) -> dict:
+    """Our mean KL minus the paper's, the standard error of that gap, and Welch's two-sided p.
+
+    Both figures are means over a few seeds, so the paper's carries seed noise too: the gap's
+    standard error is ``sqrt(s_ours^2 / n_ours + s_paper^2 / n_paper)`` (sample variances).
+    With a single seed of ours the spread is unknown and the standard error and p are NaN.
+    """
+    gap = float(np.mean(ours) - np.mean(paper))
+    if len(ours) < 2:
+        return {"gap": gap, "gap_se": math.nan, "welch_p": math.nan}
+    se = math.sqrt(np.var(ours, ddof=1) / len(ours) + np.var(paper, ddof=1) / len(paper))
+    p = float(stats.ttest_ind(ours, paper, equal_var=False).pvalue)
+    return {"gap": gap, "gap_se": se, "welch_p": p}
 
 
 def smoothness(q: np.ndarray, max_sigma: int = 100) -> np.ndarray:
@@ -263,14 +284,18 @@ def main(argv=None) -> list[dict]:
             rows.append({"dataset": dataset, "head": head, "kl": float(np.mean(kls)), "kl_std": float(np.std(kls)),
                          "smoothness": float(np.mean([r["smoothness"] for r in runs])), "kl_per_seed": kls,
                          "smoothness_per_seed": [r["smoothness"] for r in runs],
-                         "paper_kl": PAPER_KL[dataset, head], "paper_smoothness": PAPER_SMOOTHNESS[dataset, head]})
+                         "paper_kl": PAPER_KL[dataset, head], "paper_smoothness": PAPER_SMOOTHNESS[dataset, head]}
+                        | {f"paper_{k}": v for k, v in compare_to_paper(kls, PAPER_KL_SEEDS[dataset, head]).items()})
     print(f"\nConditional densities, {args.bins} bins, Fourier head with {args.frequencies} frequencies, "
           f"gamma={args.gamma}, {args.epochs} epochs, seeds {args.seeds} ({time.time() - start:.0f} s wall this call, "
           f"{sum(r.get('cpu_s', 0.0) for r in results.values()):.0f} s training CPU time in all)")
-    print(f"{'dataset':<9} {'head':<8} {'KL':>15} {'paper KL':>9} {'smoothness':>11} {'paper smooth.':>14}  KL per seed")
+    print(f"{'dataset':<9} {'head':<8} {'KL':>15} {'paper KL':>9} {'KL - paper (s.e., Welch p)':>27} {'smoothness':>11} "
+          f"{'paper smooth.':>14}  KL per seed")
     for r in rows:
-        print(f"{r['dataset']:<9} {r['head']:<8} {r['kl']:>8.3f} ± {r['kl_std']:.3f} {r['paper_kl']:>9.3f} "
+        gap = f"{r['paper_gap']:+.3f} ({r['paper_gap_se']:.3f}, p {r['paper_welch_p']:.2f})"
+        print(f"{r['dataset']:<9} {r['head']:<8} {r['kl']:>8.3f} ± {r['kl_std']:.3f} {r['paper_kl']:>9.3f} {gap:>27} "
               f"{r['smoothness']:>11.4f} {r['paper_smoothness']:>14.4f}  " + " ".join(f"{v:.3f}" for v in r["kl_per_seed"]))
+    print("(± : spread over our seeds; s.e. of the gap counts the seed noise of both means, the paper's 4 seeds too)")
     if set(args.datasets) == set(DATASETS):
         plot(results, args.seeds[0], args, args.out / "pmfs.png")
         print(f"plot: {args.out / 'pmfs.png'}")

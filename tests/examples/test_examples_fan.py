@@ -158,3 +158,23 @@ def test_fourier_head_cosine_schedule_decays_the_lr_to_zero_over_all_steps(adam_
     seen.clear()
     ex.train_one("gaussian", "linear", 1, ex.parse_args(["--samples", "50", "--epochs", "2", "--batch-size", "16"]))
     assert seen == [1e-3] * steps  # the paper's constant lr stays the default
+
+
+def test_fourier_head_paper_gap_is_welchs_test():
+    """The gap's s.e. and p against a hand computation of Welch's t-test (unequal variances)."""
+    ex = _load("fourier_head_density")
+    ours, paper = [0.20, 0.15, 0.18, 0.22, 0.17], (0.1774, 0.1694, 0.1094, 0.1273)
+    r = ex.compare_to_paper(ours, paper)
+    va, vb = np.var(ours, ddof=1) / 5, np.var(paper, ddof=1) / 4
+    se = math.sqrt(va + vb)
+    t = (np.mean(ours) - np.mean(paper)) / se
+    dof = (va + vb) ** 2 / (va**2 / 4 + vb**2 / 3)  # Welch-Satterthwaite
+    from scipy import stats
+
+    assert r["gap"] == pytest.approx(np.mean(ours) - np.mean(paper), abs=1e-15)
+    assert r["gap_se"] == pytest.approx(se, rel=1e-12)
+    assert r["welch_p"] == pytest.approx(2 * stats.t.sf(abs(t), dof), rel=1e-9)
+    assert math.isnan(ex.compare_to_paper([0.2], paper)["gap_se"])
+    for key, seeds in ex.PAPER_KL_SEEDS.items():  # the quoted means are those of the per-seed figures
+        assert len(seeds) == 4 and ex.PAPER_KL[key] == pytest.approx(sum(seeds) / 4)
+    assert ex.PAPER_KL["gmm2", "fourier"] == pytest.approx(0.146, abs=5e-4)
