@@ -43,8 +43,8 @@ transcription that is not part of this project) gave, over 15 runs on this machi
 script leaves it, and 0.230 on seeds 1 2 3 42 with ``torch.manual_seed(seed)``; ours 0.178 +- 0.009
 (Welch p = 0.88). At equal weights our head's output and gradients equal the reference's to
 float32 rounding and the data sets are identical. So the reference code, run here, does not reach
-its own 0.146 either: that figure is a favourable 4-seed draw from a distribution whose mean
-matches ours, and the spread comes from the initialisation and batch order (the same data seed
+its own 0.146 either: unless the paper's GPU changes the distribution (not testable here), that
+figure is a favourable 4-seed draw from a distribution whose mean matches ours, and the spread comes from the initialisation and batch order (the same data seed
 gives 0.125 and 0.166, 0.174 and 0.261). ``--schedule cosine`` (seeds
 1 2 3 42) helps the linear head (gaussian 0.082, gmm2 0.209, beta 0.156) but not the Fourier
 head (0.077, 0.174, 0.192). The paper's smoothness regulariser ``--gamma 1e-6`` lowers gmm2's
