@@ -44,8 +44,9 @@ script leaves it, and 0.230 on seeds 1 2 3 42 with ``torch.manual_seed(seed)``; 
 (Welch p = 0.88). At equal weights our head's output and gradients equal the reference's to
 float32 rounding and the data sets are identical. So the reference code, run here, does not reach
 its own 0.146 either: unless the paper's GPU changes the distribution (not testable here), that
-figure is a favourable 4-seed draw from a distribution whose mean matches ours, and the spread comes from the initialisation and batch order (the same data seed
-gives 0.125 and 0.166, 0.174 and 0.261). ``--schedule cosine`` (seeds
+figure is a favourable 4-seed draw from a distribution whose mean matches ours, and the spread
+comes from the initialisation and batch order (the same data seed gives 0.125 and 0.166, 0.174
+and 0.261). ``--schedule cosine`` (seeds
 1 2 3 42) helps the linear head (gaussian 0.082, gmm2 0.209, beta 0.156) but not the Fourier
 head (0.077, 0.174, 0.192). The paper's smoothness regulariser ``--gamma 1e-6`` lowers gmm2's
 Fourier KL to 0.161 +- 0.007 over the same 16 seeds (0.146 on seeds 1 2 3 42; smoothness 0.0356).
@@ -299,12 +300,13 @@ def main(argv=None) -> list[dict]:
     print(f"\nConditional densities, {args.bins} bins, Fourier head with {args.frequencies} frequencies, "
           f"gamma={args.gamma}, {args.epochs} epochs, seeds {args.seeds} ({time.time() - start:.0f} s wall this call, "
           f"{sum(r.get('cpu_s', 0.0) for r in results.values()):.0f} s training CPU time in all)")
-    print(f"{'dataset':<9} {'head':<8} {'KL':>15} {'paper KL':>9} {'KL - paper (s.e., Welch p)':>27} {'smoothness':>11} "
-          f"{'paper smooth.':>14}  KL per seed")
+    print(f"{'dataset':<9} {'head':<8} {'KL':>15} {'paper KL':>9} {'KL - paper (s.e., Welch p)':>27} "
+          f"{'smoothness':>11} {'paper smooth.':>14}  KL per seed")
     for r in rows:
         gap = f"{r['paper_gap']:+.3f} ({r['paper_gap_se']:.3f}, p {r['paper_welch_p']:.2f})"
-        print(f"{r['dataset']:<9} {r['head']:<8} {r['kl']:>8.3f} ± {r['kl_std']:.3f} {r['paper_kl']:>9.3f} {gap:>27} "
-              f"{r['smoothness']:>11.4f} {r['paper_smoothness']:>14.4f}  " + " ".join(f"{v:.3f}" for v in r["kl_per_seed"]))
+        print(f"{r['dataset']:<9} {r['head']:<8} {r['kl']:>8.3f} ± {r['kl_std']:.3f} {r['paper_kl']:>9.3f} "
+              f"{gap:>27} {r['smoothness']:>11.4f} {r['paper_smoothness']:>14.4f}  "
+              + " ".join(f"{v:.3f}" for v in r["kl_per_seed"]))
     print("(± : spread over our seeds; s.e. of the gap counts the seed noise of both means, the paper's 4 seeds too)")
     if set(args.datasets) == set(DATASETS):
         plot(results, args.seeds[0], args, args.out / "pmfs.png")

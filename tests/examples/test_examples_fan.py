@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy import stats
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -169,8 +170,6 @@ def test_fourier_head_paper_gap_is_welchs_test():
     se = math.sqrt(va + vb)
     t = (np.mean(ours) - np.mean(paper)) / se
     dof = (va + vb) ** 2 / (va**2 / 4 + vb**2 / 3)  # Welch-Satterthwaite
-    from scipy import stats
-
     assert r["gap"] == pytest.approx(np.mean(ours) - np.mean(paper), abs=1e-15)
     assert r["gap_se"] == pytest.approx(se, rel=1e-12)
     assert r["welch_p"] == pytest.approx(2 * stats.t.sf(abs(t), dof), rel=1e-9)
