@@ -106,7 +106,8 @@ directional FKAN is level with SIREN to within the seed-to-seed spread, not abov
 
 Checkpoints (model + optimizer + step) are written atomically every
 ``--checkpoint-every`` steps under ``--out``; rerunning the same command resumes.
-Outputs: a results table, ``<out>/results.json`` and ``<out>/reconstructions.png``.
+Outputs: a results table, ``<out>/results.json``, ``<out>/reconstructions.png`` and, with
+``--eval-every N`` (default 50), ``<out>/frontier.png``: held-out against training PSNR every N steps.
 """
 
 from __future__ import annotations
@@ -253,13 +254,14 @@ def fit(name: str, model: torch.nn.Module, lr: float, coords, image, args, out: 
     x_train, y_train = coords[::2, ::2].reshape(-1, 2), to_signed(image[::2, ::2]).reshape(-1, 1)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     gamma = 0.1 ** (1 / max(args.steps, 1)) if getattr(args, "schedule", "constant") == "exp" else 1.0
-    ckpt, step, seconds = out / f"ckpt_{name}.pt", 0, 0.0
+    every = getattr(args, "eval_every", 0)
+    ckpt, step, seconds, history = out / f"ckpt_{name}.pt", 0, 0.0, []
     if ckpt.exists():
         state = torch.load(ckpt, weights_only=False)
         if _resumable(name, state, args, lr):
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
-            step, seconds = state["step"], state["seconds"]
+            step, seconds, history = state["step"], state["seconds"], state.get("history", [])
     bar = tqdm(total=args.steps, initial=step, desc=f"{name:>15}", dynamic_ncols=True)
     while step < args.steps:
         t0 = time.perf_counter()
@@ -275,18 +277,26 @@ def fit(name: str, model: torch.nn.Module, lr: float, coords, image, args, out: 
         if step % 10 == 0 or step == args.steps:
             # The loss is on the [-1, 1] scale: 4x the [0, 1] mean squared error that PSNR uses.
             bar.set_postfix(train_psnr=f"{10 * math.log10(4 / max(loss.item(), 1e-12)):.2f}")
+        if every and (step % every == 0 or step == args.steps):  # not timed: scoring is not training
+            history.append([step, *split_psnr(from_signed(evaluate(model, coords)), image)])
         if step % args.checkpoint_every == 0 or step == args.steps:
-            save_atomic({"config": vars(args), "lr": lr, "model": model.state_dict(),
-                         "optimizer": opt.state_dict(), "step": step, "seconds": seconds}, ckpt)
+            save_atomic({"config": vars(args), "lr": lr, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                         "step": step, "seconds": seconds, "history": history}, ckpt)
     bar.close()
     pred = from_signed(evaluate(model, coords))
     tr, te = (slice(0, None, 2),) * 2, (slice(1, None, 2),) * 2
+    train_psnr, heldout_psnr = split_psnr(pred, image)
     return {
         "params": count_params(model), "lr": lr, "steps": step, "train_seconds": seconds,
-        "train_psnr": psnr(pred[tr], image[tr]), "train_ssim": ssim(pred[tr], image[tr]),
-        "heldout_psnr": psnr(pred[te], image[te]), "heldout_ssim": ssim(pred[te], image[te]),
-        "prediction": pred,
+        "train_psnr": train_psnr, "train_ssim": ssim(pred[tr], image[tr]),
+        "heldout_psnr": heldout_psnr, "heldout_ssim": ssim(pred[te], image[te]),
+        "history": history, "prediction": pred,
     }
+
+
+def split_psnr(pred: torch.Tensor, image: torch.Tensor) -> tuple[float, float]:
+    """PSNR on the training pixels (row and column even) and on the held-out ones (both odd)."""
+    return psnr(pred[::2, ::2], image[::2, ::2]), psnr(pred[1::2, 1::2], image[1::2, 1::2])
 
 
 def bilinear_reference(image: torch.Tensor) -> dict:
@@ -330,6 +340,35 @@ def plot(image: torch.Tensor, results: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def plot_frontier(results: dict, bilinear_heldout: float, path: Path) -> None:
+    """Held-out PSNR against training PSNR along training, one curve per model (``--eval-every``).
+
+    Training moves every curve to the right; a curve above another at the same training PSNR
+    interpolates better for the same fit, whatever the learning rate or step count got it there.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    for name, r in results.items():
+        steps, train, held = zip(*r["history"])
+        line, = ax.plot(train, held, "o-", ms=3, label=f"{name} (lr {r['lr']:.2g})")
+        for i in (0, len(steps) - 1):
+            ax.annotate(f"{steps[i]}", (train[i], held[i]), textcoords="offset points", xytext=(3, 3),
+                        fontsize=7, color=line.get_color())
+    ax.axhline(bilinear_heldout, color="gray", ls="--", lw=1, label="bilinear interp")
+    ax.set_xlabel("training-pixel PSNR (dB)")
+    ax.set_ylabel("held-out-pixel PSNR (dB)")
+    ax.set_title("fit against interpolation along training (labels: Adam steps)", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="64x64 image, 200 steps, SIREN width 128 (CPU smoke run)")
@@ -367,12 +406,17 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "Tancik et al.'s 10 cycles per image width at 512)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint-every", type=int, default=50)
+    p.add_argument("--eval-every", type=int, default=50, metavar="N",
+                   help="score both pixel sets every N steps (0: at the end only); the curves go to "
+                        "results.json ('history': step, train PSNR, held-out PSNR) and <out>/frontier.png")
     p.add_argument("--out", default=None, help="output folder (default runs/inr_image[-quick])")
     args = p.parse_args(argv)
     if args.quick:
         args.size, args.steps, args.hidden = 64, 200, 128
     if args.crop is not None and not (32 <= args.crop <= args.size and args.crop % 2 == 0):
         p.error(f"--crop must be even and lie in [32, --size={args.size}], got {args.crop}")
+    if args.eval_every < 0:
+        p.error(f"--eval-every must be >= 0, got {args.eval_every}")
     if args.fkan_frequencies is None:
         args.fkan_frequencies = max(args.size // 8, 1)
     if args.ff_sigma is None:
@@ -412,11 +456,15 @@ def main(argv=None) -> dict:
     print(f"{'bilinear interp':>15} {'-':>5} {0:>8} {'-':>7} {'-':>5} {'(exact)':>10} {'(exact)':>10} "
           f"{ref['heldout_psnr']:>13.2f} {ref['heldout_ssim']:>13.4f} {'-':>7}")
     plot(image, results, out / "reconstructions.png")
+    written = [out / "reconstructions.png"]
+    if args.eval_every:
+        plot_frontier(results, ref["heldout_psnr"], out / "frontier.png")
+        written.append(out / "frontier.png")
     summary = {"config": vars(args), "results": {k: {a: b for a, b in v.items() if a != "prediction"}
                                                  for k, v in results.items()},
                "bilinear_reference": ref}
     (out / "results.json").write_text(json.dumps(summary, indent=2))
-    print(f"\nwrote {out / 'reconstructions.png'} and {out / 'results.json'}")
+    print(f"\nwrote {', '.join(map(str, written))} and {out / 'results.json'}")
     return summary
 
 

@@ -149,3 +149,30 @@ def test_fkan_directions_option_builds_the_projected_model_and_is_its_own_checkp
     assert ex.build("FKAN", 8, ex.parse_args(["--size", "32"])).directions is None  # default: the paper's axes
     state = {"config": vars(ex.parse_args(["--size", "32"])), "lr": 1e-3, "step": 0}
     assert not ex._resumable("FKAN", state, args, 1e-3) and ex._resumable("SIREN", state, args, 1e-3)
+
+
+def test_eval_every_records_the_scores_a_shorter_run_ends_with_and_keeps_them_on_resume(ex, tmp_path):
+    """History point s of a run equals the final scores of a separate run stopped at step s."""
+    common = ["--size", "32", "--hidden", "8", "--models", "SIREN", "FKAN", "--fkan-frequencies", "3"]
+    long = ex.main(common + ["--steps", "4", "--eval-every", "2", "--checkpoint-every", "2",
+                             "--out", str(tmp_path / "long")])["results"]
+    for steps in (2, 4):
+        short = ex.main(common + ["--steps", str(steps), "--eval-every", "0", "--out", str(tmp_path / f"s{steps}")])
+        for name, r in short["results"].items():
+            assert r["history"] == []  # --eval-every 0 records nothing
+            point = dict((s, (a, b)) for s, a, b in long[name]["history"])[steps]
+            assert point == pytest.approx((r["train_psnr"], r["heldout_psnr"]), rel=1e-6), (name, steps)
+        assert not (tmp_path / f"s{steps}" / "frontier.png").exists()
+    assert [s for s, _, _ in long["SIREN"]["history"]] == [2, 4]
+    assert (tmp_path / "long" / "frontier.png").stat().st_size > 0
+    # Growing --steps resumes from the checkpoint at 4 and extends the history without repeating it.
+    grown = ex.main(common + ["--steps", "6", "--eval-every", "2", "--checkpoint-every", "2",
+                              "--out", str(tmp_path / "long")])["results"]
+    assert [s for s, _, _ in grown["FKAN"]["history"]] == [2, 4, 6]
+    assert grown["FKAN"]["history"][:2] == long["FKAN"]["history"]
+
+
+def test_bad_eval_every_names_the_argument(ex, capsys):
+    with pytest.raises(SystemExit):
+        ex.parse_args(["--eval-every", "-1"])
+    assert "--eval-every must be >= 0, got -1" in capsys.readouterr().err
