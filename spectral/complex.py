@@ -154,7 +154,8 @@ def modrelu(z: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     if not z.is_complex():
         raise TypeError(f"modrelu expects a complex tensor, got {z.dtype}")
     mag = z.abs()
-    scale = torch.relu(mag + bias) / mag.clamp_min(torch.finfo(mag.dtype).tiny)
+    nonzero = mag > 0  # z / |z| is taken as 0 at z = 0 (dividing by a clamped |z| overflows for b > ~4)
+    scale = torch.where(nonzero, torch.relu(mag + bias) / torch.where(nonzero, mag, 1.0), 0.0)
     return z * scale
 
 

@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from spectral._checks import check_dtype_matches
+
 __all__ = ["ACTIVATIONS", "fan_features", "fan_widths", "FANLayer", "FAN"]
 
 Activation = Literal["gelu", "relu", "silu", "tanh", "identity"]
@@ -76,6 +78,10 @@ def fan_features(
     h: (..., D_p + D_g) real -> (..., 2 D_p + D_g) real
     """
     act = _ACT_FNS[_check_activation(activation)]
+    _check_real(h, "fan_features")
+    if isinstance(d_p, bool) or not isinstance(d_p, int) or not 0 <= d_p <= (h.shape[-1] if h.ndim else 0):
+        raise ValueError(f"fan_features: d_p must be an int in [0, h.shape[-1]], got {d_p!r} for h of shape "
+                         f"{tuple(h.shape)}")
     h_p, h_g = h[..., :d_p], h[..., d_p:]
     periodic = torch.cat([torch.cos(h_p), torch.sin(h_p)], dim=-1)
     rest = act(h_g)
@@ -172,6 +178,7 @@ class FANLayer(nn.Module):
             raise ValueError(
                 f"FANLayer: expected x of shape (..., {self.in_features}), got {tuple(x.shape)}"
             )
+        check_dtype_matches("FANLayer", x, self.weight)
         bias = self.bias if self.p_bias else F.pad(self.bias, (self.d_p, 0))
         return F.linear(x, self.weight, bias)
 
@@ -256,6 +263,7 @@ class FAN(nn.Module):
         _check_real(x, "FAN")
         if x.ndim < 1 or x.shape[-1] != self.in_features:
             raise ValueError(f"FAN: expected x of shape (..., {self.in_features}), got {tuple(x.shape)}")
+        check_dtype_matches("FAN", x, self.embedding.weight)
         h = self.embedding(x)
         for layer in self.layers:
             h = layer(h)

@@ -58,7 +58,8 @@ class FANAttention(nn.Module):
     dropout : float, default 0.0
         Dropout on the attention weights (training only).
     bias : bool, default True
-        Biases in the FAN, QKV and output projections.
+        Biases of the QKV and output projections and of the FAN projection's periodic block
+        (its non-periodic block always keeps one, as in :class:`~spectral.fan.FANLayer`).
     device, dtype
         Factory arguments of the parameters.
 
@@ -155,7 +156,7 @@ class FANAttention(nn.Module):
         self._check_inputs(query, key, value)
         q, k, v = self._project(query, key, value)  # (B, H, N|S, E)
         n, s = q.shape[-2], k.shape[-2]
-        keep = _combine_masks(mask, attn_mask, is_causal, n, s, query)
+        keep = _combine_masks(mask, attn_mask, is_causal, n, s, query, self.num_heads)
         p_drop = self.dropout if self.training else 0.0
         if need_weights:
             out, weights = _explicit_attention(q, k, v, keep, p_drop)
@@ -185,7 +186,7 @@ class FANAttention(nn.Module):
                 f"p_ratio={self.fan_proj.p_ratio}, dropout={self.dropout}")
 
 
-def _combine_masks(mask, attn_mask, is_causal: bool, n: int, s: int, like: torch.Tensor):
+def _combine_masks(mask, attn_mask, is_causal: bool, n: int, s: int, like: torch.Tensor, heads: int):
     """One SDPA mask: bool True = attend, or float additive; None when nothing is masked."""
     keep = None
     if mask is not None:
@@ -198,9 +199,13 @@ def _combine_masks(mask, attn_mask, is_causal: bool, n: int, s: int, like: torch
         keep = causal if keep is None else keep & causal
     if attn_mask is None:
         return keep
-    if attn_mask.ndim not in (2, 3, 4) or tuple(attn_mask.shape[-2:]) != (n, s):
+    b = like.shape[0]
+    lead = tuple(attn_mask.shape[:-2])  # (), (B,) or (B, H); each may also be 1 (broadcast)
+    if (attn_mask.ndim not in (2, 3, 4) or tuple(attn_mask.shape[-2:]) != (n, s)
+            or any(size not in (1, full) for size, full in zip(lead, (b, heads)))):
         raise ValueError(f"FANAttention: attn_mask must have shape (N, S), (B, N, S) or (B, H, N, S) "
-                         f"with N={n}, S={s}; got {tuple(attn_mask.shape)}")
+                         f"with B={b}, H={heads}, N={n}, S={s} (B and H may be 1); got {tuple(attn_mask.shape)} "
+                         f"(nn.MultiheadAttention's (B*H, N, S) layout is not accepted: reshape it to (B, H, N, S))")
     if attn_mask.ndim == 3:
         attn_mask = attn_mask[:, None]
     if attn_mask.dtype == torch.bool:

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from spectral._checks import check_dtype_matches
 from spectral.fft import compute_dtype, fft_precision
 
 __all__ = [
@@ -148,9 +149,10 @@ class FourierHead(nn.Module):
 
     Notes
     -----
-    Every constant (the bin centres, the cos/sin basis at the centres) is a non-persistent
-    buffer: the head works on CPU by default, ``.to()`` moves it and ``state_dict`` holds only
-    the Linear layer. The autocorrelation is computed in real arithmetic, O(L^2) per row.
+    The basis at the bin centres is derived from a non-persistent integer buffer
+    (``angle_index``) in the compute dtype at every call, so casting the head to half precision
+    does not round it: the head works on CPU by default, ``.to()`` moves it and ``state_dict``
+    holds only the Linear layer. The autocorrelation is computed in real arithmetic, O(L^2) per row.
     The regulariser uses the normalised coefficients ``c_k / c_0``, the density's own
     Fourier coefficients (up to the factor 1/2), so it cannot be lowered by shrinking
     the Linear layer without changing the output; the reference code applies the same
@@ -195,14 +197,28 @@ class FourierHead(nn.Module):
         self.in_features, self.num_bins, self.num_frequencies = in_features, num_bins, num_frequencies
         self.regularization_gamma, self.init_scale, self.eps = float(regularization_gamma), init_scale, eps
         self.proj = nn.Linear(in_features, 2 * (num_frequencies + 1), device=device, dtype=dtype)
-        dtype = self.proj.weight.dtype
-        centers = torch.linspace(-1.0, 1.0, num_bins + 1, dtype=torch.float64)
-        centers = (centers[:-1] + centers[1:]) / 2
-        theta = math.pi * torch.arange(1, num_frequencies + 1, dtype=torch.float64)[:, None] * centers
-        for name, value in (("bin_centers", centers), ("cos_basis", torch.cos(theta)),
-                            ("sin_basis", torch.sin(theta))):  # (M,), (N, M), (N, M)
-            self.register_buffer(name, value.to(device=device, dtype=dtype), persistent=False)
+        # pi k c_b at the bin centres c_b = (2b + 1 - M) / M is pi n / M with the integer n = k (2b + 1 - M),
+        # kept modulo 2M: an integer buffer, which ``.to(dtype)``/``.half()`` leave exact (a float basis
+        # cast to bfloat16 would be off by up to 2e-3 and move log-probabilities by whole units).
+        k = torch.arange(1, num_frequencies + 1, device=device)[:, None]
+        n = k * (2 * torch.arange(num_bins, device=device) + 1 - num_bins)  # (N, M)
+        self.register_buffer("angle_index", torch.remainder(n, 2 * num_bins), persistent=False)
         self.reset_parameters()
+
+    @property
+    def bin_centers(self) -> torch.Tensor:
+        """The bin centres ``-1 + (2b + 1) / M``: (M,), in the head's compute dtype."""
+        m = self.num_bins
+        b = torch.arange(m, device=self.angle_index.device, dtype=compute_dtype(self.proj.weight.dtype))
+        return (2 * b + 1 - m) / m
+
+    def basis(self, dtype: torch.dtype | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``cos(pi k c_b)`` and ``sin(pi k c_b)`` at the bin centres: two (N, M), computed in ``dtype``.
+
+        ``dtype`` defaults to the head's compute dtype (float32 for a half-precision head).
+        """
+        theta = self.angle_index.to(dtype or compute_dtype(self.proj.weight.dtype)) * (math.pi / self.num_bins)
+        return torch.cos(theta), torch.sin(theta)
 
     def reset_parameters(self) -> None:
         """``nn.Linear``'s default initialisation scaled by ``init_scale``."""
@@ -218,6 +234,7 @@ class FourierHead(nn.Module):
                             f"{getattr(x, 'dtype', type(x).__name__)}")
         if x.ndim < 1 or x.shape[-1] != self.in_features:
             raise ValueError(f"FourierHead: expected x of shape (..., {self.in_features}), got {tuple(x.shape)}")
+        check_dtype_matches("FourierHead", x, self.proj.weight)
         raw = self.proj(x)
         raw = raw.to(compute_dtype(raw.dtype))  # half precision -> float32
         return raw[..., 0::2], raw[..., 1::2]
@@ -243,7 +260,8 @@ class FourierHead(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         re, im = self._parts(x)  # (..., N) real each
         with fft_precision(re):
-            dens = 0.5 + re @ self.cos_basis.to(re.dtype) - im @ self.sin_basis.to(re.dtype)  # (..., M)
+            cos_basis, sin_basis = self.basis(re.dtype)
+            dens = 0.5 + re @ cos_basis - im @ sin_basis  # (..., M)
             probs = dens.clamp_min(0.0)
             probs = probs / probs.sum(-1, keepdim=True)
             if self.eps > 0:

@@ -4,8 +4,8 @@ Legend: ``...`` any leading (batch / grid) dims, ``d`` in_features (coordinate d
 ``H`` hidden_features, ``F_out`` out_features, ``K`` Fourier-KAN frequencies, ``R``
 random Fourier features.
 
-- :class:`FKAN`: a :class:`~spectral.kan.FourierKANLayer` with LayerNorm on the
-  coordinates (learnable per-coordinate Fourier series), then an MLP.
+- :class:`FKAN`: a :class:`~spectral.kan.FourierKANLayer` on the coordinates (learnable
+  per-coordinate Fourier series) followed by LayerNorm, then an MLP.
 - :class:`SIREN`: sine activations ``sin(omega_0 (W x + b))`` with the SIREN initialisation.
 - :class:`FourierFeatureINR`: random Fourier features ``[sin(2 pi B v), cos(2 pi B v)]``
   then a ReLU MLP.
@@ -20,6 +20,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from spectral._checks import check_dtype_matches
 from spectral.kan import FourierKANLayer
 
 __all__ = ["FKAN_ACTIVATIONS", "FKAN", "SIREN", "FourierFeatureINR", "projection_directions", "widening_widths"]
@@ -49,13 +50,14 @@ def _check_positive(name: str, value: object) -> float:
     return float(value)
 
 
-def _check_coords(owner: str, x: object, in_features: int) -> None:
+def _check_coords(owner: str, x: object, in_features: int, weight: torch.Tensor) -> None:
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{owner}: coordinates must be a torch.Tensor, got {type(x).__name__}")
     if not x.is_floating_point():
         raise TypeError(f"{owner}: coordinates must have a real floating dtype, got {x.dtype}")
     if x.ndim < 1 or x.shape[-1] != in_features:
         raise ValueError(f"{owner}: expected coordinates of shape (..., {in_features}), got {tuple(x.shape)}")
+    check_dtype_matches(owner, x, weight, "coordinates")
 
 
 def widening_widths(hidden_features: int) -> tuple[int, ...]:
@@ -194,7 +196,7 @@ class SIREN(nn.Module):
             _siren_uniform_(linear, bound)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_coords("SIREN", x, self.in_features)
+        _check_coords("SIREN", x, self.in_features, self.layers[0].weight)
         for linear in self.layers:
             x = torch.sin(self.omega_0 * linear(x))  # (..., H)
         return self.out(x)
@@ -278,7 +280,7 @@ class FourierFeatureINR(nn.Module):
             linear.reset_parameters()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_coords("FourierFeatureINR", x, self.in_features)
+        _check_coords("FourierFeatureINR", x, self.in_features, self.out.weight)
         proj = (2 * math.pi) * (x @ self.frequencies.t())  # (..., R)
         x = torch.cat((torch.sin(proj), torch.cos(proj)), dim=-1)  # (..., 2R)
         for linear in self.layers:
@@ -446,7 +448,7 @@ class FKAN(nn.Module):
                 linear.reset_parameters()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_coords("FKAN", x, self.in_features)
+        _check_coords("FKAN", x, self.in_features, self.kan.weight)
         if self.directions_matrix is not None:
             x = x @ self.directions_matrix  # (..., D) projections onto the fixed directions
         h = self.norm(self.kan(x))  # (..., H_1)

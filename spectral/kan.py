@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from spectral._checks import check_dtype_matches
+
 __all__ = ["fourier_kan_features", "fourier_kan", "FourierKANLayer"]
 
 
@@ -156,8 +158,7 @@ def fourier_kan(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
         raise ValueError(f"weight: expected shape (O, I, 2, K), got {tuple(weight.shape)}")
     if x.ndim < 1 or x.shape[-1] != weight.shape[1]:
         raise ValueError(f"fourier_kan: expected x of shape (..., {weight.shape[1]}), got {tuple(x.shape)}")
-    if x.dtype != weight.dtype and not torch.is_autocast_enabled(x.device.type):
-        raise TypeError(f"fourier_kan: x has dtype {x.dtype} but weight has {weight.dtype}; cast one of them")
+    check_dtype_matches("fourier_kan", x, weight)
     lead = x.shape[:-1]
     out = _FourierKANFunction.apply(x.reshape(-1, x.shape[-1]), weight, bias)  # (M, O)
     return out.reshape(*lead, weight.shape[0])

@@ -28,7 +28,8 @@ def _modrelu_scale(mag: torch.Tensor, filt: torch.Tensor, bias: torch.Tensor) ->
     """``q = sgn(f) relu(|f| |z| + b) / |z|`` and the active set ``|f| |z| + b > 0``; ``mag`` is clamped in place."""
     q = torch.addcmul(bias, mag, filt.abs())  # (B, F, h, c) real: |f z| + b
     active = q > 0
-    q = q.relu_().div_(mag.clamp_min_(torch.finfo(mag.dtype).tiny)).mul_(filt.sign())
+    zero = mag == 0  # q = 0 there: relu(b) / (clamped |z|) overflows to inf for b > ~4, and 0 * inf = NaN
+    q = q.relu_().div_(mag.clamp_min_(torch.finfo(mag.dtype).tiny)).mul_(filt.sign()).masked_fill_(zero, 0.0)
     return q, active
 
 

@@ -96,6 +96,19 @@ def test_modrelu_formula_and_dead_zone():
     torch.testing.assert_close(out, torch.tensor([2.4 + 3.2j, 0j, 0j], dtype=torch.complex128))
 
 
+@pytest.mark.parametrize("dtype", [torch.complex64, torch.complex128])
+def test_modrelu_is_zero_at_zero_for_large_positive_bias(dtype):
+    """z = 0 maps to 0 for any bias: relu(b) / (clamped |z|) overflowed to inf for b > ~4 (0 * inf = NaN)."""
+    real = torch.float32 if dtype == torch.complex64 else torch.float64
+    z = torch.tensor([0j, 1e-3 + 0j, -2j], dtype=dtype, requires_grad=True)
+    bias = torch.tensor(4.5, dtype=real)
+    out = modrelu(z, bias)
+    expected = torch.tensor([0j, 4.501 + 0j, -6.5j], dtype=dtype)  # (|z| + b) z / |z|
+    torch.testing.assert_close(out.detach(), expected)
+    (grad,) = torch.autograd.grad(out.abs().sum(), z)
+    assert torch.isfinite(torch.view_as_real(grad)).all()
+
+
 def test_modrelu_module_gradients_and_errors():
     act = ModReLU(4, init_bias=0.1, dtype=torch.float64)
     z = _crandn(3, 4).requires_grad_(True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import torch
@@ -270,6 +271,15 @@ def test_attention_bad_input():
         attn(torch.randn(2, 5, 8), mask=torch.ones(2, 5))
     with pytest.raises(ValueError, match=r"attn_mask must have shape .* got \(4, 4\)"):
         attn(torch.randn(2, 5, 8), attn_mask=torch.ones(4, 4, dtype=torch.bool))
+    # nn.MultiheadAttention's (B*H, N, S) layout, or a wrong B or H, would broadcast into the batch.
+    for shape in [(4, 5, 5), (3, 2, 5, 5), (2, 3, 5, 5)]:
+        with pytest.raises(ValueError, match=rf"attn_mask .*B=2, H=2, N=5, S=5 .*got {re.escape(str(shape))}"):
+            attn(torch.randn(2, 5, 8), attn_mask=torch.ones(shape, dtype=torch.bool), need_weights=True)
+    for shape in [(1, 5, 5), (2, 1, 5, 5), (1, 2, 5, 5)]:  # size-1 leading axes broadcast
+        out, _ = attn(torch.randn(2, 5, 8), attn_mask=torch.ones(shape, dtype=torch.bool), need_weights=True)
+        assert out.shape == (2, 5, 8)
+    with pytest.raises(TypeError, match=r"FANLayer: got x of dtype torch.float64 but the parameters have torch.float32"):
+        attn(torch.randn(2, 5, 8, dtype=torch.float64))
     with pytest.raises(TypeError, match="key_padding_mask"):
         attn(torch.randn(2, 5, 8), key_padding_mask=torch.zeros(2, 5, dtype=torch.bool))
     with pytest.raises(TypeError, match="complex64"):
@@ -285,3 +295,19 @@ def test_compile_fullgraph_smoke():
     mask = torch.ones(2, 5, dtype=torch.bool)
     got = torch.compile(attn, fullgraph=True)(seq, mask=mask, is_causal=True)[0]
     torch.testing.assert_close(got, attn(seq, mask=mask, is_causal=True)[0], atol=1e-5, rtol=1e-4)
+
+
+def test_fan_features_d_p_must_fit_the_last_axis():
+    h = torch.randn(3, 4)
+    assert fan_features(h, 4).shape == (3, 8) and fan_features(h, 0).shape == (3, 4)
+    with pytest.raises(ValueError, match=r"d_p must be an int in \[0, h.shape\[-1\]\], got 6 for h of shape \(3, 4\)"):
+        fan_features(h, 6)
+    with pytest.raises(ValueError, match=r"got -1"):
+        fan_features(h, -1)
+
+
+def test_float64_input_to_a_float32_layer_is_a_type_error_naming_both_dtypes():
+    for name, module in (("FANLayer", FANLayer(4, 8)), ("FAN", FAN(4, 8, hidden_features=8))):
+        with pytest.raises(TypeError, match=rf"{name}: got x of dtype torch.float64 but the parameters have torch.float32"):
+            module(torch.randn(3, 4, dtype=torch.float64))
+    assert FANLayer(4, 8).double()(torch.randn(3, 4, dtype=torch.float64)).dtype == torch.float64

@@ -153,8 +153,11 @@ def test_gradients_flow_with_the_regularizer():
 def test_buffers_are_derived_move_and_state_dict_round_trips():
     head = FourierHead(4, 12, 5)
     assert set(head.state_dict()) == {"proj.weight", "proj.bias"}
-    assert {name for name, _ in head.named_buffers()} == {"bin_centers", "cos_basis", "sin_basis"}
+    assert {name for name, _ in head.named_buffers()} == {"angle_index"}
     assert head.bin_centers.device.type == "cpu"
+    theta = np.pi * np.arange(1, 6)[:, None] * (np.linspace(-1, 1, 13)[:-1] + 1 / 12)  # pi k c_b
+    np.testing.assert_allclose(head.basis(torch.float64)[0].numpy(), np.cos(theta), atol=1e-14)
+    np.testing.assert_allclose(head.basis(torch.float64)[1].numpy(), np.sin(theta), atol=1e-14)
     edges = np.linspace(-1, 1, 13)
     np.testing.assert_allclose(head.bin_centers.numpy(), (edges[:-1] + edges[1:]) / 2, atol=1e-7)
     other = FourierHead(4, 12, 5)
@@ -162,7 +165,7 @@ def test_buffers_are_derived_move_and_state_dict_round_trips():
     x = torch.randn(3, 4)
     torch.testing.assert_close(other(x), head(x))
     head64 = head.to(torch.float64)
-    assert head64.cos_basis.dtype == torch.float64
+    assert head64.basis()[0].dtype == torch.float64 and head64.bin_centers.dtype == torch.float64
     torch.testing.assert_close(head64(x.double()).float(), other(x), atol=1e-5, rtol=1e-4)
 
 
@@ -189,3 +192,27 @@ def test_compile_fullgraph_smoke():
     head = FourierHead(4, 10, 3)
     x = torch.randn(5, 4)
     torch.testing.assert_close(torch.compile(head, fullgraph=True)(x), head(x), atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_head_matches_the_density_of_its_own_linear_output(dtype):
+    """A head cast to half precision rounds only its Linear layer: the bin probabilities are
+    |sum_j a_j exp(i pi j c_b)|^2, normalised, with a_j read from that layer's half-precision output
+    (a basis rounded to bfloat16 moved log-probabilities by up to 7.6)."""
+    torch.manual_seed(0)
+    head = FourierHead(16, 64, 32, init_scale=1.0).to(dtype)
+    x = torch.randn(8, 16).to(dtype)
+    with torch.no_grad():
+        raw, got = head.proj(x).double().numpy(), head(x).double().numpy()
+    a = raw[:, 0::2] + 1j * raw[:, 1::2]  # (8, N + 1), the head's interleaved re/im layout
+    centers = (2 * np.arange(64) + 1 - 64) / 64
+    p = np.abs(a @ np.exp(1j * np.pi * np.arange(33)[:, None] * centers)) ** 2
+    p = (1 - head.eps) * p / p.sum(-1, keepdims=True) + head.eps / 64
+    # The log-probabilities are returned in the half dtype: allow its rounding (8 or 11 bits) and float32's.
+    bits = 8 if dtype == torch.bfloat16 else 11
+    assert np.all(np.abs(got - np.log(p)) <= np.abs(np.log(p)) * 2.0**-bits + 1e-3)
+
+
+def test_float64_input_to_a_float32_head_is_a_type_error():
+    with pytest.raises(TypeError, match=r"FourierHead: got x of dtype torch.float64 but the parameters have torch.float32"):
+        FourierHead(4, 10, 3)(torch.randn(2, 4, dtype=torch.float64))

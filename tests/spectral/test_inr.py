@@ -310,3 +310,11 @@ def test_fkan_torch_compile_fullgraph():
     model = SMALL["FKAN"](2, 1)
     x = torch.rand(9, 2) * 2 - 1
     torch.testing.assert_close(torch.compile(model, fullgraph=True)(x), model(x), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_float64_coordinates_to_a_float32_model_are_a_type_error(name):
+    model = SMALL[name](2, 1)
+    with pytest.raises(TypeError, match=rf"{name}: got coordinates of dtype torch.float64 but the parameters have"):
+        model(torch.zeros(3, 2, dtype=torch.float64))
+    assert model.double()(torch.zeros(3, 2, dtype=torch.float64)).dtype == torch.float64

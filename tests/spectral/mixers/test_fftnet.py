@@ -121,3 +121,24 @@ def test_fused_filter_modrelu_gradients_stay_finite_at_zero_coefficients(dtype):
         assert torch.isfinite(torch.view_as_real(g) if g.is_complex() else g).all()
     # the zero coefficients are inactive (|f| 0 + b < 0): no gradient flows through them
     assert torch.count_nonzero(grads[0][0, 0]) == 0
+
+
+@pytest.mark.parametrize("bias", [0.5, 4.5, 50.0])
+def test_fused_filter_modrelu_is_zero_at_zero_coefficients_for_any_bias(bias):
+    """modReLU maps z = 0 to 0; with b > ~4, relu(b) / (clamped |z|) overflowed and 0 * inf gave NaN,
+    e.g. for constant tokens, whose non-DC coefficients are exactly 0."""
+    from spectral.mixers.fftnet import _FilterModReLU
+
+    z = torch.randn(2, 4, 1, 3, dtype=torch.complex64)
+    z[:, 1:] = 0
+    z.requires_grad_(True)
+    filt = torch.randn(2, 4, 1, 1, requires_grad=True)
+    b = torch.full((1, 3), bias, requires_grad=True)
+    out = _FilterModReLU.apply(z, filt, b)
+    assert torch.count_nonzero(out[:, 1:]) == 0 and torch.isfinite(torch.view_as_real(out)).all()
+    for g in torch.autograd.grad(out, (z, filt, b), torch.randn_like(out)):
+        assert torch.isfinite(torch.view_as_real(g) if g.is_complex() else g).all()
+    mixer = FFTNetMixer(4, 8, num_heads=2)
+    with torch.no_grad():
+        mixer.bias.fill_(bias)
+    assert torch.isfinite(mixer(torch.ones(1, 8, 4))).all()  # constant tokens
