@@ -63,7 +63,8 @@ class SpecBoost(nn.Module):
     -----
     ``forward(x, output_shape)`` passes ``output_shape`` to the stages whose ``forward``
     accepts it (FNO: the last block is evaluated on that grid); the output of any other
-    stage is Fourier-resampled (:func:`spectral.fft.resample`) to ``output_shape``. The
+    stage is Fourier-resampled (:func:`spectral.fft.resample`, periodic grids only; SFNO stages,
+    whose latitudes are not periodic, are a ValueError: build them with ``out_shape``) to ``output_shape``. The
     running prediction ``P_m`` fed to later stages is always taken on the input grid.
     Frozen stages (:meth:`freeze_before`) have ``requires_grad=False`` and stay in eval
     mode under ``train()``.
@@ -191,6 +192,13 @@ class SpecBoost(nn.Module):
         out = tuple(output_shape) if isinstance(output_shape, Sequence) else None
         if out is None or len(out) != x.ndim - 2 or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in out):
             raise ValueError(f"SpecBoost: output_shape must be {x.ndim - 2} positive ints, got {output_shape!r}")
+        for m, stage in enumerate(self.stages):
+            if isinstance(stage, SFNO) and out != tuple(stage.config.out_shape or stage.config.img_shape):
+                raise ValueError(
+                    f"SpecBoost: stage {m} is an SFNO, whose output grid is fixed when it is built "
+                    f"(out_shape={stage.config.out_shape}); Fourier resampling to output_shape={out} would treat "
+                    "latitude as periodic. Build the stages with out_shape instead of passing output_shape"
+                )
         return None if out == tuple(x.shape[2:]) else out
 
     def _check_stage_count(self, value: int, name: str, *, lo: int) -> int:

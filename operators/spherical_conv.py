@@ -19,6 +19,7 @@ the transform actually built, so any ``mmax <= lmax`` works.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Literal
 
 import torch
@@ -359,6 +360,10 @@ def _check_degrees(lmax, mmax, img_shape, out_shape, grid, out_grid) -> tuple[in
         lmax = min(degree_limit(nlat, grid), degree_limit(out_shape[0], out_grid))
     elif not _is_int(lmax) or not 1 <= lmax <= nlat:
         raise ValueError(f"lmax must be an int in [1, {nlat}] (the latitudes of img_shape={img_shape}), got {lmax!r}")
+    elif lmax > degree_limit(nlat, grid):
+        warnings.warn(f"lmax={lmax} exceeds degree_limit({nlat}, {grid!r}) = {degree_limit(nlat, grid)}: the "
+                      f"quadrature of img_shape={img_shape} is not exact at these degrees, so even band-limited "
+                      f"fields are aliased (use a Legendre-Gauss grid or a smaller lmax)", stacklevel=4)
     m_limit = min((nlon + 1) // 2, (nlon_out + 1) // 2)
     if mmax is None:
         return lmax, min(lmax, m_limit)

@@ -264,7 +264,8 @@ def test_sfno_has_n_layers_blocks_and_predicts_on_out_shape(n_layers, out_shape,
 
 
 def test_config_and_state_dict_round_trip(generator):
-    model = SFNO(3, 2, (8, 16), hidden_channels=5, n_layers=2, lmax=6, mmax=4, weights="full", out_shape=(10, 20))
+    model = SFNO(3, 2, (8, 16), hidden_channels=5, n_layers=2, grid="legendre-gauss", lmax=6, mmax=4, weights="full",
+                 out_shape=(10, 20))
     clone = SFNO.from_config(model.config)
     assert clone.config == model.config
     clone.load_state_dict(model.state_dict())
@@ -298,3 +299,12 @@ def test_torch_compile_fullgraph(generator):
     x = torch.randn(2, 2, 8, 16, generator=generator)
     compiled = torch.compile(model, fullgraph=True)
     torch.testing.assert_close(compiled(x), model(x), rtol=1e-4, atol=1e-5)
+
+
+def test_explicit_lmax_beyond_the_exact_quadrature_warns(recwarn):
+    """On an 8-latitude equiangular grid degrees >= 4 are aliased (a Y_6^2 field comes back with a 0.2 error)."""
+    with pytest.warns(UserWarning, match=r"lmax=8 exceeds degree_limit\(8, 'equiangular'\) = 4"):
+        SphericalConv(2, 2, (8, 16), grid="equiangular", lmax=8, mmax=8)
+    SphericalConv(2, 2, (8, 16), grid="equiangular", lmax=4)  # the exact limit: no warning
+    SphericalConv(2, 2, (8, 16), grid="legendre-gauss", lmax=8)
+    assert not [w for w in recwarn if "exceeds degree_limit" in str(w.message)]

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from operators.fno import FNO
+from operators.sfno import SFNO
 from operators.losses import LpLoss
 from operators.specboost import SpecBoost
 
@@ -229,3 +230,13 @@ def test_bad_training_input(tmp_path):
     torch.save({"format": 1}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="is not a SpecBoost file"):
         SpecBoost.load(tmp_path / "other.pt")
+
+
+def test_output_shape_is_refused_for_sfno_stages_unless_it_is_their_out_shape():
+    """Fourier resampling would treat latitude as periodic: an SFNO stage evaluates on its own out_shape."""
+    sfno = SFNO(2, 1, (8, 16), hidden_channels=4, n_layers=1, out_shape=(12, 24))
+    boost = SpecBoost([sfno])
+    x = torch.randn(1, 2, 8, 16)
+    with pytest.raises(ValueError, match=r"stage 0 is an SFNO.*out_shape=\(12, 24\).*output_shape=\(16, 32\)"):
+        boost(x, output_shape=(16, 32))
+    torch.testing.assert_close(boost(x, output_shape=(12, 24)), sfno(x))  # its own grid: the stage's output
