@@ -91,10 +91,17 @@ def random_states(solver: ShallowWaterSolver, n: int, *, mach: float, seed: int)
     returns ``(n, 3, L, M)`` complex128 on the solver's device.
     """
     states = []
+    device = solver.lap.device  # where random_initial_condition draws
+    # Seed (and afterwards restore) only that device's generator: torch.manual_seed would also seed every
+    # CUDA device, which fork_rng(devices=[]) does not restore, so the caller's CUDA stream would change.
+    cuda = device.type == "cuda"
+    if cuda and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())
     for i in range(n):
         sample_seed = int(np.random.SeedSequence([seed, i]).generate_state(1, dtype=np.uint64)[0])
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(sample_seed)
+        with torch.random.fork_rng(devices=[device.index] if cuda else []):
+            generator = torch.cuda.default_generators[device.index] if cuda else torch.default_generator
+            generator.manual_seed(sample_seed)
             states.append(solver.random_initial_condition(mach=mach))
     return torch.stack(states)
 

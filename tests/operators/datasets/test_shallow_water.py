@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -123,3 +124,22 @@ def test_bad_parameters(kwargs, match):
         shallow_water(2, **{**SMALL, **kwargs})
     with pytest.raises(ValueError, match=r"steps must be >= 1, got 0"):
         shallow_water_rollouts(2, steps=0, **SMALL)
+
+
+def test_random_states_seed_only_the_solver_device_and_restore_it(solver, monkeypatch):
+    """Sample i is torch-harmonics' initial condition under the CPU seed derived from (seed, i); the
+    caller's RNG is unchanged, and torch.manual_seed (which also seeds, lazily, every CUDA device) is unused."""
+    before = torch.random.get_rng_state()
+    expected = []
+    for i in range(2):
+        torch.manual_seed(int(np.random.SeedSequence([5, i]).generate_state(1, dtype=np.uint64)[0]))
+        expected.append(solver.random_initial_condition(mach=0.2))
+    torch.random.set_rng_state(before)
+
+    def no_global_seed(*_):
+        raise AssertionError("random_states must not call torch.manual_seed (it reseeds every CUDA device)")
+
+    monkeypatch.setattr(torch, "manual_seed", no_global_seed)
+    states = random_states(solver, 2, mach=0.2, seed=5)
+    torch.testing.assert_close(states, torch.stack(expected), rtol=0, atol=0)
+    assert torch.equal(torch.random.get_rng_state(), before)
