@@ -318,7 +318,10 @@ class DomainPadding(nn.Module):
     """Zero-pad each grid axis by ``round(fraction * N)`` points, and crop it back.
 
     Makes a non-periodic field look periodic to the spectral convs: the padded
-    region absorbs the jump at the boundary.
+    region absorbs the jump at the boundary. An output on another grid (``input_grid``
+    given) is padded by the input's padding scaled by ``N_out / N_in`` (before and
+    total), so the padded output grid covers the same padded domain at the output's
+    spacing and the crop lands on the same points.
 
     Parameters
     ----------
@@ -340,26 +343,48 @@ class DomainPadding(nn.Module):
         self.fraction = tuple(float(f) for f in fr)
         self.mode = _check_choice("mode", mode, PADDING_MODES, allow_none=False)
 
-    def amounts(self, grid: Sequence[int]) -> list[tuple[int, int]]:
-        """``(before, after)`` padding of each axis of ``grid``."""
+    def amounts(self, grid: Sequence[int], input_grid: Sequence[int] | None = None) -> list[tuple[int, int]]:
+        """``(before, after)`` padding of each axis of ``grid``.
+
+        With ``input_grid`` (the grid that was padded, when ``grid`` is an output on
+        another grid): the input's padding times ``N_out / N_in``; a ValueError names
+        both grids when that is not an integer.
+        """
+        if input_grid is not None and tuple(input_grid) != tuple(grid):
+            return self._scaled_amounts(tuple(grid), tuple(input_grid))
         fr = self.fraction * len(grid) if len(self.fraction) == 1 else self.fraction
         if len(fr) != len(grid):
             raise ValueError(f"DomainPadding: {len(self.fraction)} fractions for a grid of {len(grid)} axes {tuple(grid)}")
         total = [round(f * n) for f, n in zip(fr, grid)]
         return [(t // 2, t - t // 2) if self.mode == "symmetric" else (0, t) for t in total]
 
+    def _scaled_amounts(self, grid: tuple[int, ...], input_grid: tuple[int, ...]) -> list[tuple[int, int]]:
+        if len(input_grid) != len(grid):
+            raise ValueError(f"DomainPadding: output grid {grid} and input grid {input_grid} have different numbers of axes")
+        out = []
+        for (before, after), n_in, n_out in zip(self.amounts(input_grid), input_grid, grid):
+            if (before * n_out) % n_in or ((before + after) * n_out) % n_in:
+                raise ValueError(
+                    f"DomainPadding: the padding (before, after) = {self.amounts(input_grid)} of the input grid "
+                    f"{input_grid} does not scale to a whole number of points on the output grid {grid}; "
+                    f"use an output grid whose size ratio to the input makes it an integer (e.g. a multiple)"
+                )
+            out.append((before * n_out // n_in, after * n_out // n_in))
+        return out
+
     def pad(self, x: torch.Tensor) -> torch.Tensor:
         amounts = self.amounts(x.shape[2:])
         return F.pad(x, [p for pair in reversed(amounts) for p in pair])
 
-    def crop(self, x: torch.Tensor, grid: Sequence[int]) -> torch.Tensor:
-        """Inverse of :meth:`pad` for an output on ``grid`` (possibly not the input's grid)."""
-        for axis, (before, _) in enumerate(self.amounts(grid)):
+    def crop(self, x: torch.Tensor, grid: Sequence[int], input_grid: Sequence[int] | None = None) -> torch.Tensor:
+        """Inverse of :meth:`pad` for an output on ``grid`` (the padded input's grid was ``input_grid``)."""
+        for axis, (before, _) in enumerate(self.amounts(grid, input_grid)):
             x = x.narrow(axis + 2, before, grid[axis])
         return x
 
-    def padded_shape(self, grid: Sequence[int]) -> tuple[int, ...]:
-        return tuple(n + a + b for n, (a, b) in zip(grid, self.amounts(grid)))
+    def padded_shape(self, grid: Sequence[int], input_grid: Sequence[int] | None = None) -> tuple[int, ...]:
+        """Padded size of ``grid`` (an output on another grid than ``input_grid`` when given)."""
+        return tuple(n + a + b for n, (a, b) in zip(grid, self.amounts(grid, input_grid)))
 
     def extra_repr(self) -> str:
         return f"fraction={self.fraction}, mode={self.mode!r}"

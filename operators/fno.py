@@ -82,12 +82,14 @@ class FNO(LiftBlocksProject):
         Append the coordinates ``i / N`` of each axis as ``d`` input channels.
     domain_padding : float or sequence of float
         Zero-pad each axis by this fraction of its size before the blocks and crop
-        after (for non-periodic problems); 0 disables it.
+        after (for non-periodic problems); 0 disables it. With ``output_shape`` the
+        output grid is padded by the input's padding times ``N_out / N_in``, which must
+        be a whole number of points (ValueError otherwise), e.g. a multiple of the grid.
     padding_mode : {"one-sided", "symmetric"}
     lifting_ratio, projection_ratio : float
         Hidden width of the lifting / projection MLPs relative to ``Ch`` (0: linear).
     mlp_expansion : float
-        Hidden width of each block's channel MLP relative to ``Ch`` (0: no MLP).
+        Hidden width of each block's channel MLP relative to ``Ch`` (0: no MLP; >= 0).
     activation : {"gelu", "relu", "silu", "tanh", "identity"}
     norm : {"instance", "group"} or None
     skip, mlp_skip : {"linear", "identity", "soft-gating"} or None
@@ -142,14 +144,20 @@ class FNO(LiftBlocksProject):
                             ("hidden_channels", hidden_channels), ("n_layers", n_layers)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
-        for name, value in (("lifting_ratio", lifting_ratio), ("projection_ratio", projection_ratio)):
-            if not isinstance(value, (int, float)) or value < 0:
+        for name, value in (("lifting_ratio", lifting_ratio), ("projection_ratio", projection_ratio),
+                            ("mlp_expansion", mlp_expansion)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise ValueError(f"{name} must be a number >= 0, got {value!r}")
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
         if padding_mode not in PADDING_MODES:
             raise ValueError(f"padding_mode must be one of {PADDING_MODES}, got {padding_mode!r}")
         pad = (domain_padding,) if isinstance(domain_padding, (int, float)) else tuple(domain_padding)
+        bad = [p for p in pad if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 10]
+        if len(pad) not in (1, len(modes)) or bad:
+            raise ValueError(
+                f"domain_padding must be a number in [0, 10) or one per axis ({len(modes)}), got {domain_padding!r}"
+            )
         self.config = FNOConfig(
             in_channels, out_channels, modes, hidden_channels, n_layers, bool(positional_embedding),
             pad[0] if len(pad) == 1 else pad, padding_mode, float(lifting_ratio), float(projection_ratio),
@@ -178,14 +186,16 @@ class FNO(LiftBlocksProject):
         if self.embedding is not None:
             x = self.embedding(x)  # (B, Cin + d, *grid)
         x = self.lifting(x)  # (B, Ch, *grid)
-        block_out = None if grid == tuple(x.shape[2:]) else grid
+        in_grid = tuple(x.shape[2:])
+        block_out = None if grid == in_grid else grid
         if self.padding is not None:
             x = self.padding.pad(x)  # (B, Ch, *P)
-            block_out = None if block_out is None else self.padding.padded_shape(grid)
+            # the output's padding is the input's scaled by N_out / N_in: the same padded domain
+            block_out = None if block_out is None else self.padding.padded_shape(grid, in_grid)
         for i, block in enumerate(self.blocks):
             x = block(x, output_shape=block_out if i == len(self.blocks) - 1 else None)
         if self.padding is not None:
-            x = self.padding.crop(x, grid)  # (B, Ch, *grid)
+            x = self.padding.crop(x, grid, in_grid)  # (B, Ch, *grid)
         return self.projection(x)
 
     def _check_input(self, x: torch.Tensor, output_shape: Sequence[int] | None) -> tuple[int, ...]:

@@ -17,7 +17,7 @@ reduced with ``mean`` or ``sum``.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 import torch
@@ -30,6 +30,17 @@ __all__ = ["LpLoss", "H1Loss", "REDUCTIONS"]
 
 REDUCTIONS: tuple[str, ...] = ("mean", "sum")
 Reduction = Literal["mean", "sum"]
+
+
+def _root_zero_safe(s: torch.Tensor, root: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """``root(s)`` for ``s >= 0``, with gradient 0 instead of NaN where ``s == 0``.
+
+    ``s ** (1/p)`` has an infinite derivative at 0, and the chain rule then multiplies it by the
+    zero derivative of ``|u|^p`` at ``u = 0``: ``inf * 0 = NaN``. The value is unchanged (``root(0)``
+    is 0); the gradient at 0 is the norm's natural subgradient 0.
+    """
+    zero = s == 0
+    return torch.where(zero, 0.0, root(torch.where(zero, 1.0, s)))
 
 
 class _FunctionNormLoss(nn.Module):
@@ -50,6 +61,8 @@ class _FunctionNormLoss(nn.Module):
         for arg, t in (("pred", pred), ("target", target)):
             if not isinstance(t, torch.Tensor):
                 raise TypeError(f"{name}: {arg} must be a torch.Tensor, got {type(t).__name__}")
+            if not (t.is_floating_point() or t.is_complex()):
+                raise TypeError(f"{name}: {arg} must be a floating or complex tensor, got dtype {t.dtype}")
         if pred.shape != target.shape:
             raise ValueError(f"{name}: pred and target shapes differ: {tuple(pred.shape)} vs {tuple(target.shape)}")
         if pred.ndim < self.ndim + 1:
@@ -142,7 +155,7 @@ class LpLoss(_FunctionNormLoss):
         if math.isinf(self.p):
             return u.abs().reshape(u.shape[0], -1).amax(-1)
         w = self._weights(u.shape[-self.ndim:], u)
-        return self._integrate(u.abs().pow(self.p), w).pow(1.0 / self.p)
+        return _root_zero_safe(self._integrate(u.abs().pow(self.p), w), lambda s: s.pow(1.0 / self.p))
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         self._check(pred, target)
@@ -219,7 +232,7 @@ class H1Loss(_FunctionNormLoss):
         sq = self._integrate(u.abs().square(), w)
         for du in self.gradient(u):
             sq = sq + self._integrate(du.abs().square(), w)
-        return sq.sqrt()
+        return _root_zero_safe(sq, torch.sqrt)
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         self._check(pred, target)

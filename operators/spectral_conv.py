@@ -79,14 +79,62 @@ def spectral_conv(
     Shape
     -----
     x: (B, Cin, *grid) real -> (B, Cout, *output_shape) real, dtype of x
+
+    Raises
+    ------
+    ValueError
+        ``x``, ``weight`` or ``bias`` of the wrong shape (the message shows the expected
+        and the received shape), a grid that does not admit ``n_modes``.
+    TypeError
+        A real ``x`` with ``complex_data=True`` (its output would lose the imaginary part),
+        or a complex ``x`` without it.
     """
+    n_modes = as_n_modes(n_modes)
+    _check_functional_args(x, weight, bias, n_modes, complex_data)
     d = len(n_modes)
     grid = tuple(x.shape[-d:]) if output_shape is None else tuple(output_shape)
     coeffs = truncated_fftn(x, n_modes, complex_data=complex_data, norm=fft_norm)  # (B, Cin, *K) complex
     coeffs = _contract_dense(coeffs, as_complex(weight))  # (B, Cout, *K) complex
+    coeffs = _rescale_to_grid(coeffs, fft_norm, x.shape[-d:], grid)
     if bias is not None:
         coeffs = _add_bias_at_dc(coeffs, bias, complex_data, fft_norm, grid)
     return truncated_ifftn(coeffs, grid, complex_data=complex_data, norm=fft_norm, out_dtype=x.dtype)
+
+
+def _check_functional_args(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, n_modes: tuple[int, ...], complex_data: bool
+) -> None:
+    """Shapes of the functional form's arguments, checked before any transform."""
+    d = len(n_modes)
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"spectral_conv: x must be a torch.Tensor, got {type(x).__name__}")
+    if x.ndim != d + 2:
+        raise ValueError(f"spectral_conv: expected x of shape (B, Cin, *grid) with {d} grid axes, got {tuple(x.shape)}")
+    if complex_data and not x.is_complex():
+        raise TypeError(f"spectral_conv: x has real dtype {x.dtype} but complex_data=True needs complex x")
+    kt, cin = math.prod(kept_shape(n_modes, complex_data=complex_data)), x.shape[1]
+    if weight.ndim != 4 or weight.shape[0] != kt or weight.shape[1] != cin or weight.shape[3] != 2:
+        raise ValueError(
+            f"spectral_conv: expected weight of shape ({kt}, {cin}, Cout, 2) for n_modes={n_modes} and x of "
+            f"shape {tuple(x.shape)}, got {tuple(weight.shape)}"
+        )
+    expected = (weight.shape[2], 2) if complex_data else (weight.shape[2],)
+    if bias is not None and tuple(bias.shape) != expected:
+        raise ValueError(f"spectral_conv: expected bias of shape {expected}, got {tuple(bias.shape)}")
+
+
+def _rescale_to_grid(coeffs: torch.Tensor, norm: str, in_grid: Sequence[int], out_grid: Sequence[int]) -> torch.Tensor:
+    """Carry coefficients computed on ``in_grid`` over to the scale of ``out_grid``'s inverse.
+
+    With "backward" the coefficients carry a factor ``N_in`` and the inverse divides by
+    ``N_out`` ("ortho": square roots of both), so evaluating on another grid would scale
+    the kernel by ``N_in / N_out``; multiplying by ``N_out / N_in`` (or its square root)
+    first makes the output on any grid the same function. A no-op for "forward".
+    """
+    n_in, n_out = math.prod(in_grid), math.prod(out_grid)
+    if norm == "forward" or n_in == n_out:
+        return coeffs
+    return coeffs * (n_out / n_in if norm == "backward" else math.sqrt(n_out / n_in))  # (B, Cout, *K) complex
 
 
 def _add_bias_at_dc(coeffs: torch.Tensor, bias: torch.Tensor, complex_data: bool, norm: str, grid: Sequence[int]) -> torch.Tensor:
@@ -118,7 +166,9 @@ class SpectralConv(nn.Module):
         ``2m - 1`` fft bins on every axis except the last axis of real data, which
         keeps rfft bins ``0..m-1``. A grid of ``N`` points admits ``m <= (N + 1) // 2``.
     complex_data : bool
-        Complex fields: full FFT on every axis, complex output and bias.
+        Complex fields: full FFT on every axis, complex output and bias. ``x`` must then
+        be complex (a real ``x`` raises TypeError rather than losing the output's
+        imaginary part).
     bias : bool
         Add a learned per-channel bias (a constant field).
     separable : bool
@@ -128,7 +178,9 @@ class SpectralConv(nn.Module):
         CP rank ``R``: ``W[i, o, k] = sum_r A[i, r] B[o, r] prod_j U_j[k_j, r]``,
         contracted factor by factor (the dense ``W`` is never built).
     fft_norm : {"forward", "backward", "ortho"}
-        Normalisation of both transforms.
+        Normalisation of both transforms. With ``output_shape`` the coefficients are
+        rescaled to the output grid's convention, so every norm gives the same operator
+        on every grid.
     device, dtype : optional
         Where and in which real dtype the parameters are created.
 
@@ -213,6 +265,7 @@ class SpectralConv(nn.Module):
         grid = self._check_input(x, output_shape)
         coeffs = truncated_fftn(x, self.n_modes, complex_data=self.complex_data, norm=self.fft_norm)  # (B, Cin, *K)
         coeffs = self._contract(coeffs)  # (B, Cout, *K) complex
+        coeffs = _rescale_to_grid(coeffs, self.fft_norm, x.shape[2:], grid)  # to the output grid's scale
         if self.bias is not None:  # a constant field: its only coefficient is k = 0
             coeffs = _add_bias_at_dc(coeffs, self.bias, self.complex_data, self.fft_norm, grid)
         return truncated_ifftn(coeffs, grid, complex_data=self.complex_data, norm=self.fft_norm, out_dtype=x.dtype)
@@ -235,6 +288,8 @@ class SpectralConv(nn.Module):
             raise ValueError(f"{name}: expected x of shape (B, {self.in_channels}, {axes}), got {tuple(x.shape)}")
         if x.is_complex() and not self.complex_data:
             raise TypeError(f"{name}: x has complex dtype {x.dtype}; build the layer with complex_data=True")
+        if self.complex_data and not x.is_complex():
+            raise TypeError(f"{name}: x has real dtype {x.dtype}, but complex_data=True needs a complex x (x.to(torch.complex64))")
         check_grid(x.shape[2:], self.n_modes, shape=x.shape)
         if output_shape is None:
             return tuple(x.shape[2:])

@@ -360,16 +360,16 @@ def _check_degrees(lmax, mmax, img_shape, out_shape, grid, out_grid) -> tuple[in
         lmax = min(degree_limit(nlat, grid), degree_limit(out_shape[0], out_grid))
     elif not _is_int(lmax) or not 1 <= lmax <= nlat:
         raise ValueError(f"lmax must be an int in [1, {nlat}] (the latitudes of img_shape={img_shape}), got {lmax!r}")
-    elif lmax > degree_limit(nlat, grid):
-        warnings.warn(f"lmax={lmax} exceeds degree_limit({nlat}, {grid!r}) = {degree_limit(nlat, grid)}: the "
-                      f"quadrature of img_shape={img_shape} is not exact at these degrees, so even band-limited "
-                      f"fields are aliased (use a Legendre-Gauss grid or a smaller lmax)", stacklevel=4)
     m_limit = min((nlon + 1) // 2, (nlon_out + 1) // 2)
     if mmax is None:
-        return lmax, min(lmax, m_limit)
-    if not _is_int(mmax) or not 1 <= mmax <= min(lmax, m_limit):
+        mmax = min(lmax, m_limit)
+    elif not _is_int(mmax) or not 1 <= mmax <= min(lmax, m_limit):
         raise ValueError(
             f"mmax must be an int in [1, {min(lmax, m_limit)}]: mmax <= lmax={lmax} and mmax <= (W + 1) // 2 "
             f"for img_shape={img_shape} and out_shape={out_shape} (Nyquist excluded), got {mmax!r}"
         )
+    if lmax > degree_limit(nlat, grid):
+        warnings.warn(f"lmax={lmax} exceeds degree_limit({nlat}, {grid!r}) = {degree_limit(nlat, grid)}: the "
+                      f"quadrature of img_shape={img_shape} is not exact at these degrees, so even band-limited "
+                      f"fields are aliased (use a Legendre-Gauss grid or a smaller lmax)", stacklevel=2)
     return lmax, mmax

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import torch
 
+from spectral.fft import compute_dtype
+
 __all__ = ["radial_spectrum", "shell_index"]
 
 
@@ -35,7 +37,8 @@ def radial_spectrum(x: torch.Tensor, ndim: int = 2) -> tuple[torch.Tensor, torch
     Parameters
     ----------
     x : Tensor
-        ``(..., *grid)`` real or complex field(s); leading axes are batch axes.
+        ``(..., *grid)`` real or complex field(s); leading axes are batch axes. Half
+        precisions (float16, bfloat16, complex32) are transformed in float32 / complex64.
     ndim : int
         Number of trailing spatial axes (1, 2 or 3).
 
@@ -46,6 +49,13 @@ def radial_spectrum(x: torch.Tensor, ndim: int = 2) -> tuple[torch.Tensor, torch
         forward-normalised coefficients; ``energy.sum(-1) == mean(|x|^2)`` over the grid.
     wavenumber : Tensor
         ``(S,)`` the shell radii ``0 .. S-1``.
+
+    Raises
+    ------
+    TypeError
+        If ``x`` is not a tensor or has neither a floating nor a complex dtype.
+    ValueError
+        If ``ndim`` is not 1, 2 or 3, or ``x`` has fewer than ``ndim`` axes.
 
     Shape
     -----
@@ -60,14 +70,15 @@ def radial_spectrum(x: torch.Tensor, ndim: int = 2) -> tuple[torch.Tensor, torch
     """
     if ndim not in (1, 2, 3):
         raise ValueError(f"ndim must be 1, 2 or 3, got {ndim}")
-    if not isinstance(x, torch.Tensor) or x.ndim < ndim:
-        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(f"x: expected at least {ndim} dims (..., *grid), got {shape}")
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+    if x.ndim < ndim:
+        raise ValueError(f"x: expected at least {ndim} dims (..., *grid), got {tuple(x.shape)}")
     if not (x.is_floating_point() or x.is_complex()):
         raise TypeError(f"x must have a floating or complex dtype, got {x.dtype}")
     grid = tuple(x.shape[-ndim:])
     dims = tuple(range(-ndim, 0))
-    xf = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+    xf = x.to(compute_dtype(x.dtype))  # half precisions (float16, bfloat16, complex32) in 32-bit
     power = torch.fft.fftn(xf, dim=dims, norm="forward").abs() ** 2  # (..., *grid) real
     shells = shell_index(grid, device=x.device).flatten()
     n_shells = int(shells.max()) + 1

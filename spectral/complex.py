@@ -62,6 +62,9 @@ def contract_modes(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
 
     Raises
     ------
+    TypeError
+        If ``x`` is not complex (casting the complex weight to a real ``x`` would drop
+        its imaginary part).
     ValueError
         If the channel counts or mode shapes disagree.
     """
@@ -83,7 +86,15 @@ def contract_modes_packed(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor
     Shape
     -----
     x: (B, Cin, *K) complex, weight: (Kt, Cin, Cout) complex -> (B, Cout, *K) complex
+
+    Raises
+    ------
+    TypeError
+        If ``x`` is not complex.
+    ValueError
+        If the channel counts or mode shapes disagree.
     """
+    _check_complex_x(x, "contract_modes_packed")
     kept = x.shape[2:]
     if x.ndim < 3 or weight.ndim != 3 or weight.shape[0] != math.prod(kept) or weight.shape[1] != x.shape[1]:
         raise ValueError(
@@ -133,12 +144,30 @@ def contract_modes_diagonal(x: torch.Tensor, weight: torch.Tensor) -> torch.Tens
     Shape
     -----
     x: (B, C, *K) complex, weight: (C, *K) complex -> (B, C, *K) complex
+
+    Raises
+    ------
+    TypeError
+        If ``x`` is not complex.
+    ValueError
+        If the channel counts or mode shapes disagree.
     """
-    _check_contract(x, weight, weight.shape[1:], weight.shape[0], "(C, *K)")
+    _check_contract(x, weight, weight.shape[1:], weight.shape[0], "(C, *K)", "contract_modes_diagonal")
     return x * weight.to(x.dtype)
 
 
-def _check_contract(x: torch.Tensor, weight: torch.Tensor, w_kept, w_in: int, layout: str) -> None:
+def _check_complex_x(x: torch.Tensor, owner: str) -> None:
+    if not x.is_complex():
+        raise TypeError(
+            f"{owner}: x must be complex (the spectrum of a field), got x of dtype {x.dtype}; "
+            f"a real x would drop the weight's imaginary part"
+        )
+
+
+def _check_contract(
+    x: torch.Tensor, weight: torch.Tensor, w_kept, w_in: int, layout: str, owner: str = "contract_modes"
+) -> None:
+    _check_complex_x(x, owner)
     if x.ndim < 3 or tuple(x.shape[2:]) != tuple(w_kept) or x.shape[1] != w_in:
         raise ValueError(
             f"expected x (B, Cin, *K) matching weight {layout} = {tuple(weight.shape)}, "
@@ -149,11 +178,13 @@ def _check_contract(x: torch.Tensor, weight: torch.Tensor, w_kept, w_in: int, la
 def modrelu(z: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     """``ReLU(|z| + b) * z / |z|`` (zero where ``|z| + b <= 0`` or ``z = 0``).
 
-    ``bias`` broadcasts against ``z``'s trailing dims.
+    ``bias`` broadcasts against ``z``'s trailing dims and is cast to ``z``'s real dtype,
+    so the result keeps ``z``'s dtype (a float64 bias does not promote complex64 to complex128).
     """
     if not z.is_complex():
         raise TypeError(f"modrelu expects a complex tensor, got {z.dtype}")
-    mag = z.abs()
+    mag = z.abs()  # (...) z's real dtype
+    bias = bias.to(mag.dtype)
     nonzero = mag > 0  # z / |z| is taken as 0 at z = 0 (dividing by a clamped |z| overflows for b > ~4)
     scale = torch.where(nonzero, torch.relu(mag + bias) / torch.where(nonzero, mag, 1.0), 0.0)
     return z * scale

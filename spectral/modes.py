@@ -85,10 +85,22 @@ def kept_shape(n_modes: Sequence[int], *, complex_data: bool = False) -> tuple[i
 
 
 def modes_from_kept_shape(kept: Sequence[int], *, complex_data: bool = False) -> tuple[int, ...]:
-    """Invert :func:`kept_shape`; raise ValueError for a shape no ``n_modes`` gives."""
+    """Invert :func:`kept_shape`; raise ValueError for a shape no ``n_modes`` gives.
+
+    Raises
+    ------
+    ValueError
+        If an axis holds no bins (every ``n_modes`` entry is at least 1, so an empty
+        spectrum has no ``n_modes``), or a two-sided axis holds an even number of bins.
+    """
     modes = []
     last = len(kept) - 1
     for i, k in enumerate(kept):
+        if k < 1:
+            raise ValueError(
+                f"kept-mode axis {i - len(kept)} has {k} bins; every kept axis holds at least "
+                f"the DC bin (n_modes >= 1): spectrum shape {tuple(kept)}"
+            )
         if i == last and not complex_data:
             modes.append(int(k))
             continue

@@ -19,9 +19,13 @@ counted in tokens and keep their meaning at every length:
   ``W``. Upsampling interpolates ``W`` exactly (``W_{2L}[2j] = W[j]``), downsampling
   samples it (``W_{L/2}[j] = W[2j]``).
 * ``"crop"`` (linear convolution of ``n`` tokens zero-padded to ``P >= 2n - 1``):
-  only the lags ``|l| < (P + 1) / 2`` are kept and placed on the ``P``-circle without
-  overlap; with ``P >= 2n - 1`` that includes every lag ``|l| < n`` that can connect
-  two of the ``n`` tokens, so the FFT convolution is the exact linear one.
+  the kernel is read with the lags ``|l| < L / 2`` only, ``-(L-1)//2 .. (L-1)//2``
+  (for even ``L`` the split lag ``+-L/2`` is dropped at every ``P``: it has no single
+  side, and keeping it only when ``P > L`` would switch on a tap that no shorter
+  sequence trains). Of those, the lags ``|l| < (P + 1) / 2`` are kept and placed on
+  the ``P``-circle without overlap; with ``P >= 2n - 1`` that includes every lag
+  ``|l| < n`` that can connect two of the ``n`` tokens, so the FFT convolution is the
+  exact linear one.
 
 Hot path
 --------
@@ -133,6 +137,9 @@ def _two_sided_lags(h: torch.Tensor, n_src: int, dim: int) -> tuple[torch.Tensor
 def filter_kernel(h: torch.Tensor, n_src: int, n_dst: int, placement: LagPlacement, *, dim: int = 0) -> torch.Tensor:
     """Place a circular kernel of ``n_src`` lags on an ``n_dst``-circle (module docstring).
 
+    "wrap" keeps every lag (an even ``n_src``'s lag ``n_src/2`` in halves at ``+-n_src/2``);
+    "crop" keeps the lags ``|l| < min(n_src / 2, (n_dst + 1) / 2)``.
+
     Shape
     -----
     h: (..., n_src, ...) real -> (..., n_dst, ...) real, along ``dim``
@@ -144,7 +151,8 @@ def filter_kernel(h: torch.Tensor, n_src: int, n_dst: int, placement: LagPlaceme
         return h
     vals, lags = _two_sided_lags(h, n_src, dim)
     if placement == "crop":
-        keep = (lags.abs() < (n_dst + 1) // 2).nonzero().squeeze(-1)  # n_dst = P >= 2n - 1: |lag| < n
+        # |lag| < n_src / 2 (no split lag n_src/2) and < (P + 1) / 2 (P >= 2n - 1: every |lag| < n)
+        keep = ((2 * lags.abs() < n_src) & (lags.abs() < (n_dst + 1) // 2)).nonzero().squeeze(-1)
         vals, lags = vals.index_select(dim, keep), lags[keep]
     shape = list(h.shape)
     shape[dim] = n_dst
@@ -295,7 +303,13 @@ class _RFFT(torch.autograd.Function):
             lead = (slice(None),) * dim
             gx[lead + (slice(0, None, 2),)].add_(g_nyq, alpha=alpha)
             gx[lead + (slice(1, None, 2),)].sub_(g_nyq, alpha=alpha)
-        return gx.narrow(dim, 0, length) if length != n else gx, None, None, None
+        if length > n:  # forward truncated x to n samples: the dropped ones get zero gradient
+            shape = list(gx.shape)
+            shape[dim] = length - n
+            gx = torch.cat([gx, gx.new_zeros(shape)], dim=dim)  # (..., length, ...) real
+        elif length < n:  # forward zero-padded x to n samples
+            gx = gx.narrow(dim, 0, length)
+        return gx, None, None, None
 
 
 def rfft(x: torch.Tensor, *, n: int | None = None, dim: int = 1, norm: str = "backward") -> torch.Tensor:

@@ -75,9 +75,10 @@ class CausalFourierMixer(nn.Module):
 
     Notes
     -----
-    The FFT length is the smallest 2-3-5-smooth ``P >= N + min(N, max_len) - 1``
-    (``2N`` for a power-of-two ``N <= max_len``). Padded tokens are zero in the FFT and
-    zero in the output; since the convolution is linear, zero-padding at the end
+    The FFT length is the smallest 2-3-5-smooth ``P >= N + min(N, max_len) - 1``:
+    for ``N <= max_len`` that is the smallest 2-3-5-smooth ``P >= 2N - 1`` (e.g.
+    ``P = 15`` for ``N = 7`` and for ``N = 8``). Padded tokens are zero in the
+    FFT and zero in the output; since the convolution is linear, zero-padding at the end
     (or at the start, shifting the outputs) leaves the real tokens' outputs exactly
     those of the unpadded sequence. Half precision runs in float32 and is cast back.
 

@@ -40,7 +40,9 @@ def global_filter(
     tokens, with ``W_N`` the learned response resampled to ``N`` points
     (:func:`~spectral.mixers._common.resample_filter`, "wrap"). "zero": the tokens are
     zero-extended and convolved linearly, by an FFT of a 2-3-5-smooth length
-    ``P >= 2N - 1``.
+    ``P >= 2N - 1``, with the kernel ``h = irfft(weight, n=filter_len)`` read at the lags
+    ``|l| < filter_len / 2`` only (``"crop"``: for even ``filter_len`` the lag
+    ``+-filter_len / 2`` is dropped at every ``N``).
 
     Shape
     -----
@@ -53,7 +55,9 @@ def global_filter(
     with fft_precision(x):
         xc = x.to(compute_dtype(x.dtype))
         w = weight.to(torch.promote_types(weight.dtype, torch.complex64))
-        if p != filter_len:  # "zero" with p == L (n == max_len, 2n smooth) only loses lags +-n: they link no tokens
+        # "zero" with p == L (so n <= L / 2) places the kernel unchanged: its split lag L/2, which
+        # "crop" drops, lands on index L/2 of the P-circle, which links no two of the n tokens
+        if p != filter_len:
             w = resample_filter(w, filter_len, p, "wrap" if boundary == "circular" else "crop")
         w = real_edge_bins(w, p, dim=0)  # (F, D) complex; DC / Nyquist real, as for a real kernel
         y = fft_conv(xc, w, p)  # (B, N, D) real
@@ -79,7 +83,10 @@ class GlobalFilterMixer(nn.Module):
         "circular" (GFNet, FMLP-Rec; default): the ``N`` tokens are one period, the
         mixer is equivariant to circular shifts. "zero": the sequence is zero-extended
         and convolved linearly (FFT length ``P >= 2N - 1``); the kernel then spans lags
-        ``-(max_len - 1) .. max_len - 1`` and is learned on ``2 max_len`` bins.
+        ``-(max_len - 1) .. max_len - 1`` at every ``N`` and is learned on ``2 max_len``
+        points (``max_len + 1`` rfft bins). Its lag ``max_len`` (the Nyquist lag of the
+        ``2 max_len``-point kernel) is never used: it could connect no two tokens of a
+        sequence of up to ``max_len`` tokens, so it would get no gradient there.
     init_std : float
         Standard deviation of the complex filter values at initialisation (GFNet: 0.02).
     device, dtype

@@ -34,6 +34,10 @@ def test_shapes_grads_and_output_shape(n_modes, grid, kwargs, device, generator)
     for name, p in model.named_parameters():
         assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, name
     finer = tuple(2 * n + 1 for n in grid)
+    if model.padding is not None:  # the padding must scale to whole points: use a multiple of the grid
+        with pytest.raises(ValueError, match=r"does not scale to a whole number of points"):
+            model(x, output_shape=finer)
+        finer = tuple(2 * n for n in grid)
     assert model(x, output_shape=finer).shape == (2, 3, *finer)
 
 
@@ -206,3 +210,53 @@ def test_torch_compile_fullgraph(generator):
     torch.testing.assert_close(y, model(x), rtol=1e-4, atol=1e-5)
     y.square().mean().backward()
     assert all(p.grad is not None for p in model.parameters())
+
+
+@pytest.mark.parametrize("fft_norm", ["forward", "backward", "ortho"])
+@pytest.mark.parametrize("padding_mode", [None, "one-sided", "symmetric"], ids=["no-pad", "one-sided", "symmetric"])
+@pytest.mark.parametrize(
+    "n_modes,grid,refine,fraction",
+    [((4,), (10,), 3, 0.25), ((5,), (32,), 2, 0.1), ((4, 4), (10, 12), 2, (0.25, 0.3))],
+    ids=["1d-10x3", "1d-32x2", "2d-x2"],
+)
+def test_output_shape_with_domain_padding_is_the_same_operator(n_modes, grid, refine, fraction, padding_mode, fft_norm, generator):
+    """Only the last block changes grid: its output on r * grid, taken every r-th point, is the same-grid output.
+
+    The lifting, projection, MLPs and activations are pointwise and the last block's conv
+    and Fourier-resampled skip interpolate exactly, so this holds to rounding for a
+    nonlinear FNO as long as the padded output grid covers the same padded domain.
+    """
+    pad = dict() if padding_mode is None else dict(domain_padding=fraction, padding_mode=padding_mode)
+    model = FNO(2, 3, n_modes, hidden_channels=6, n_layers=2, fft_norm=fft_norm, dtype=torch.float64, **pad)
+    x = torch.randn(2, 2, *grid, dtype=torch.float64, generator=generator)
+    with torch.no_grad():
+        same = model(x)
+        fine = model(x, output_shape=tuple(refine * n for n in grid))
+    every_r = (Ellipsis, *[slice(None, None, refine)] * len(grid))
+    torch.testing.assert_close(fine[every_r], same, rtol=1e-9, atol=1e-11 * same.abs().max().item())
+
+
+def test_domain_padding_of_an_output_grid_scales_the_input_padding():
+    one = DomainPadding(0.25)
+    assert one.amounts((10,)) == [(0, 2)] and one.padded_shape((30,), (10,)) == (36,)  # not round(0.25 * 30) = 8
+    sym = DomainPadding(0.1, mode="symmetric")
+    assert sym.amounts((32,)) == [(1, 2)] and sym.amounts((64,), (32,)) == [(2, 4)]  # not (3, 3)
+    x = torch.arange(36.0).reshape(1, 1, 36)
+    torch.testing.assert_close(one.crop(x, (30,), (10,)), x[..., :30])
+    assert sym.crop(torch.arange(70.0).reshape(1, 1, 70), (64,), (32,))[0, 0, 0] == 2
+    with pytest.raises(ValueError, match=r"input grid \(10,\) does not scale .* output grid \(15,\)"):
+        DomainPadding(0.3).padded_shape((15,), (10,))  # 3 * 15 / 10 = 4.5 points
+    model = FNO(1, 1, 4, hidden_channels=4, n_layers=1, domain_padding=0.3)
+    with pytest.raises(ValueError, match=r"input grid \(10,\) does not scale to a whole number of points on the output grid \(15,\)"):
+        model(torch.randn(1, 1, 10), output_shape=(15,))
+
+
+def test_bad_mlp_expansion_and_domain_padding():
+    with pytest.raises(ValueError, match=r"mlp_expansion must be a number >= 0, got -1"):
+        FNO(1, 1, 4, mlp_expansion=-1)
+    with pytest.raises(ValueError, match=r"domain_padding must be a number in \[0, 10\) or one per axis \(1\), got -0\.1"):
+        FNO(1, 1, 4, domain_padding=-0.1)
+    with pytest.raises(ValueError, match=r"domain_padding must be .* one per axis \(2\), got \(0\.1, -0\.2\)"):
+        FNO(1, 1, (4, 4), domain_padding=(0.1, -0.2))
+    with pytest.raises(ValueError, match=r"one per axis \(2\), got \(0\.1, 0\.1, 0\.1\)"):
+        FNO(1, 1, (4, 4), domain_padding=(0.1, 0.1, 0.1))

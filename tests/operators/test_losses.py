@@ -114,3 +114,122 @@ def test_bad_input_messages():
     with pytest.raises(ValueError, match=r"at least 3 points, got shape \(1, 1, 2, 8\)"):
         H1Loss(2, periodic=False)(torch.zeros(1, 1, 2, 8), torch.zeros(1, 1, 2, 8))
     assert "relative=True" in repr(H1Loss()) and "p=2.0" in repr(LpLoss())
+
+
+# --- a sample with exactly zero error: finite gradient, equal to an independent float64 reference ---
+
+
+def _reference_weights(grid, periodic, extent=1.0):
+    """Quadrature weights (*grid) built directly: L / N each (periodic) or the trapezoid rule."""
+    w = np.ones(())
+    for n in grid:
+        wj = np.full(n, extent / n) if periodic else np.full(n, extent / (n - 1))
+        if not periodic:
+            wj[[0, -1]] /= 2
+        w = np.multiply.outer(w, wj)
+    return torch.from_numpy(w)
+
+
+def _reference_derivative_matrices(n, periodic, extent=1.0):
+    """(n, n) matrices ``(D, P)``: d/dx and the projection the derivatives of the other axes see.
+
+    Periodic: naive DFT over ``|k| <= (n - 1) // 2`` (every mode but Nyquist, which the spectral
+    derivative drops from the whole spectrum, so ``P`` removes it along this axis). Otherwise
+    second-order finite differences with one-sided ends, and ``P = I``.
+    """
+    if periodic:
+        k = np.arange(-((n - 1) // 2), (n - 1) // 2 + 1)
+        j = np.arange(n)
+        phase = np.exp(2j * np.pi * np.subtract.outer(j, j)[:, :, None] * k / n)  # (n, n, K)
+        return (torch.from_numpy(((2j * np.pi * k / extent) * phase).sum(-1).real / n),
+                torch.from_numpy(phase.sum(-1).real / n))
+    h = extent / (n - 1)
+    d = np.zeros((n, n))
+    for i in range(1, n - 1):
+        d[i, i - 1], d[i, i + 1] = -1 / (2 * h), 1 / (2 * h)
+    d[0, :3] = np.array([-3, 4, -1]) / (2 * h)
+    d[-1, -3:] = np.array([1, -4, 3]) / (2 * h)
+    return torch.from_numpy(d), torch.eye(n, dtype=torch.float64)
+
+
+def _reference_loss(pred, target, *, h1, p, relative, periodic, batch):
+    """Naive float64 loss summed over the given samples, divided by ``batch`` (the full batch size for mean)."""
+    grid = pred.shape[-2:]
+    w = _reference_weights(grid, periodic)
+    (d_h, p_h), (d_w, p_w) = (_reference_derivative_matrices(n, periodic) for n in grid)
+
+    def norm(u):  # (B, C, H, W) -> (B,)
+        if not h1:
+            return ((w * u.abs() ** p).sum((1, 2, 3))) ** (1 / p)
+        u_h = torch.einsum("hk,wl,bckl->bchw", d_h, p_w, u)  # d/dy
+        u_w = torch.einsum("hk,wl,bckl->bchw", p_h, d_w, u)  # d/dx
+        terms = u**2 + u_h**2 + u_w**2
+        return (w * terms).sum((1, 2, 3)).sqrt()
+
+    per_sample = norm(pred - target) / norm(target) if relative else norm(pred - target)
+    return per_sample.sum() / batch
+
+
+def _check_zero_error_gradient(loss, dtype, generator, *, h1, p=2.0):
+    shape = (4, 2, 8, 7)  # an even and an odd grid axis
+    target = torch.randn(shape, dtype=torch.float64, generator=generator)
+    pred = torch.randn(shape, dtype=torch.float64, generator=generator)
+    pred[1] = target[1]  # sample 1: exactly zero error
+    x = pred.to(dtype, copy=True).requires_grad_()
+    value = loss(x, target.to(dtype))
+    value.backward()
+    assert torch.isfinite(value) and torch.isfinite(x.grad).all(), f"non-finite gradient: {x.grad}"
+    assert torch.equal(x.grad[1], torch.zeros_like(x.grad[1]))  # the norm's subgradient at 0
+
+    nonzero = [0, 2, 3]
+    x_ref = pred[nonzero].clone().requires_grad_()  # float64, independent of x
+    batch = shape[0] if loss.reduction == "mean" else 1
+    ref = _reference_loss(x_ref, target[nonzero], h1=h1, p=p, relative=loss.relative, periodic=loss.periodic, batch=batch)
+    ref.backward()
+    tol = dict(rtol=1e-10, atol=1e-12) if dtype == torch.float64 else dict(rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(value.item(), ref.item(), **tol)
+    np.testing.assert_allclose(x.grad[nonzero].double().numpy(), x_ref.grad.numpy(), **tol)
+
+
+_DTYPES = [torch.float64, torch.float32]
+
+
+@pytest.mark.parametrize("dtype", _DTYPES, ids=str)
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("periodic", [True, False], ids=lambda v: f"periodic={v}")
+@pytest.mark.parametrize("relative", [True, False], ids=lambda v: f"relative={v}")
+@pytest.mark.parametrize("p", [1.0, 2.0, 3.0], ids=lambda v: f"p={v}")
+def test_lp_gradient_is_finite_and_exact_when_one_sample_has_zero_error(p, relative, periodic, reduction, dtype, generator):
+    loss = LpLoss(2, p, relative=relative, reduction=reduction, periodic=periodic)
+    _check_zero_error_gradient(loss, dtype, generator, h1=False, p=p)
+
+
+@pytest.mark.parametrize("dtype", _DTYPES, ids=str)
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("periodic", [True, False], ids=lambda v: f"periodic={v}")
+@pytest.mark.parametrize("relative", [True, False], ids=lambda v: f"relative={v}")
+def test_h1_gradient_is_finite_and_exact_when_one_sample_has_zero_error(relative, periodic, reduction, dtype, generator):
+    loss = H1Loss(2, relative=relative, reduction=reduction, periodic=periodic)
+    _check_zero_error_gradient(loss, dtype, generator, h1=True)
+
+
+@pytest.mark.parametrize("loss", [LpLoss(1), LpLoss(1, math.inf), H1Loss(1)], ids=lambda m: type(m).__name__)
+def test_gradient_is_zero_when_every_sample_has_zero_error(loss):
+    t = torch.randn(3, 1, 16, dtype=torch.float64)
+    t_c = torch.randn(3, 1, 16, dtype=torch.complex128)
+    for pred, target in ((t.clone().requires_grad_(), t), (t_c.clone().requires_grad_(), t_c)):
+        value = loss(pred, target)
+        value.backward()
+        assert value.item() == 0.0 and torch.equal(pred.grad, torch.zeros_like(pred.grad))
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int32, torch.uint8, torch.bool], ids=str)
+@pytest.mark.parametrize("loss", [LpLoss(1), H1Loss(1)], ids=lambda m: type(m).__name__)
+def test_integer_input_raises_type_error_naming_the_dtype(loss, dtype):
+    name = type(loss).__name__
+    ints = torch.ones(2, 1, 8, dtype=dtype)
+    floats = torch.ones(2, 1, 8)
+    with pytest.raises(TypeError, match=rf"{name}: pred must be a floating or complex tensor, got dtype {dtype}"):
+        loss(ints, floats)
+    with pytest.raises(TypeError, match=rf"{name}: target must be a floating or complex tensor, got dtype {dtype}"):
+        loss(floats, ints)

@@ -290,3 +290,67 @@ def test_fft_norms_give_the_same_layer_on_the_input_grid(fft_norm, generator):
     zero = torch.zeros(1, 2, 9, 10, dtype=torch.float64)
     out = other(zero, output_shape=(11, 12))  # the bias alone, on another grid
     torch.testing.assert_close(out, ref.bias.detach().reshape(1, 3, 1, 1).expand(1, 3, 11, 12), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("fft_norm", ["forward", "backward", "ortho"])
+@pytest.mark.parametrize(
+    "n_modes,grid,refine,complex_data",
+    [((4,), (8,), 2, False), ((3, 4), (9, 10), 3, False), ((3, 3), (8, 7), 2, True)],
+    ids=["1d-x2", "2d-x3", "2d-complex-x2"],
+)
+def test_refined_output_grid_is_the_same_operator_for_every_norm(fft_norm, n_modes, grid, refine, complex_data, generator):
+    """output_shape = r * grid, subsampled every r-th point, equals the same-grid output; also vs the naive DFT."""
+    conv = SpectralConv(2, 3, n_modes, complex_data=complex_data, fft_norm=fft_norm, dtype=torch.float64)
+    with torch.no_grad():
+        conv.bias.normal_(generator=generator)
+    x = torch.randn(2, 2, *grid, dtype=torch.float64, generator=generator)
+    if complex_data:
+        x = torch.complex(x, torch.randn(x.shape, dtype=torch.float64, generator=generator))
+    fine_grid = tuple(refine * n for n in grid)
+    same, fine = conv(x).detach(), conv(x, output_shape=fine_grid).detach()
+    every_r = (Ellipsis, *[slice(None, None, refine)] * len(grid))
+    torch.testing.assert_close(fine[every_r], same, rtol=1e-10, atol=1e-12)
+    # the same function on any grid (coarser and non-multiple ones too): naive DFT, norm-independent
+    for out_grid in (fine_grid, tuple(n + 3 for n in grid), tuple(2 * m - 1 for m in n_modes)):
+        ref = _naive_conv(conv, x.numpy(), out_grid)
+        np.testing.assert_allclose(conv(x, output_shape=out_grid).detach().numpy(), ref, rtol=1e-10, atol=1e-10)
+    if not complex_data:  # the functional form applies the same rescaling
+        got = spectral_conv(x, conv.weight, n_modes, bias=conv.bias, output_shape=fine_grid, fft_norm=fft_norm)
+        torch.testing.assert_close(got, conv(x, output_shape=fine_grid), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("fft_norm", ["forward", "backward", "ortho"])
+def test_identity_weights_reproduce_a_constant_field_on_a_finer_grid(fft_norm):
+    """The reviewer's case: identity weights, no bias, x = 2 on 8 points -> 2 on 16 points for every norm."""
+    conv = SpectralConv(1, 1, 3, bias=False, fft_norm=fft_norm, dtype=torch.float64)
+    with torch.no_grad():
+        conv.weight.zero_()
+        conv.weight[..., 0] = 1.0  # W_k = 1 for every kept k
+    x = torch.full((1, 1, 8), 2.0, dtype=torch.float64)
+    torch.testing.assert_close(conv(x, output_shape=(16,)), torch.full((1, 1, 16), 2.0, dtype=torch.float64))
+
+
+def test_complex_data_rejects_a_real_input():
+    conv = SpectralConv(2, 2, (3, 3), complex_data=True)
+    with pytest.raises(TypeError, match=r"x has real dtype torch\.float32, but complex_data=True needs a complex x"):
+        conv(torch.randn(1, 2, 8, 8))
+    with pytest.raises(TypeError, match=r"x has real dtype torch\.float64 but complex_data=True needs complex x"):
+        spectral_conv(torch.randn(1, 2, 8, 8, dtype=torch.float64), conv.weight.double(), (3, 3), complex_data=True)
+
+
+def test_functional_checks_weight_and_bias_shapes(generator):
+    x = torch.randn(2, 3, 10, 9, generator=generator)
+    weight = torch.randn(7 * 3, 3, 4, 2, generator=generator)  # kept_shape((4, 3)) = (7, 3)
+    assert spectral_conv(x, weight, (4, 3)).shape == (2, 4, 10, 9)
+    with pytest.raises(ValueError, match=r"expected weight of shape \(21, 3, Cout, 2\) .*got \(21, 2, 4, 2\)"):
+        spectral_conv(x, weight[:, :2], (4, 3))
+    with pytest.raises(ValueError, match=r"expected weight of shape \(21, 3, Cout, 2\) .*got \(20, 3, 4, 2\)"):
+        spectral_conv(x, weight[:20], (4, 3))
+    with pytest.raises(ValueError, match=r"expected weight of shape \(21, 3, Cout, 2\) .*got \(21, 3, 4\)"):
+        spectral_conv(x, weight[..., 0], (4, 3))
+    with pytest.raises(ValueError, match=r"expected bias of shape \(4,\), got \(3,\)"):
+        spectral_conv(x, weight, (4, 3), bias=torch.zeros(3))
+    with pytest.raises(ValueError, match=r"expected bias of shape \(4, 2\), got \(4,\)"):
+        spectral_conv(torch.complex(x, x), torch.randn(49, 3, 4, 2), (4, 4), bias=torch.zeros(4), complex_data=True)
+    with pytest.raises(ValueError, match=r"expected x of shape \(B, Cin, \*grid\) with 2 grid axes, got \(3, 10, 9\)"):
+        spectral_conv(x[0], weight, (4, 3))

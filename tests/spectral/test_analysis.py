@@ -39,3 +39,19 @@ def test_complex_and_errors():
         radial_spectrum(torch.randn(16), ndim=2)
     with pytest.raises(TypeError, match="floating or complex dtype, got torch.int64"):
         radial_spectrum(torch.arange(16), ndim=1)
+
+
+def test_non_tensor_raises_type_error_naming_the_type():
+    with pytest.raises(TypeError, match="x must be a torch.Tensor, got list"):
+        radial_spectrum([[1.0, 2.0], [3.0, 4.0]], ndim=1)
+
+
+@pytest.mark.filterwarnings("ignore:ComplexHalf support is experimental")
+def test_complex32_is_transformed_in_complex64():
+    """complex32 has no CPU FFT (NotImplementedError before): its spectrum is computed in complex64."""
+    z = torch.randn(2, 3, 8, 6, dtype=torch.complex64).to(torch.complex32)
+    energy, k = radial_spectrum(z, ndim=2)
+    want, want_k = radial_spectrum(z.to(torch.complex128), ndim=2)  # the same half-precision values, exactly
+    assert energy.dtype == torch.float32
+    torch.testing.assert_close(energy, want.float())
+    torch.testing.assert_close(k, want_k)

@@ -58,6 +58,18 @@ def test_contract_errors_show_shapes():
         contract_modes_packed(_crandn(3, 4, 7), _crandn(6, 4, 5))
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_contract_rejects_real_x_naming_its_dtype(dtype):
+    """A real x used to get the weight cast to real (imaginary part dropped) and a real result."""
+    x, w = torch.randn(2, 3, 5, dtype=dtype), _crandn(3, 4, 5)
+    with pytest.raises(TypeError, match=rf"contract_modes: x must be complex .* got x of dtype {dtype}"):
+        contract_modes(x, w)
+    with pytest.raises(TypeError, match=rf"contract_modes_packed: x must be complex .* got x of dtype {dtype}"):
+        contract_modes_packed(x, pack_weight(w))
+    with pytest.raises(TypeError, match=rf"contract_modes_diagonal: x must be complex .* got x of dtype {dtype}"):
+        contract_modes_diagonal(x, _crandn(3, 5))
+
+
 class _Holder(nn.Module):
     def __init__(self):
         super().__init__()
@@ -107,6 +119,17 @@ def test_modrelu_is_zero_at_zero_for_large_positive_bias(dtype):
     torch.testing.assert_close(out.detach(), expected)
     (grad,) = torch.autograd.grad(out.abs().sum(), z)
     assert torch.isfinite(torch.view_as_real(grad)).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.complex64, torch.complex128])
+def test_modrelu_module_keeps_the_input_dtype(dtype):
+    """ModReLU(3).double() on complex64 input returned complex128 (the float64 bias promoted z)."""
+    z = torch.tensor([[3 + 4j, 0.3 + 0.4j, -2j]], dtype=dtype)
+    for act in (ModReLU(3, init_bias=-1.0).double(), ModReLU(3, init_bias=-1.0)):
+        out = act(z)
+        assert out.dtype == dtype
+        # (|z| + b) z / |z| with b = -1: 5 -> 4 along the phase, 0.5 -> dead zone, 2 -> 1
+        torch.testing.assert_close(out, torch.tensor([[2.4 + 3.2j, 0j, -1j]], dtype=dtype))
 
 
 def test_modrelu_module_gradients_and_errors():

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
 
-from spectral.fft import truncated_fftn
+from spectral.fft import truncated_fftn, truncated_ifftn
 from spectral.modes import as_n_modes, check_grid, compact_wavenumbers, kept_shape, max_modes, modes_from_kept_shape
 
 
@@ -64,3 +66,20 @@ def test_check_grid_messages():
         check_grid((16, 17), (9, 9))
     with pytest.raises(ValueError, match=r"x: expected 2 grid axes for n_modes=\(4, 4\), got grid \(16,\)"):
         check_grid((16,), (4, 4))
+
+
+@pytest.mark.parametrize(
+    "kept,complex_data,axis",
+    [((0,), False, -1), ((0,), True, -1), ((5, 0), False, -1), ((0, 3), False, -2), ((3, 0, 2), True, -2)],
+)
+def test_zero_width_kept_axis_is_rejected_with_the_spectrum_shape(kept, complex_data, axis):
+    """Every axis holds at least the DC bin; a one-sided empty axis used to give n_modes 0."""
+    shape = re.escape(str(tuple(kept)))
+    with pytest.raises(ValueError, match=rf"kept-mode axis {axis} has 0 bins; .* DC bin .*spectrum shape {shape}"):
+        modes_from_kept_shape(kept, complex_data=complex_data)
+
+
+def test_truncated_ifftn_of_an_empty_spectrum_raises_value_error():
+    """Used to fail with a deep IndexError inside the inverse transform."""
+    with pytest.raises(ValueError, match=r"kept-mode axis -1 has 0 bins; .* DC bin .*spectrum shape \(0,\)"):
+        truncated_ifftn(torch.zeros(2, 0, dtype=torch.complex64), 8)

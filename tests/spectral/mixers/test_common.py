@@ -75,16 +75,14 @@ def test_wrap_upsampling_matches_fourier_interpolation_of_the_response(n_src, n_
 @pytest.mark.parametrize("n_src", [8, 9, 16])
 @pytest.mark.parametrize("n", [3, 8, 11])
 def test_crop_gives_linear_convolution(n_src, n):
-    """Placing the kernel for a 2n FFT gives the exact linear convolution with its two-sided lags."""
+    """Placing the kernel for a 2n FFT gives the exact linear convolution with its lags |l| < n_src / 2."""
     rng = np.random.default_rng(3)
     h = rng.standard_normal(n_src)
     x = rng.standard_normal(n)
     hp = filter_kernel(torch.from_numpy(h), n_src, 2 * n, "crop").numpy()
     y = np.fft.irfft(np.fft.rfft(x, n=2 * n) * np.fft.rfft(hp), n=2 * n)[:n]
 
-    def lag(k):  # two-sided reading of the circular kernel at lag k, lag n_src/2 split
-        if 2 * abs(k) == n_src:
-            return h[n_src // 2] / 2
+    def lag(k):  # two-sided reading of the circular kernel at lag k; an even n_src's lag n_src/2 is dropped
         return h[k % n_src] if 2 * abs(k) < n_src else 0.0
 
     want = np.array([sum(lag(t - s) * x[s] for s in range(n)) for t in range(n)])
@@ -163,6 +161,24 @@ def test_rfft_backward_matches_torch_autograd(length, n, dim, norm):
     torch.testing.assert_close(ours, plain)
     g = torch.randn_like(ours)
     torch.testing.assert_close(torch.autograd.grad(ours, x, g)[0], torch.autograd.grad(plain, x, g)[0])
+
+
+@pytest.mark.parametrize("norm", ["backward", "forward", "ortho"])
+@pytest.mark.parametrize("length,n,dim", [(8, 5, 1), (8, 4, 1), (9, 2, -1), (3, 1, 1)])
+def test_rfft_backward_when_n_truncates_matches_torch_autograd(length, n, dim, norm):
+    """n < length: rfft reads the first n samples only, so the others get a zero gradient (crashed before)."""
+    from spectral.mixers._common import rfft
+
+    shape = (2, length, 3) if dim == 1 else (2, 3, length)
+    x = torch.randn(shape, dtype=torch.float64, requires_grad=True)
+    ours = rfft(x, n=n, dim=dim, norm=norm)
+    plain = torch.fft.rfft(x, n=n, dim=dim, norm=norm)
+    torch.testing.assert_close(ours, plain)
+    got = torch.autograd.grad(ours.abs().sum(), x)[0]
+    want = torch.autograd.grad(plain.abs().sum(), x)[0]
+    torch.testing.assert_close(got, want)
+    assert got.shape == x.shape and (got.narrow(dim, n, length - n) == 0).all()
+    assert torch.autograd.gradcheck(lambda t: rfft(t, n=n, dim=dim, norm=norm), (x,))
 
 
 @pytest.mark.parametrize("n,p", [(8, 8), (7, 7), (6, 12), (5, 9), (9, 20)])

@@ -36,6 +36,8 @@ def conv_matrix(kernel: dict[int, np.ndarray], n: int, circular: bool) -> np.nda
 def reference(module: GlobalFilterMixer, x: torch.Tensor) -> np.ndarray:
     w = torch.view_as_complex(module.weight.detach()).numpy()
     kern = two_sided_kernel(w, module.filter_len)
+    if module.boundary == "zero":  # documented lags -(max_len - 1) .. max_len - 1
+        kern = {lag: val for lag, val in kern.items() if abs(lag) < module.max_len}
     mat = conv_matrix(kern, x.shape[1], module.boundary == "circular")
     return np.einsum("dts,bsd->btd", mat, x.numpy())
 
@@ -46,6 +48,26 @@ def test_matches_materialised_convolution(boundary, max_len, n):
     module = GlobalFilterMixer(3, max_len, boundary=boundary, init_std=1.0, dtype=torch.float64)
     x = torch.randn(2, n, 3, dtype=torch.float64)
     np.testing.assert_allclose(module(x).detach().numpy(), reference(module, x), atol=1e-12)
+
+
+@pytest.mark.parametrize("max_len", [4, 5, 16])
+@pytest.mark.parametrize("n_rel", ["below", "at", "above"])
+def test_zero_boundary_impulse_response_spans_the_documented_lags(max_len, n_rel):
+    """Impulses at every token against a direct convolution over lags -(max_len-1)..max_len-1 only.
+
+    Before the fix the split tap h[max_len] / 2 appeared at lags +-max_len once N > max_len
+    (it links no tokens for N <= max_len, so it was never trained there).
+    """
+    n = {"below": max_len - 1, "at": max_len, "above": 2 * max_len + 3}[n_rel]
+    module = GlobalFilterMixer(2, max_len, boundary="zero", init_std=1.0, dtype=torch.float64)
+    h = np.fft.irfft(torch.view_as_complex(module.weight.detach()).numpy(), n=2 * max_len, axis=0)  # (2 max_len, D)
+    x = torch.eye(n, dtype=torch.float64)[:, :, None].expand(n, n, 2)  # batch s: impulse at token s
+    want = np.zeros((n, n, 2))
+    for s in range(n):
+        for t in range(n):
+            if abs(t - s) <= max_len - 1:
+                want[s, t] = h[(t - s) % (2 * max_len)]
+    np.testing.assert_allclose(module(x).detach().numpy(), want, atol=1e-12)
 
 
 @pytest.mark.parametrize("n,shift", [(17, 5), (64, 13), (20, 7)])
