@@ -126,7 +126,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import time
 from pathlib import Path
 
@@ -135,6 +134,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from operators._checkpoint import atomic_save, atomic_write_text
 from spectral.inr import FKAN, FKAN_ACTIVATIONS, SIREN, FourierFeatureINR, widening_widths
 
 MODELS = ("FKAN", "SIREN", "FourierFeatures")
@@ -226,12 +226,6 @@ def matched_width(name: str, budget: int, args) -> int:
     return best
 
 
-def save_atomic(obj: dict, path: Path) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 def evaluate(model: torch.nn.Module, coords: torch.Tensor, chunk: int = 1 << 15) -> torch.Tensor:
     with torch.no_grad():
         flat = coords.reshape(-1, 2)
@@ -251,12 +245,15 @@ def _model_config(name: str, config: dict) -> dict:
 
 
 def _resumable(name: str, state: dict, args, lr: float) -> bool:
-    """Same model setup and learning rate, not past the requested steps (``--steps`` may grow).
+    """Same model setup and learning rate, not past the requested steps (``--steps`` may grow, except
+    under ``--schedule exp``, whose decay rate depends on it).
 
     Only the options that concern model ``name`` are compared, so changing e.g. an FKAN option
     retrains FKAN alone and the other models resume from their checkpoints.
     """
     same = _model_config(name, state["config"]) == _model_config(name, vars(args)) and state.get("lr", lr) == lr
+    if getattr(args, "schedule", "constant") == "exp" and state["config"].get("steps") != args.steps:
+        return False  # the decay rate 0.1^(1 / steps) depends on --steps: more steps is another schedule
     return same and state["step"] <= args.steps
 
 
@@ -291,7 +288,7 @@ def fit(name: str, model: torch.nn.Module, lr: float, coords, image, args, out: 
         if every and (step % every == 0 or step == args.steps):  # not timed: scoring is not training
             history.append([step, *split_psnr(from_signed(evaluate(model, coords)), image)])
         if step % args.checkpoint_every == 0 or step == args.steps:
-            save_atomic({"config": vars(args), "lr": lr, "model": model.state_dict(), "optimizer": opt.state_dict(),
+            atomic_save({"config": vars(args), "lr": lr, "model": model.state_dict(), "optimizer": opt.state_dict(),
                          "step": step, "seconds": seconds, "history": history}, ckpt)
     bar.close()
     pred = from_signed(evaluate(model, coords))
@@ -383,12 +380,14 @@ def plot_frontier(results: dict, bilinear_heldout: float, path: Path) -> None:
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="64x64 image, 200 steps, SIREN width 128 (CPU smoke run)")
-    p.add_argument("--size", type=int, default=256, help="image side after box downsampling (divides 512)")
+    p.add_argument("--size", type=int, default=None,
+                   help="image side after box downsampling (divides 512, >= 32; default 256, --quick 64)")
     p.add_argument("--crop", type=int, default=None,
                    help="fit only the central CROP x CROP pixels, keeping their --size grid coordinates "
                         "(the cheap stand-in the hyperparameters were picked on: --crop 128)")
-    p.add_argument("--steps", type=int, default=500, help="full-batch Adam steps per model")
-    p.add_argument("--hidden", type=int, default=256, help="SIREN width; sets the parameter budget")
+    p.add_argument("--steps", type=int, default=None, help="full-batch Adam steps per model (default 500, --quick 200)")
+    p.add_argument("--hidden", type=int, default=None,
+                   help="SIREN width; sets the parameter budget (default 256, --quick 128)")
     p.add_argument("--layers", type=int, default=3,
                    help="hidden layers of every model (SIREN: sine layers; the SIREN reference notebook's "
                         "hidden_layers=3 is 4 sine layers here)")
@@ -422,8 +421,22 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "results.json ('history': step, train PSNR, held-out PSNR) and <out>/frontier.png")
     p.add_argument("--out", default=None, help="output folder (default runs/inr_image[-quick])")
     args = p.parse_args(argv)
-    if args.quick:
-        args.size, args.steps, args.hidden = 64, 200, 128
+    for name, full, quick in (("size", 256, 64), ("steps", 500, 200), ("hidden", 256, 128)):
+        if getattr(args, name) is None:  # --quick sets defaults only: explicit values win
+            setattr(args, name, quick if args.quick else full)
+    if args.size < 32 or 512 % args.size:
+        p.error(f"--size must divide 512 and be >= 32 (SSIM's 11x11 window on the half-size sub-images), "
+                f"got {args.size}")
+    for name, minimum in (("steps", 0), ("hidden", 1), ("layers", 1), ("checkpoint_every", 1), ("ff_features", 1)):
+        if getattr(args, name) < minimum:
+            p.error(f"--{name.replace('_', '-')} must be >= {minimum}, got {getattr(args, name)}")
+    for name in ("lr", "ff_sigma", "fkan_omega"):
+        if getattr(args, name) is not None and not getattr(args, name) > 0:
+            p.error(f"--{name.replace('_', '-')} must be > 0, got {getattr(args, name)}")
+    if args.fkan_frequencies is not None and args.fkan_frequencies < 1:
+        p.error(f"--fkan-frequencies must be >= 1, got {args.fkan_frequencies}")
+    if args.fkan_directions is not None and args.fkan_directions < 2:
+        p.error(f"--fkan-directions must be >= 2 (the coordinates are 2-D), got {args.fkan_directions}")
     if args.crop is not None and not (32 <= args.crop <= args.size and args.crop % 2 == 0):
         p.error(f"--crop must be even and lie in [32, --size={args.size}], got {args.crop}")
     if args.eval_every < 0:
@@ -474,7 +487,7 @@ def main(argv=None) -> dict:
     summary = {"config": vars(args), "results": {k: {a: b for a, b in v.items() if a != "prediction"}
                                                  for k, v in results.items()},
                "bilinear_reference": ref}
-    (out / "results.json").write_text(json.dumps(summary, indent=2))
+    atomic_write_text(json.dumps(summary, indent=2), out / "results.json")
     print(f"\nwrote {', '.join(map(str, written))} and {out / 'results.json'}")
     return summary
 

@@ -176,3 +176,38 @@ def test_bad_eval_every_names_the_argument(ex, capsys):
     with pytest.raises(SystemExit):
         ex.parse_args(["--eval-every", "-1"])
     assert "--eval-every must be >= 0, got -1" in capsys.readouterr().err
+
+
+def test_quick_sets_defaults_but_explicit_values_win(ex):
+    quick = ex.parse_args(["--quick"])
+    assert (quick.size, quick.steps, quick.hidden) == (64, 200, 128)
+    mixed = ex.parse_args(["--quick", "--steps", "5", "--size", "128", "--hidden", "64"])
+    assert (mixed.size, mixed.steps, mixed.hidden) == (128, 5, 64)
+    full = ex.parse_args([])
+    assert (full.size, full.steps, full.hidden) == (256, 500, 256)
+
+
+def test_exp_schedule_does_not_resume_under_another_step_count(ex):
+    """The exp decay rate is 0.1^(1 / steps): growing --steps would jump the lr back up mid-run."""
+    for schedule, resumable in (("exp", False), ("constant", True)):
+        old = ex.parse_args(["--size", "32", "--steps", "10", "--schedule", schedule])
+        state = {"config": vars(old), "lr": 1e-3, "step": 10}
+        grown = ex.parse_args(["--size", "32", "--steps", "20", "--schedule", schedule])
+        assert ex._resumable("SIREN", state, grown, 1e-3) is resumable, schedule
+        assert ex._resumable("SIREN", state, old, 1e-3)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--checkpoint-every", "0"], "--checkpoint-every must be >= 1, got 0"),
+    (["--size", "100"], "--size must divide 512 and be >= 32"),
+    (["--steps", "-1"], "--steps must be >= 0, got -1"),
+    (["--hidden", "0"], "--hidden must be >= 1, got 0"),
+    (["--lr", "0"], "--lr must be > 0, got 0.0"),
+    (["--ff-sigma", "-1"], "--ff-sigma must be > 0, got -1.0"),
+    (["--fkan-frequencies", "0"], "--fkan-frequencies must be >= 1, got 0"),
+    (["--fkan-directions", "1"], "--fkan-directions must be >= 2"),
+])
+def test_bad_options_are_argparse_errors_naming_the_option(ex, argv, message, capsys):
+    with pytest.raises(SystemExit):
+        ex.parse_args(argv)
+    assert message in capsys.readouterr().err
