@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import pkgutil
 import sys
 from pathlib import Path
 
 import torch
 
-from benchmarks._harness import BenchContext, machine_info, print_table, rows_to_dicts, write_json
+from benchmarks._harness import (
+    BenchContext,
+    default_output_path,
+    machine_info,
+    print_table,
+    ratio_legend,
+    rows_to_dicts,
+    write_json,
+)
 
 
 def available_suites() -> list[str]:
@@ -24,7 +33,8 @@ def run_suite(name: str, ctx: BenchContext) -> dict:
     torch.manual_seed(ctx.seed)
     ctx.extra = {}
     rows = module.run(ctx)
-    print_table(rows, title=f"{name} on {ctx.device} ({'quick' if ctx.quick else 'full'}); ratio = baseline / ours")
+    kind = "quick" if ctx.quick else "full"
+    print_table(rows, title=f"{name} on {ctx.device} ({kind}); {ratio_legend(rows)}")
     return {"suite": name, "rows": rows_to_dicts(rows), "extra": ctx.extra}
 
 
@@ -33,11 +43,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("suite", help=f"one of {suites}, 'all', or 'list'")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    parser.add_argument("--json", default=None, help="write the results here (default runs/bench-<suite>-<device>.json)")
+    parser.add_argument(
+        "--json",
+        default=None,
+        help="write the results here (default runs/bench-<suite>-<device>.json, with --quick ...-<device>-quick.json)",
+    )
     parser.add_argument("--quick", action="store_true", help="fewer cases and shorter timing (smoke runs, gpu-check)")
-    parser.add_argument("--min-run-time", type=float, default=None, help="seconds of timing per measurement")
-    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads for CPU runs")
+    parser.add_argument("--min-run-time", type=float, default=None, help="seconds of timing per measurement (> 0)")
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads for CPU runs (>= 1)")
     args = parser.parse_args(argv)
+    if args.threads is not None and args.threads < 1:
+        parser.error(f"--threads must be >= 1, got {args.threads}")
+    if args.min_run_time is not None and not (math.isfinite(args.min_run_time) and args.min_run_time > 0):
+        parser.error(f"--min-run-time must be a finite number of seconds > 0, got {args.min_run_time}")
     if args.suite == "list":
         print("\n".join(suites))
         return 0
@@ -45,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown suite {args.suite!r}; choose from {suites}, 'all' or 'list'")
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda asked for, but torch.cuda.is_available() is False")
-    if args.threads:
+    if args.threads is not None:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     if device.type == "cuda":
@@ -57,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     results = {"machine": machine_info(device), "quick": args.quick, "suites": []}
     for name in names:
         results["suites"].append(run_suite(name, ctx))
-    path = args.json or f"runs/bench-{args.suite}-{args.device}.json"
+    path = args.json or default_output_path(args.suite, device, args.quick)
     write_json(path, results)
     print(f"\nresults written to {path}")
     return 0

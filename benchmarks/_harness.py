@@ -2,11 +2,14 @@
 
 Every suite times our code and its baseline in the same process with
 ``torch.utils.benchmark.Timer.blocked_autorange`` (warm-up, CUDA sync, medians) and
-reports ``ratio = baseline / ours`` (above 1: ours is faster or smaller).
+reports a ratio that reads the same way in every row: above 1, ours is better. For
+time, memory and errors (lower is better) it is ``baseline / ours``; for rows marked
+``higher_is_better`` (accuracy) it is ``ours / baseline``.
 """
 
 from __future__ import annotations
 
+import ast
 import ctypes
 import datetime as _dt
 import json
@@ -22,7 +25,7 @@ from torch.utils import benchmark as tbench
 
 __all__ = [
     "BenchContext", "Row", "time_median", "one_thread_cpu_ms", "peak_memory_bytes", "compare", "print_table",
-    "machine_info", "write_json",
+    "ratio_legend", "imported_sources", "default_output_path", "machine_info", "write_json",
 ]
 
 
@@ -39,7 +42,11 @@ class BenchContext:
 
 @dataclass
 class Row:
-    """One measured case: ours against a baseline, one phase (e.g. "fwd", "fwd+bwd")."""
+    """One measured case: ours against a baseline, one phase (e.g. "fwd", "fwd+bwd").
+
+    ``higher_is_better`` is False for time, memory and errors (the default) and True for
+    scores such as accuracy; :attr:`ratio` uses it so that above 1 always means ours is better.
+    """
 
     suite: str
     case: str
@@ -50,10 +57,13 @@ class Row:
     baseline_value: float
     unit: str = "ms"
     params: dict = field(default_factory=dict)
+    higher_is_better: bool = False
 
     @property
     def ratio(self) -> float:
-        """baseline / ours: above 1 means ours is faster (or smaller)."""
+        """Above 1 means ours is better: ``ours / baseline`` if higher is better, else ``baseline / ours``."""
+        if self.higher_is_better:
+            return self.ours_value / self.baseline_value if self.baseline_value else float("nan")
         return self.baseline_value / self.ours_value if self.ours_value else float("nan")
 
 
@@ -171,13 +181,30 @@ def compare(
     return Row(suite, case, phase, ours[0], baseline[0], t_ours * 1e3, t_base * 1e3, "ms", dict(params or {}))
 
 
+def ratio_legend(rows: list[Row]) -> str:
+    """How to read the ratio column of ``rows`` (one line, for a table title)."""
+    if not any(r.higher_is_better for r in rows):
+        return "ratio = baseline / ours"
+    if all(r.higher_is_better for r in rows):
+        return "ratio = ours / baseline (higher is better)"
+    return "ratio > 1: ours better (baseline / ours where lower is better, ours / baseline where higher is better)"
+
+
 def print_table(rows: list[Row], title: str = "") -> None:
-    """Print the rows as an aligned table with the ratio column."""
+    """Print the rows as an aligned table with the ratio column.
+
+    If any row is ``higher_is_better``, a ``better`` column says for each row whether the
+    higher or the lower value wins (the ratio is above 1 when ours wins either way).
+    """
     if title:
         print(f"\n== {title} ==")
-    header = ("case", "phase", "ours", "baseline", "ours", "baseline", "unit", "ratio")
+    mixed = any(r.higher_is_better for r in rows)
+    better = ("better",) if mixed else ()
+    header = ("case", "phase", "ours", "baseline", "ours", "baseline", "unit", *better, "ratio")
     lines = [header] + [
-        (r.case, r.phase, r.ours, r.baseline, f"{r.ours_value:.3f}", f"{r.baseline_value:.3f}", r.unit, f"{r.ratio:.2f}x")
+        (r.case, r.phase, r.ours, r.baseline, f"{r.ours_value:.3f}", f"{r.baseline_value:.3f}", r.unit)
+        + ((("higher" if r.higher_is_better else "lower"),) if mixed else ())
+        + (f"{r.ratio:.2f}x",)
         for r in rows
     ]
     widths = [max(len(str(line[i])) for line in lines) for i in range(len(header))]
@@ -185,6 +212,58 @@ def print_table(rows: list[Row], title: str = "") -> None:
         print("  ".join(str(v).ljust(w) for v, w in zip(line, widths)))
         if j == 0:
             print("  ".join("-" * w for w in widths))
+
+
+def _module_file(root: Path, module: str) -> Path | None:
+    """The source file of a library module under ``root`` (package ``__init__.py`` or ``.py``), else None."""
+    base = root.joinpath(*module.split("."))
+    for path in (base / "__init__.py", base.with_suffix(".py")):
+        if path.is_file():
+            return path
+    return None
+
+
+def _imported_modules(path: Path, module: str, library: str) -> set[str]:
+    """Library modules named by the import statements of ``path`` (module ``module``), at any depth."""
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_bytes(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            parts = package.split(".")
+            base = ".".join(parts[: len(parts) - node.level + 1]) if node.level else ""
+            source = ".".join(p for p in (base, node.module or "") if p)
+            found.add(source)
+            found.update(f"{source}.{alias.name}" for alias in node.names)  # `from pkg import submodule`
+    return {m for m in found if m == library or m.startswith(library + ".")}
+
+
+def imported_sources(modules: tuple[str, ...], root: Path, library: str = "spectral") -> dict[str, Path]:
+    """Module name -> source file under ``root`` for ``modules`` and every ``library`` module they import.
+
+    Follows the import statements (absolute and relative, at any depth) transitively, without
+    importing anything; a parent package's ``__init__.py`` is included only where it is imported
+    by name (importing the library has no side effects). For cache keys: a change to any file
+    the benchmarked code runs changes the key.
+    """
+    todo, seen, files = list(modules), set(), {}
+    while todo:
+        module = todo.pop()
+        if module in seen:
+            continue
+        seen.add(module)
+        path = _module_file(root, module)
+        if path is not None:
+            files[module] = path
+            todo.extend(_imported_modules(path, module, library))
+    return {m: files[m] for m in sorted(files)}
+
+
+def default_output_path(name: str, device: torch.device | str, quick: bool, suffix: str = "json") -> Path:
+    """``runs/bench-<name>-<device>[-quick].<suffix>``: quick runs never overwrite a full run's file."""
+    device_type = device.type if isinstance(device, torch.device) else str(device)
+    return Path("runs") / f"bench-{name}-{device_type}{'-quick' if quick else ''}.{suffix}"
 
 
 def machine_info(device: torch.device) -> dict:

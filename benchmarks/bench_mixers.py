@@ -20,7 +20,8 @@ in ``N``); a probe at two small ``N`` checks that before the large sizes, and SD
 skipped at any ``N`` whose projected memory exceeds half of the free memory. Also on
 CPU, SDPA is only timed up to ``N = 8192`` (one fwd+bwd at 16384 takes minutes on two
 cores); at 16384 the mixers are timed alone (baseline NaN). Results: a table, the
-JSON record and ``runs/bench-mixers-<device>.png`` (log-log time against ``N``).
+JSON record and ``runs/bench-mixers-<device>.png`` (``-quick.png`` with ``--quick``; log-log
+time against ``N``).
 
 On CPU (full run) the target size ``N = 8192`` is also timed in single-thread process
 CPU time, every mixer and both SDPAs in alternating rounds (phase
@@ -38,13 +39,19 @@ from __future__ import annotations
 
 import math
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as nnf
 from tqdm.auto import tqdm
 
-from benchmarks._harness import BenchContext, Row, one_thread_cpu_ms, peak_memory_bytes, time_median
+from benchmarks._harness import (
+    BenchContext,
+    Row,
+    default_output_path,
+    one_thread_cpu_ms,
+    peak_memory_bytes,
+    time_median,
+)
 from spectral.mixers import AFFMixer, AFNOMixer, CausalFourierMixer, FFTNetMixer, FNetMixer, GlobalFilterMixer
 
 B, D, HEADS = 4, 256, 8
@@ -220,7 +227,7 @@ def run(ctx: BenchContext) -> list[Row]:
     if device.type == "cpu" and not ctx.quick and run_sdpa.get(TARGET_N):
         rows += _cpu_time_rows(device)
     ctx.extra["targets"] = check_targets(rows)
-    ctx.extra["plot"] = plot(rows, device)
+    ctx.extra["plot"] = plot(rows, device, quick=ctx.quick)
     return rows
 
 
@@ -280,8 +287,8 @@ def check_targets(rows: list[Row]) -> dict:
     return out
 
 
-def plot(rows: list[Row], device: torch.device) -> str:
-    """Log-log time against N, fwd and fwd+bwd; returns the PNG path."""
+def plot(rows: list[Row], device: torch.device, quick: bool = False) -> str:
+    """Log-log time against N, fwd and fwd+bwd; returns the PNG path (its own name for quick runs)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -303,7 +310,7 @@ def plot(rows: list[Row], device: torch.device) -> str:
         ax.grid(True, which="both", alpha=0.3)
     axes[0].legend(fontsize=8)
     fig.tight_layout()
-    path = Path("runs") / f"bench-mixers-{device.type}.png"
+    path = default_output_path("mixers", device, quick, "png")
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
