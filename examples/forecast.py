@@ -20,7 +20,10 @@ Models (one small pre-norm Transformer over patches of the context, the same siz
 Reference rows: the last value repeated, and the seasonal naive forecast (the value
 one season earlier: 52 weeks, 11 years). The table gives test MSE and MAE in the
 series' units, mean over seeds; the best validation epoch is used. Finished runs are
-stored in ``<out>/results.json`` (atomic writes) and skipped on rerun.
+stored in ``<out>/results.json`` (atomic writes) and skipped on rerun; a rerun with
+other settings first moves that file to ``<out>/results-<config hash>.json`` (and
+resumes from such a file of its own settings), so no finished run is lost. ``--quick``
+writes to its own folder, ``runs/forecast-quick``.
 
     python examples/forecast.py --quick      # 1 seed, few epochs, ~1 min on 2 cores
     python examples/forecast.py              # 3 seeds
@@ -30,7 +33,9 @@ from __future__ import annotations
 
 import argparse
 import copy
+import hashlib
 import json
+import math
 import os
 import time
 from pathlib import Path
@@ -198,6 +203,35 @@ def save_json(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
+def _aside(store: Path, config) -> Path:
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:10]
+    return store.with_name(f"{store.stem}-{digest}.json")
+
+
+def load_runs(store: Path, config: dict) -> dict:
+    """The finished runs in ``store`` for ``config``; runs of other settings are moved aside, never lost.
+
+    ``store`` holds the runs of one config. Under other settings it is renamed (atomically)
+    to ``<stem>-<config hash>.json`` beside it, and a file moved aside earlier for ``config``
+    is renamed back, so that both sets of runs resume when their settings come back.
+    """
+    saved = json.loads(store.read_text()) if store.exists() else None
+    if saved is not None and saved.get("config") == config:
+        return saved.get("runs", {})
+    if saved is not None:
+        aside = _aside(store, saved.get("config"))
+        if aside.exists():  # a copy made by hand: keep the runs of both
+            save_json(store, saved | {"runs": json.loads(aside.read_text()).get("runs", {}) | saved.get("runs", {})})
+        os.replace(store, aside)
+        print(f"{store} holds runs of other settings: moved to {aside}")
+    earlier = _aside(store, config)
+    if not earlier.exists():
+        return {}
+    os.replace(earlier, store)
+    print(f"resuming the runs of these settings from {earlier} (moved back to {store})")
+    return json.loads(store.read_text()).get("runs", {})
+
+
 def plot(results: dict, naive: dict, seed: int, args, path: Path) -> None:
     import matplotlib
 
@@ -239,10 +273,26 @@ def parse_args(argv=None):
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (small models run best on 1)")
-    p.add_argument("--out", type=Path, default=Path("runs/forecast"))
+    p.add_argument("--out", type=Path, help="output folder (default runs/forecast; --quick: runs/forecast-quick)")
     args = p.parse_args(argv)
-    args.seeds = args.seeds or (1 if args.quick else 3)
-    args.epochs = args.epochs or (8 if args.quick else 60)
+    if args.seeds is None:
+        args.seeds = 1 if args.quick else 3
+    if args.epochs is None:
+        args.epochs = 8 if args.quick else 60
+    if args.out is None:
+        args.out = Path("runs/forecast-quick" if args.quick else "runs/forecast")
+    for name, low in (("seeds", 1), ("epochs", 1), ("dim", 1), ("heads", 1), ("layers", 1), ("bins", 2),
+                      ("frequencies", 1), ("batch_size", 1), ("threads", 1)):
+        if getattr(args, name) < low:
+            p.error(f"--{name.replace('_', '-')} must be >= {low}, got {getattr(args, name)}")
+    if args.dim % args.heads:
+        p.error(f"--dim must be divisible by --heads, got --dim {args.dim} and --heads {args.heads}")
+    if not 0 <= args.dropout < 1:
+        p.error(f"--dropout must lie in [0, 1), got {args.dropout}")
+    if not (math.isfinite(args.lr) and args.lr > 0):
+        p.error(f"--lr must be a finite number > 0, got {args.lr}")
+    if args.out.exists() and not args.out.is_dir():
+        p.error(f"--out must be a folder, got the file {args.out}")
     return args
 
 
@@ -253,8 +303,7 @@ def main(argv=None) -> list[dict]:
     config = {k: getattr(args, k) for k in ("epochs", "dim", "heads", "layers", "dropout", "bins", "frequencies",
                                             "lr", "batch_size")}
     store = args.out / "results.json"
-    saved = json.loads(store.read_text()) if store.exists() else {}
-    results = saved.get("runs", {}) if saved.get("config") == config else {}
+    results = load_runs(store, config)
     seeds = list(range(args.seeds))
     jobs = [(n, k, s) for n in args.series for s in seeds for k in MODELS if f"{n}|{k}|{s}" not in results]
     start = time.time()

@@ -24,7 +24,10 @@ the 80/20 split is sklearn's ``random_state=42`` permutation, and the Fourier he
 probabilities carry the reference code's floor (``log(p + 1e-5)``, here as the head's
 ``eps``); the seed also fixes our initial weights and batch order (the paper's runs
 leave torch unseeded).
-Finished runs are stored in ``<out>/results.json`` (atomic writes) and skipped on rerun.
+Finished runs are stored in ``<out>/results.json`` (atomic writes) and skipped on rerun;
+a rerun with other settings first moves that file to ``<out>/results-<config hash>.json``
+(and resumes from such a file of its own settings), so no finished run is lost. ``--quick``
+writes to its own folder, ``runs/fourier_head_density-quick``.
 
 Measured (defaults, seeds 1 2 3 42, 1029 s training CPU time on 1 thread), KL mean
 (paper) and smoothness (paper): gaussian Fourier 0.076 (0.116), 0.0567 (0.0569), linear
@@ -58,6 +61,7 @@ Fourier KL to 0.161 +- 0.007 over the same 16 seeds (0.146 on seeds 1 2 3 42; sm
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -219,6 +223,35 @@ def save_json(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
+def _aside(store: Path, config) -> Path:
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:10]
+    return store.with_name(f"{store.stem}-{digest}.json")
+
+
+def load_runs(store: Path, config: dict) -> dict:
+    """The finished runs in ``store`` for ``config``; runs of other settings are moved aside, never lost.
+
+    ``store`` holds the runs of one config. Under other settings it is renamed (atomically)
+    to ``<stem>-<config hash>.json`` beside it, and a file moved aside earlier for ``config``
+    is renamed back, so that both sets of runs resume when their settings come back.
+    """
+    saved = json.loads(store.read_text()) if store.exists() else None
+    if saved is not None and saved.get("config") == config:
+        return saved.get("runs", {})
+    if saved is not None:
+        aside = _aside(store, saved.get("config"))
+        if aside.exists():  # a copy made by hand: keep the runs of both
+            save_json(store, saved | {"runs": json.loads(aside.read_text()).get("runs", {}) | saved.get("runs", {})})
+        os.replace(store, aside)
+        print(f"{store} holds runs of other settings: moved to {aside}")
+    earlier = _aside(store, config)
+    if not earlier.exists():
+        return {}
+    os.replace(earlier, store)
+    print(f"resuming the runs of these settings from {earlier} (moved back to {store})")
+    return json.loads(store.read_text()).get("runs", {})
+
+
 def plot(results: dict, seed: int, args, path: Path) -> None:
     import matplotlib
 
@@ -229,7 +262,7 @@ def plot(results: dict, seed: int, args, path: Path) -> None:
     fig, axes = plt.subplots(len(DATASETS), 3, figsize=(12, 2.6 * len(DATASETS)), squeeze=False)
     for row, dataset in enumerate(DATASETS):
         lin, fou = results[f"{dataset}|linear|{seed}"], results[f"{dataset}|fourier|{seed}"]
-        for col in range(3):
+        for col in range(min(3, len(fou["truth"]))):  # fewer with a tiny --samples
             ax = axes[row, col]
             ax.plot(centers, fou["truth"][col], color="k", lw=1.4, label="true")
             ax.plot(centers, lin["examples"][col], color="tab:blue", lw=1, label="linear head")
@@ -257,10 +290,28 @@ def parse_args(argv=None):
                    help="learning rate: constant (the paper's) or cosine decay to 0 over all steps")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads per run (tiny models run best on 1)")
     p.add_argument("--workers", type=int, default=1, help="runs trained in parallel processes")
-    p.add_argument("--out", type=Path, default=Path("runs/fourier_head_density"))
+    p.add_argument("--out", type=Path,
+                   help="output folder (default runs/fourier_head_density; --quick: runs/fourier_head_density-quick)")
     args = p.parse_args(argv)
-    args.seeds = args.seeds or ([1] if args.quick else [1, 2, 3, 42])
-    args.epochs = args.epochs or (10 if args.quick else 500)
+    if args.seeds is None:
+        args.seeds = [1] if args.quick else [1, 2, 3, 42]
+    if args.epochs is None:
+        args.epochs = 10 if args.quick else 500
+    if args.out is None:
+        args.out = Path("runs/fourier_head_density-quick" if args.quick else "runs/fourier_head_density")
+    for seed in args.seeds:  # numpy's and torch's generators take seeds in [0, 2**64)
+        if not 0 <= seed < 2**64:
+            p.error(f"--seeds must lie in [0, 2**64), got {seed}")
+    for name, low in (("frequencies", 1), ("bins", 2), ("samples", 2), ("epochs", 1), ("batch_size", 1),
+                      ("threads", 1), ("workers", 1)):
+        if getattr(args, name) < low:
+            p.error(f"--{name.replace('_', '-')} must be >= {low}, got {getattr(args, name)}")
+    if not (math.isfinite(args.lr) and args.lr > 0):
+        p.error(f"--lr must be a finite number > 0, got {args.lr}")
+    if not (math.isfinite(args.gamma) and args.gamma >= 0):
+        p.error(f"--gamma must be a finite number >= 0, got {args.gamma}")
+    if args.out.exists() and not args.out.is_dir():
+        p.error(f"--out must be a folder, got the file {args.out}")
     return args
 
 
@@ -272,8 +323,7 @@ def main(argv=None) -> list[dict]:
         config["schedule"] = args.schedule
     config["protocol"] = "paper draws, sklearn split, 1e-5 floor"  # results of older protocols are not reused
     store = args.out / "results.json"
-    saved = json.loads(store.read_text()) if store.exists() else {}
-    results = saved.get("runs", {}) if saved.get("config") == config else {}
+    results = load_runs(store, config)
     jobs = [(d, h, s) for d in args.datasets for s in args.seeds for h in HEADS if f"{d}|{h}|{s}" not in results]
     start = time.time()
     if args.workers <= 1:

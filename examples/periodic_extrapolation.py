@@ -26,7 +26,10 @@ weight decay 0 or 0.01), extrapolates linearly (OOD MSE 6-560).
 gated 0.0035, MLP 239; mod FAN 0.206, gated 0.336, MLP 83.7 (constant 2.08).
 
 Every finished training is stored in ``<out>/results.json`` (written atomically),
-so a rerun with the same settings resumes where the last one stopped.
+so a rerun with the same settings resumes where the last one stopped. A rerun with
+other settings first moves that file to ``<out>/results-<config hash>.json`` (and
+resumes from such a file of its own settings), so no finished run is lost. ``--quick``
+writes to its own folder, ``runs/periodic_extrapolation-quick``.
 
     python examples/periodic_extrapolation.py --quick          # sin and mod, ~1 min on 2 cores
     python examples/periodic_extrapolation.py --tasks sin mod  # the two target tasks, 3 seeds
@@ -36,6 +39,7 @@ so a rerun with the same settings resumes where the last one stopped.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -141,6 +145,35 @@ def save_json(path: Path, data: dict) -> None:
     os.replace(tmp, path)  # atomic: a killed run never leaves a half-written file
 
 
+def _aside(store: Path, config) -> Path:
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:10]
+    return store.with_name(f"{store.stem}-{digest}.json")
+
+
+def load_runs(store: Path, config: dict) -> dict:
+    """The finished runs in ``store`` for ``config``; runs of other settings are moved aside, never lost.
+
+    ``store`` holds the runs of one config. Under other settings it is renamed (atomically)
+    to ``<stem>-<config hash>.json`` beside it, and a file moved aside earlier for ``config``
+    is renamed back, so that both sets of runs resume when their settings come back.
+    """
+    saved = json.loads(store.read_text()) if store.exists() else None
+    if saved is not None and saved.get("config") == config:
+        return saved.get("runs", {})
+    if saved is not None:
+        aside = _aside(store, saved.get("config"))
+        if aside.exists():  # a copy made by hand: keep the runs of both
+            save_json(store, saved | {"runs": json.loads(aside.read_text()).get("runs", {}) | saved.get("runs", {})})
+        os.replace(store, aside)
+        print(f"{store} holds runs of other settings: moved to {aside}")
+    earlier = _aside(store, config)
+    if not earlier.exists():
+        return {}
+    os.replace(earlier, store)
+    print(f"resuming the runs of these settings from {earlier} (moved back to {store})")
+    return json.loads(store.read_text()).get("runs", {})
+
+
 def summarise(results: dict, tasks, seeds) -> list[dict]:
     rows = []
     for task in tasks:
@@ -199,12 +232,32 @@ def parse_args(argv=None):
     p.add_argument("--n-train", type=int, help="training points (default 10000; --quick 4000)")
     p.add_argument("--n-test", type=int, default=4000, help="test points on the wide interval")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (tiny models run best on 1)")
-    p.add_argument("--out", type=Path, default=Path("runs/periodic_extrapolation"))
+    p.add_argument("--out", type=Path, help="output folder (default runs/periodic_extrapolation; "
+                                             "--quick: runs/periodic_extrapolation-quick)")
     args = p.parse_args(argv)
-    args.tasks = args.tasks or (["sin", "mod"] if args.quick else list(TASKS))
-    args.seeds = args.seeds or (1 if args.quick else 3)
-    args.steps = args.steps or (3000 if args.quick else 16000)
-    args.n_train = args.n_train or (4000 if args.quick else 10000)
+    if args.tasks is None:
+        args.tasks = ["sin", "mod"] if args.quick else list(TASKS)
+    if args.seeds is None:
+        args.seeds = 1 if args.quick else 3
+    if args.steps is None:
+        args.steps = 3000 if args.quick else 16000
+    if args.n_train is None:
+        args.n_train = 4000 if args.quick else 10000
+    if args.out is None:
+        args.out = Path("runs/periodic_extrapolation-quick" if args.quick else "runs/periodic_extrapolation")
+    # --hidden >= 2: the MLP's width is searched in [2, 2 * hidden); --n-test >= 3: points in and out of domain
+    for name, low in (("seeds", 1), ("steps", 1), ("hidden", 2), ("layers", 1), ("batch_size", 1), ("n_train", 1),
+                      ("n_test", 3), ("threads", 1)):
+        if getattr(args, name) < low:
+            p.error(f"--{name.replace('_', '-')} must be >= {low}, got {getattr(args, name)}")
+    if not 0 < args.p_ratio < 0.5:
+        p.error(f"--p-ratio must lie in the open interval (0, 0.5), got {args.p_ratio}")
+    if not (math.isfinite(args.lr) and args.lr > 0):
+        p.error(f"--lr must be a finite number > 0, got {args.lr}")
+    if not (math.isfinite(args.weight_decay) and args.weight_decay >= 0):
+        p.error(f"--weight-decay must be a finite number >= 0, got {args.weight_decay}")
+    if args.out.exists() and not args.out.is_dir():
+        p.error(f"--out must be a folder, got the file {args.out}")
     return args
 
 
@@ -214,8 +267,7 @@ def main(argv=None) -> list[dict]:
     args.out.mkdir(parents=True, exist_ok=True)
     config = {k: v for k, v in vars(args).items() if k not in ("tasks", "seeds", "out", "threads", "quick")}
     store = args.out / "results.json"
-    saved = json.loads(store.read_text()) if store.exists() else {}
-    results = saved.get("runs", {}) if saved.get("config") == config else {}
+    results = load_runs(store, config)
     seeds = list(range(args.seeds))
     jobs = [(t, m, s) for t in args.tasks for s in seeds for m in MODELS if f"{t}|{m}|{s}" not in results]
     start = time.time()

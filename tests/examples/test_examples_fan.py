@@ -177,3 +177,97 @@ def test_fourier_head_paper_gap_is_welchs_test():
     for key, seeds in ex.PAPER_KL_SEEDS.items():  # the quoted means are those of the per-seed figures
         assert len(seeds) == 4 and ex.PAPER_KL[key] == pytest.approx(sum(seeds) / 4)
     assert ex.PAPER_KL["gmm2", "fourier"] == pytest.approx(0.146, abs=5e-4)
+
+
+FAN_EXAMPLES = ("fourier_head_density", "forecast", "periodic_extrapolation")
+# example -> (its training function, argv of a first run, the settings a rerun changes)
+RERUNS = {
+    "fourier_head_density": ("train_one", ["--datasets", "gaussian", "--seeds", "1", "2", "--epochs", "1",
+                                           "--samples", "300"], ["--seeds", "1", "--epochs", "2"]),
+    "forecast": ("fit_and_forecast", ["--series", "sunspots", "--seeds", "2", "--epochs", "1"],
+                 ["--seeds", "1", "--epochs", "2"]),
+    "periodic_extrapolation": ("train_one", ["--tasks", "sin", "--seeds", "2", "--steps", "20", "--n-test", "300"],
+                               ["--seeds", "1", "--steps", "30"]),
+}
+
+
+def _fake_training(*job):
+    """Stands in for any of the three training functions: every field their ``main`` reads."""
+    return {"job": [str(j) for j in job[:-1]], "kl": 0.1 + job[2] / 100, "smoothness": 0.1, "cpu_s": 0.0, "mse": 1.0, "mae": 1.0,
+            "params": 10, "in_mse": 1.0, "ood_mse": 1.0, "first_forecast": [0.0] * 11, "pred": [0.0] * 300}
+
+
+@pytest.mark.parametrize("name", FAN_EXAMPLES)
+def test_rerun_under_other_settings_moves_finished_runs_aside_and_back(name, tmp_path, monkeypatch, capsys):
+    ex = _load(name)
+    train, first, second = RERUNS[name]
+    out = ["--out", str(tmp_path)]
+    monkeypatch.setattr(ex, train, _fake_training)
+    ex.main(first + out)
+    store = tmp_path / "results.json"
+    first_text = store.read_text()
+    assert len(json.loads(first_text)["runs"]) > 0
+    capsys.readouterr()
+
+    ex.main(first + second + out)  # other settings: the first runs must survive, byte for byte
+    moved = list(tmp_path.glob("results-*.json"))
+    assert len(moved) == 1 and moved[0].read_text() == first_text
+    assert str(moved[0]) in capsys.readouterr().out
+    second_text = store.read_text()
+    assert json.loads(second_text)["config"] != json.loads(first_text)["config"]
+
+    def no_training(*_, **__):
+        raise AssertionError("the first settings' runs must be resumed from the file moved aside")
+
+    monkeypatch.setattr(ex, train, no_training)
+    ex.main(first + out)  # back to the first settings: their runs return, the second's go aside
+    assert json.loads(store.read_text()) == json.loads(first_text)
+    moved = list(tmp_path.glob("results-*.json"))
+    assert len(moved) == 1 and moved[0].read_text() == second_text
+
+
+@pytest.mark.parametrize("name", FAN_EXAMPLES)
+def test_quick_runs_default_to_their_own_output_folder(name):
+    ex = _load(name)
+    full, quick = ex.parse_args([]).out, ex.parse_args(["--quick"]).out
+    assert quick == full.with_name(f"{full.name}-quick")
+    assert ex.parse_args(["--quick", "--out", "elsewhere"]).out == Path("elsewhere")
+
+
+INVALID = [
+    ("forecast", "--epochs", "0"), ("forecast", "--seeds", "0"), ("forecast", "--lr", "0"),
+    ("forecast", "--lr", "nan"), ("forecast", "--dim", "30"), ("forecast", "--heads", "0"),
+    ("forecast", "--layers", "-1"), ("forecast", "--dropout", "1"), ("forecast", "--bins", "1"),
+    ("forecast", "--frequencies", "0"), ("forecast", "--batch-size", "0"), ("forecast", "--threads", "0"),
+    ("periodic_extrapolation", "--steps", "0"), ("periodic_extrapolation", "--seeds", "-1"),
+    ("periodic_extrapolation", "--n-train", "0"), ("periodic_extrapolation", "--n-test", "0"),
+    ("periodic_extrapolation", "--hidden", "1"), ("periodic_extrapolation", "--layers", "0"),
+    ("periodic_extrapolation", "--p-ratio", "0.5"), ("periodic_extrapolation", "--lr", "-0.001"),
+    ("periodic_extrapolation", "--weight-decay", "-1"), ("periodic_extrapolation", "--batch-size", "0"),
+    ("periodic_extrapolation", "--threads", "0"),
+    ("fourier_head_density", "--epochs", "0"), ("fourier_head_density", "--seeds", "-2"),
+    ("fourier_head_density", "--lr", "0"), ("fourier_head_density", "--gamma", "-1"),
+    ("fourier_head_density", "--bins", "1"), ("fourier_head_density", "--frequencies", "0"),
+    ("fourier_head_density", "--samples", "1"), ("fourier_head_density", "--batch-size", "0"),
+    ("fourier_head_density", "--threads", "0"), ("fourier_head_density", "--workers", "-1"),
+]
+
+
+@pytest.mark.parametrize(("name", "option", "value"), INVALID, ids=[f"{n}{o}={v}" for n, o, v in INVALID])
+def test_invalid_option_values_are_argparse_errors_naming_the_option(name, option, value, capsys):
+    ex = _load(name)
+    with pytest.raises(SystemExit) as exc:
+        ex.parse_args([option, value])  # an explicit 0 is not replaced by the default either
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and option in err
+
+
+@pytest.mark.parametrize("name", FAN_EXAMPLES)
+def test_out_must_be_a_folder(name, tmp_path, capsys):
+    ex = _load(name)
+    path = tmp_path / "a_file"
+    path.write_text("")
+    with pytest.raises(SystemExit):
+        ex.parse_args(["--out", str(path)])
+    assert "--out" in capsys.readouterr().err
