@@ -5,8 +5,11 @@ Legend: ``n`` samples, ``C`` channels, ``*grid`` the ``d`` spatial axes (``W`` i
 
 Each PDE example (``burgers_fno.py``, ``darcy_fno.py``, ``navier_stokes_fno.py``) builds
 its parser with :func:`make_parser`, fills the options left unset with its full or
-``--quick`` defaults (:func:`apply_defaults`), trains with :func:`train`
-(:class:`operators.training.Trainer`: tqdm bars, atomic checkpoints, ``--resume``),
+``--quick`` defaults and checks them (:func:`apply_defaults`, :func:`check_modes`: a bad
+value ends in ``parser.error`` naming the option, before any data are generated), refuses
+a ``--resume`` under other options than the run it continues (:func:`run_options`,
+:func:`check_resume`), trains with :func:`train` (:class:`operators.training.Trainer`:
+tqdm bars, atomic checkpoints, ``--resume``; the options go to ``<out>/args.json``),
 scores with :func:`relative_l2`, prints :func:`format_table` and writes
 :func:`plot_prediction` under ``runs/``.
 """
@@ -15,9 +18,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,15 +30,25 @@ import numpy as np
 import torch
 from torch import nn
 
+from operators._checkpoint import atomic_write_text
 from operators.losses import LpLoss
 from operators.training import Trainer
 from spectral.analysis import radial_spectrum
+from spectral.modes import max_modes
 
 __all__ = [
     "RUNS_DIR",
     "Standardized",
     "make_parser",
     "apply_defaults",
+    "option",
+    "check_int",
+    "check_number",
+    "check_modes",
+    "HARMLESS_OPTIONS",
+    "run_options",
+    "check_resume",
+    "record_run",
     "setup",
     "train",
     "training_summary",
@@ -103,16 +118,120 @@ def make_parser(description: str, name: str) -> argparse.ArgumentParser:
     return p
 
 
-def apply_defaults(args: argparse.Namespace, full: Mapping[str, Any], quick: Mapping[str, Any]) -> argparse.Namespace:
-    """Fill every option left as None from ``quick`` (with ``--quick``) or ``full``."""
+def apply_defaults(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, full: Mapping[str, Any], quick: Mapping[str, Any]
+) -> argparse.Namespace:
+    """Fill every option left as None from ``quick`` (with ``--quick``) or ``full``; check the shared ones.
+
+    A bad value (a size below 1, a learning rate that is not finite and > 0, a negative
+    seed) ends in ``parser.error`` naming the option.
+    """
     for key, value in (quick if args.quick else full).items():
         if getattr(args, key, None) is None:
             setattr(args, key, value)
     for key in ("n_train", "n_test", "epochs", "batch_size", "width", "modes", "layers"):
-        value = getattr(args, key, None)
-        if value is not None and value < 1:
-            raise SystemExit(f"--{key.replace('_', '-')} must be >= 1, got {value}")
+        if getattr(args, key, None) is not None:
+            check_int(parser, args, key)
+    check_number(parser, args, "lr")
+    check_int(parser, args, "seed", 0)
     return args
+
+
+def option(dest: str) -> str:
+    """The command-line spelling of an argparse ``dest``: ``n_train -> --n-train``."""
+    return "--" + dest.replace("_", "-")
+
+
+def check_int(parser: argparse.ArgumentParser, args: argparse.Namespace, dest: str, minimum: int = 1) -> int:
+    """``args.<dest>``, or ``parser.error`` unless it is ``>= minimum``."""
+    value = getattr(args, dest)
+    if value < minimum:
+        parser.error(f"{option(dest)} must be >= {minimum}, got {value}")
+    return value
+
+
+def check_number(parser: argparse.ArgumentParser, args: argparse.Namespace, dest: str, *,
+                 allow_zero: bool = False) -> float:
+    """``args.<dest>``, or ``parser.error`` unless it is finite and > 0 (``>= 0`` with ``allow_zero``)."""
+    value = getattr(args, dest)
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        parser.error(f"{option(dest)} must be finite and {'>= 0' if allow_zero else '> 0'}, got {value}")
+    return value
+
+
+def check_modes(
+    parser: argparse.ArgumentParser, modes: int, grids: Mapping[int, str], *, name: str = "--modes"
+) -> None:
+    """``parser.error`` unless every grid admits ``modes``: ``modes <= (N + 1) // 2`` (Nyquist excluded).
+
+    ``grids`` maps each grid size the model runs on (per axis) to the option that set it.
+    The rule is :func:`spectral.modes.max_modes`, which the FNO applies to its input
+    grid; checking it here reports a bad combination before the data are generated.
+    """
+    for n, source in sorted(grids.items()):
+        if modes > max_modes(n):
+            parser.error(
+                f"{name}={modes} exceeds the {max_modes(n)} modes a grid of {n} points ({source}) admits: "
+                f"{name} must be <= ({n} + 1) // 2 = {max_modes(n)} (Nyquist excluded)"
+            )
+
+
+#: Options that change neither the data, nor the model, nor its training: a ``--resume``
+#: may change them (``--quick`` only picks defaults; the values it picked are compared).
+HARMLESS_OPTIONS = frozenset({"quick", "device", "out", "cache_dir", "resume", "progress", "threads"})
+_UNSET = object()
+
+
+def run_options(args: argparse.Namespace, *, harmless: Iterable[str] = HARMLESS_OPTIONS) -> dict[str, Any]:
+    """The options that define a run's data, model and training, as JSON values.
+
+    Every option of ``args`` but the ``harmless`` ones; call it after the defaults are
+    filled in, so that the values actually used are recorded.
+    """
+    skip = set(harmless)
+    options = {k: v for k, v in sorted(vars(args).items()) if k not in skip}
+    return json.loads(json.dumps(options, default=str))  # tuples -> lists, paths -> str: as read back
+
+
+def check_resume(parser: argparse.ArgumentParser, run_dir: Path, options: Mapping[str, Any], resume: bool) -> None:
+    """With ``resume``, ``parser.error`` unless ``<run_dir>/args.json`` records the same ``options``.
+
+    The message names each differing option with its old and new value. A run folder
+    without ``args.json`` (a run from before it was written) cannot be checked: a
+    warning goes to stderr and the run resumes.
+    """
+    path = Path(run_dir) / "args.json"
+    if not resume or not path.is_file():
+        if resume and any(Path(run_dir).rglob("checkpoint.pt")):
+            print(f"warning: {path} is missing; cannot check that --resume uses the options of the run it "
+                  "continues", file=sys.stderr)
+        return
+    saved = json.loads(path.read_text())
+
+    def shown(values: Mapping[str, Any], key: str) -> str:
+        return repr(values[key]) if key in values else "unset"
+
+    diffs = [f"{option(k)} was {shown(saved, k)}, now {shown(options, k)}"
+             for k in sorted(set(saved) | set(options)) if saved.get(k, _UNSET) != options.get(k, _UNSET)]
+    if diffs:
+        parser.error(
+            f"--resume: {run_dir} was trained with other options ({'; '.join(diffs)}); resume with the "
+            "options recorded in args.json, or leave out --resume to start over, or choose another --out"
+        )
+
+
+def record_run(run_dir: Path, options: Mapping[str, Any], *, resume: bool,
+               checkpoint_dirs: Sequence[Path] = ()) -> None:
+    """Write ``options`` to ``<run_dir>/args.json`` (atomically) just before training.
+
+    A run that starts over (no ``resume``) first deletes the ``checkpoint.pt`` of each
+    of ``checkpoint_dirs`` (its trainers would overwrite them anyway), so that a
+    checkpoint of the previous run is never resumed under the new ``args.json``.
+    """
+    if not resume:
+        for folder in checkpoint_dirs:
+            (Path(folder) / "checkpoint.pt").unlink(missing_ok=True)
+    atomic_write_text(json.dumps(dict(options), indent=2) + "\n", Path(run_dir) / "args.json")
 
 
 def setup(args: argparse.Namespace) -> torch.device:
@@ -134,15 +253,19 @@ def train(
     test_sets: Mapping[str, tuple[torch.Tensor, torch.Tensor]],
     args: argparse.Namespace,
     device: torch.device,
+    *,
+    options: Mapping[str, Any],
     **trainer_kw: Any,
 ) -> tuple[Trainer, dict[str, float]]:
     """Fit with the Trainer (relative L2 loss, cosine schedule); return it and the timings.
 
+    ``options`` (:func:`run_options`) go to ``<out>/args.json`` first (:func:`record_run`).
     Timings: ``wall_s`` and ``cpu_s`` (this process's CPU time, all threads) of the
     training call, which includes the periodic evaluation of ``test_sets``, and
     ``start_epoch`` (> 0 when ``--resume`` continued a checkpoint).
     """
     epochs = args.epochs
+    record_run(args.out, options, resume=args.resume, checkpoint_dirs=[args.out / "checkpoint"])
     trainer = Trainer(
         model, epochs=epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=device,
         eval_every=max(1, epochs // 10), checkpoint_dir=args.out / "checkpoint", resume=args.resume,
@@ -199,9 +322,7 @@ def print_results(title: str, summary: Mapping[str, Any], error_headers: Sequenc
     print()
     print(format_table(error_headers, error_rows))
     path = out / "results.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(results, indent=2, default=str))
-    os.replace(tmp, path)
+    atomic_write_text(json.dumps(results, indent=2, default=str), path)
     print(f"\nresults: {path}")
 
 
@@ -282,6 +403,7 @@ def resolution_study(
     device: torch.device,
     summary: dict[str, Any],
     data_seconds: float,
+    options: Mapping[str, Any],
     plot_labels: Sequence[str] = ("input", "truth", "prediction", "error"),
 ) -> dict[str, Any]:
     """Train on the first ``args.n_train`` samples at ``train_resolution``; score every resolution.
@@ -290,7 +412,8 @@ def resolution_study(
     the same samples on that grid (first ``n_train`` for training, the rest for test).
     The model (wrapped in :class:`Standardized` with training-set statistics) is
     evaluated zero-shot on every other grid. Prints the tables, writes the PNG and
-    ``results.json`` under ``args.out`` and returns the results.
+    ``results.json`` under ``args.out`` and returns the results; ``options`` go to
+    ``args.json`` (see :func:`train`).
     """
     n = args.n_train
     base = data[train_resolution]
@@ -298,7 +421,8 @@ def resolution_study(
     tests = {r: (d.inputs[n:], d.targets[n:]) for r, d in sorted(data.items())}
     model = Standardized(model, x.mean().item(), x.std().item(), y.std().item())
     params = count_params(model)
-    trainer, timing = train(model, (x, y), {str(train_resolution): tests[train_resolution]}, args, device)
+    trainer, timing = train(model, (x, y), {str(train_resolution): tests[train_resolution]}, args, device,
+                            options=options)
 
     errors: dict[int, torch.Tensor] = {}
     preds: dict[int, torch.Tensor] = {}

@@ -14,7 +14,8 @@ samples train an :class:`operators.FNO` (relative L2 loss, AdamW, cosine schedul
 
 Outputs under ``--out`` (default runs/burgers): burgers.png (a test sample: input,
 truth, prediction, error, and the test-set error's radial spectrum per grid),
-results.json, checkpoint/ (``--resume`` continues an interrupted run).
+results.json, args.json (the options that define the run), checkpoint/ (``--resume``
+continues an interrupted run; it refuses options other than those in args.json).
 """
 
 from __future__ import annotations
@@ -24,10 +25,22 @@ import os
 # Spinning OpenMP workers make multi-threaded runs on a busy machine many times slower.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+import argparse  # noqa: E402
 import time  # noqa: E402
 from typing import Any  # noqa: E402
 
-from _common import apply_defaults, make_parser, resolution_study, setup  # noqa: E402  (examples/ is on sys.path)
+from _common import (  # noqa: E402  (examples/ is on sys.path)
+    HARMLESS_OPTIONS,
+    apply_defaults,
+    check_int,
+    check_modes,
+    check_number,
+    check_resume,
+    make_parser,
+    resolution_study,
+    run_options,
+    setup,
+)
 
 from operators.datasets.burgers import burgers  # noqa: E402
 from operators.fno import FNO  # noqa: E402
@@ -47,16 +60,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--solver-resolution", type=int, default=None,
                         help="solver grid; every grid must divide it (default max(1024, finest grid))")
     parser.add_argument("--viscosity", type=float, default=0.1, help="nu (default 0.1)")
-    args = apply_defaults(parser.parse_args(argv), FULL, QUICK)
+    args = apply_defaults(parser, parser.parse_args(argv), FULL, QUICK)
+    res, grids = _check_grids(parser, args)  # grid size -> the option that asked for it
+    check_number(parser, args, "viscosity")
+    check_modes(parser, args.modes, grids)
+    solver = args.solver_resolution
+    options = run_options(args, harmless=HARMLESS_OPTIONS | {"eval_resolutions"})  # same data and model
+    check_resume(parser, args.out, options, args.resume)
     device = setup(args)
-    res = args.resolution
-    grids = tuple(sorted({res, *(args.eval_resolutions or (2 * res, 4 * res))}))
-    solver = args.solver_resolution or max(1024, grids[-1])
 
     start = time.perf_counter()
     data = burgers(
-        args.n_train + args.n_test, resolution=grids, solver_resolution=solver, viscosity=args.viscosity,
-        seed=args.seed, cache_dir=args.cache_dir, progress=args.progress,
+        args.n_train + args.n_test, resolution=tuple(sorted(grids)), solver_resolution=solver,
+        viscosity=args.viscosity, seed=args.seed, cache_dir=args.cache_dir, progress=args.progress,
     )
     data_seconds = time.perf_counter() - start
     model = FNO(1, 1, args.modes, hidden_channels=args.width, n_layers=args.layers)
@@ -67,9 +83,30 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     return resolution_study(
         title=f"Burgers (nu={args.viscosity:g}) with an FNO", data=data, train_resolution=res, ndim=1,
-        model=model, args=args, device=device, summary=summary, data_seconds=data_seconds,
+        model=model, args=args, device=device, summary=summary, data_seconds=data_seconds, options=options,
         plot_labels=("u(x, 0) (input)", "u(x, 1) (truth)", "prediction", "error"),
     )
+
+
+def _check_grids(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[int, dict[int, str]]:
+    """Check the grids; fill in ``args.solver_resolution``; return the training grid and grid -> option."""
+    check_int(parser, args, "resolution", 2)
+    res = args.resolution
+    if args.eval_resolutions is None:
+        args.eval_resolutions = [2 * res, 4 * res]
+    for r in args.eval_resolutions:
+        if r < 2:
+            parser.error(f"--eval-resolutions must be >= 2, got {r}")
+    grids = {r: "--eval-resolutions" for r in args.eval_resolutions} | {res: "--resolution"}
+    if args.solver_resolution is None:
+        args.solver_resolution = max(1024, *grids)
+    solver = args.solver_resolution
+    if solver < 4 or solver % 2:
+        parser.error(f"--solver-resolution must be even and >= 4, got {solver}")
+    for r, source in sorted(grids.items()):
+        if solver % r:
+            parser.error(f"{source} {r} must divide the solver grid of {solver} points (--solver-resolution)")
+    return res, grids
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ weights, no retraining), on the grid twice as fine (the solver's own grid).
 
 Outputs under ``--out`` (default runs/darcy): darcy.png (a test sample: permeability,
 true and predicted pressure, error, and the test-set error's radial spectrum per grid),
-results.json, checkpoint/ (``--resume`` continues an interrupted run).
+results.json, args.json (the options that define the run), checkpoint/ (``--resume``
+continues an interrupted run; it refuses options other than those in args.json).
 """
 
 from __future__ import annotations
@@ -28,7 +29,16 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import time  # noqa: E402
 from typing import Any  # noqa: E402
 
-from _common import apply_defaults, make_parser, resolution_study, setup  # noqa: E402  (examples/ is on sys.path)
+from _common import (  # noqa: E402  (examples/ is on sys.path)
+    apply_defaults,
+    check_int,
+    check_modes,
+    check_resume,
+    make_parser,
+    resolution_study,
+    run_options,
+    setup,
+)
 
 from operators.datasets.darcy import darcy  # noqa: E402
 from operators.fno import FNO  # noqa: E402
@@ -46,9 +56,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         help="training grid points per side (default 64, quick 32); also scored at 2x")
     parser.add_argument("--padding", type=float, default=0.0,
                         help="FNO domain padding fraction for the non-periodic problem (default 0)")
-    args = apply_defaults(parser.parse_args(argv), FULL, QUICK)
+    args = apply_defaults(parser, parser.parse_args(argv), FULL, QUICK)
+    res = check_int(parser, args, "resolution", 2)
+    if not 0 <= args.padding < 10:  # FNO's domain_padding range; False for NaN
+        parser.error(f"--padding must be in [0, 10), got {args.padding}")
+    check_modes(parser, args.modes, {res: "--resolution"})  # the coarser of the two grids
+    options = run_options(args)
+    check_resume(parser, args.out, options, args.resume)
     device = setup(args)
-    res = args.resolution
 
     start = time.perf_counter()
     data = darcy(
@@ -66,7 +81,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     return resolution_study(
         title="Darcy flow with an FNO", data=data, train_resolution=res, ndim=2, model=model, args=args,
-        device=device, summary=summary, data_seconds=data_seconds,
+        device=device, summary=summary, data_seconds=data_seconds, options=options,
         plot_labels=("permeability a (input)", "pressure u (truth)", "prediction", "error"),
     )
 

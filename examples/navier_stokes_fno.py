@@ -20,7 +20,8 @@ feeds its own predictions back for ``--rollout`` steps. For scale, two baselines
 
 Outputs under ``--out`` (default runs/navier_stokes): navier_stokes.png (a test
 trajectory: last input, truth and prediction after the rollout, error, and the radial
-spectra of the one-step and rollout errors), results.json, checkpoint/ (``--resume``).
+spectra of the one-step and rollout errors), results.json, args.json (the options that
+define the run), checkpoint/ (``--resume``; it refuses options other than those in args.json).
 """
 
 from __future__ import annotations
@@ -37,12 +38,17 @@ import torch  # noqa: E402
 from _common import (  # noqa: E402  (examples/ is on sys.path)
     Standardized,
     apply_defaults,
+    check_int,
+    check_modes,
+    check_number,
+    check_resume,
     count_params,
     make_parser,
     mean_spectrum,
     plot_prediction,
     print_results,
     relative_l2,
+    run_options,
     setup,
     train,
     training_summary,
@@ -53,6 +59,8 @@ from operators.datasets.navier_stokes import navier_stokes_sequences, time_stepp
 from operators.fno import FNO  # noqa: E402
 
 __all__ = ["main", "NextStep", "rollout", "FULL", "QUICK"]
+
+SOLVER_DT = 1e-2  # solver time step; --record-interval is a whole multiple of it
 
 FULL = dict(n_train=100, n_test=20, epochs=25, batch_size=20, lr=3e-3, width=32, modes=12, layers=4, resolution=64)
 QUICK = dict(n_train=40, n_test=10, epochs=30, batch_size=20, lr=5e-3, width=24, modes=8, layers=4, resolution=32)
@@ -113,16 +121,25 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--rollout", type=int, default=10, help="autoregressive test steps (default 10)")
     parser.add_argument("--record-interval", type=float, default=1.0, help="time between records (default 1)")
     parser.add_argument("--viscosity", type=float, default=1e-3, help="nu (default 1e-3)")
-    args = apply_defaults(parser.parse_args(argv), FULL, QUICK)
-    if args.history < 1 or args.rollout < 1:
-        raise SystemExit(f"--history and --rollout must be >= 1, got {args.history} and {args.rollout}")
+    args = apply_defaults(parser, parser.parse_args(argv), FULL, QUICK)
+    check_int(parser, args, "resolution", 4)  # also the solver grid
+    check_int(parser, args, "history")
+    check_int(parser, args, "rollout")
+    check_number(parser, args, "viscosity")
+    steps = round(check_number(parser, args, "record_interval") / SOLVER_DT)
+    if steps < 1 or abs(steps * SOLVER_DT - args.record_interval) > 1e-9 * args.record_interval:
+        parser.error(f"--record-interval must be a whole multiple of the solver step {SOLVER_DT:g}, "
+                     f"got {args.record_interval}")
+    check_modes(parser, args.modes, {args.resolution: "--resolution"})
+    options = run_options(args)
+    check_resume(parser, args.out, options, args.resume)
     device = setup(args)
     k, n, res = args.history, args.n_train, args.resolution
 
     start = time.perf_counter()
     seqs = navier_stokes_sequences(
         n + args.n_test, n_steps=k + args.rollout, record_interval=args.record_interval, resolution=res,
-        solver_resolution=res, viscosity=args.viscosity, seed=args.seed, cache_dir=args.cache_dir,
+        solver_resolution=res, viscosity=args.viscosity, dt=SOLVER_DT, seed=args.seed, cache_dir=args.cache_dir,
         progress=args.progress,
     )
     data_seconds = time.perf_counter() - start
@@ -132,7 +149,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     increment = Standardized(FNO(k, 1, (args.modes, args.modes), hidden_channels=args.width, n_layers=args.layers),
                              x.mean().item(), x.std().item(), (y - x[:, -1:]).std().item())
     model = NextStep(increment)
-    trainer, timing = train(model, (x, y), {"one-step": (xt, yt)}, args, device)
+    trainer, timing = train(model, (x, y), {"one-step": (xt, yt)}, args, device, options=options)
 
     pred_one = trainer.predict(xt)
     one_step = relative_l2(pred_one, yt, 2)

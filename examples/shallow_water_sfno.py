@@ -13,7 +13,8 @@ by gravity waves (persistence error ~0.7-0.9 per hour even after a day of spin-u
 
 Models, both trained for one-step prediction ``u(t) -> u(t + dt)`` (as a residual,
 ``u + net(u)``) with the area-weighted relative L2 loss on the sphere, by
-:class:`operators.training.Trainer` (checkpointed every epoch; ``--resume`` continues):
+:class:`operators.training.Trainer` (checkpointed every epoch; ``--resume`` continues, and
+refuses options other than those recorded in the run folder's ``args.json``):
 
 - SFNO (:class:`operators.sfno.SFNO`): spherical harmonic transforms, Driscoll-Healy
   convolutions, latitude embedding.
@@ -39,15 +40,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-import os
 from pathlib import Path
 
 import torch
+from _common import (  # examples/ is on sys.path
+    check_int,
+    check_modes,
+    check_number,
+    check_resume,
+    record_run,
+    run_options,
+)
 from torch import nn
 from torch_harmonics.quadrature import precompute_latitudes
 from tqdm import tqdm
 
+from operators._checkpoint import atomic_write_text
 from operators.datasets._cache import cached
 from operators.datasets.shallow_water import SOLVER_VERSION, make_solver, shallow_water_rollouts, shallow_water_step
 from operators.fno import FNO
@@ -220,7 +228,11 @@ def plot(out: Path, errors: dict[str, torch.Tensor], maps: dict[str, torch.Tenso
     plt.close(fig)
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The options, with the ``--quick`` or full defaults filled in and checked (``parser.error`` names a bad one).
+
+    With ``--resume``, also refuses options other than those recorded in the run folder's ``args.json``.
+    """
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="small data and short training (~2-3 min on 2 CPU cores)")
     p.add_argument("--nlat", type=int, default=32, help="latitudes (equiangular, poles included); nlon = 2 nlat")
@@ -243,17 +255,43 @@ def main() -> None:
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoints under --out")
     p.add_argument("--out", type=Path, default=Path("runs/shallow_water_sfno"))
-    args = p.parse_args()
+    args = p.parse_args(argv)
     q = args.quick
-    n_train = args.n_train or (8 if q else 32)
-    train_steps = args.train_steps or (12 if q else 24)
-    n_test = args.n_test or (4 if q else 16)
-    hidden = args.hidden or (16 if q else 32)
-    epochs = args.epochs or (10 if q else 40)
-    batch_size = args.batch_size or (8 if q else 16)
+    defaults = dict(n_train=8 if q else 32, train_steps=12 if q else 24, n_test=4 if q else 16, hidden=16 if q else 32,
+                    epochs=10 if q else 40, batch_size=8 if q else 16)
+    for key, value in defaults.items():  # only options left unset: an explicit value is kept (and checked)
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    for key in ("n_train", "train_steps", "n_test", "rollout", "hidden", "layers", "epochs", "batch_size"):
+        check_int(p, args, key)
+    check_int(p, args, "nlat", 4)
+    check_int(p, args, "seed", 0)
+    check_int(p, args, "threads", 0)
+    check_number(p, args, "dt_hours")
+    check_number(p, args, "spinup_hours", allow_zero=True)
+    check_number(p, args, "lr")
+    lat, lon = args.fno_modes
+    if min(lat, lon) < 1:
+        p.error(f"--fno-modes must be >= 1, got {lat} {lon}")
+    check_modes(p, lat, {args.nlat: "--nlat"}, name="--fno-modes (latitude)")
+    check_modes(p, lon, {2 * args.nlat: "nlon = 2 --nlat"}, name="--fno-modes (longitude)")
+    check_resume(p, run_dir(args), run_options(args), args.resume)
+    return args
+
+
+def run_dir(args: argparse.Namespace) -> Path:
+    """``<out>/quick`` or ``<out>/full`` (``-white`` appended for ``--initial white``): checkpoints, plots, results."""
+    return args.out / (("quick" if args.quick else "full") + ("" if args.initial == "balanced" else "-white"))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the comparison with the command-line arguments ``argv``."""
+    args = parse_args(argv)
+    n_train, train_steps, n_test = args.n_train, args.train_steps, args.n_test
+    hidden, epochs, batch_size = args.hidden, args.epochs, args.batch_size
     if args.threads:
         torch.set_num_threads(args.threads)
-    out = args.out / (("quick" if q else "full") + ("" if args.initial == "balanced" else "-white"))
+    out = run_dir(args)
     out.mkdir(parents=True, exist_ok=True)
     nlat, nlon = args.nlat, 2 * args.nlat
 
@@ -278,6 +316,7 @@ def main() -> None:
           f"FNO: width {fno.config.hidden_channels}, n_modes {fno.n_modes}, {n_params(fno)} parameters")
 
     results, errors, finals = {}, {}, {}
+    record_run(out, run_options(args), resume=args.resume, checkpoint_dirs=[out / name.lower() for name in models])
     for name, model in models.items():
         trainer = Trainer(model, epochs=epochs, batch_size=batch_size, lr=args.lr, loss=loss, seed=args.seed,
                           grad_clip=1.0, checkpoint_dir=out / name.lower(), resume=args.resume, device=args.device,
@@ -313,9 +352,7 @@ def main() -> None:
     plot(out, errors, maps, args.rollout)
     summary = {"args": {k: str(v) for k, v in vars(args).items()}, "results": results,
                "persistence": persistence.mean(0).tolist()}
-    tmp = out / "results.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=2))
-    os.replace(tmp, out / "results.json")
+    atomic_write_text(json.dumps(summary, indent=2), out / "results.json")
     print(f"plots and results in {out}/")
 
 

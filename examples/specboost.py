@@ -16,11 +16,14 @@ give stage 2 its own (the single FNO's width then matches the new total).
 
 Output: test relative L2 of the single FNO, of SpecBoost's first stage alone and of
 SpecBoost; the normalised radial error spectra (``operators.error_spectrum``) of the three
-in ``runs/specboost/<problem>_error_spectra.png`` with the FNOs' highest kept mode marked;
-the share of error energy above that mode before and after boosting; how well stage 2
-fits the residual of stage 1 on the training set and on the test set; a results table and
-``results.json``. Training checkpoints (``--resume`` continues a killed run) and the
-trained models go under ``runs/specboost/<problem>``.
+in ``runs/specboost/<problem>_error_spectra.png`` with the single FNO's highest kept mode
+``--modes - 1`` marked (stage 1's too; stage 2's as well when ``--stage2-modes`` differs);
+the share of error energy above the single FNO's highest kept mode, ``E(|k| > --modes - 1)``,
+before and after boosting; how well stage 2 fits the residual of stage 1 on the training
+set and on the test set; a results table and ``<problem>_results.json``. Training
+checkpoints (``--resume`` continues a killed run; it refuses options other than those
+recorded in ``<problem>/args.json``) and the trained models go under
+``runs/specboost/<problem>``.
 
     python examples/specboost.py --quick
     python examples/specboost.py                      # Navier-Stokes, full setting
@@ -39,7 +42,17 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
+from _common import (  # noqa: E402  (examples/ is on sys.path)
+    HARMLESS_OPTIONS,
+    check_int,
+    check_modes,
+    check_number,
+    check_resume,
+    record_run,
+    run_options,
+)
 
+from operators._checkpoint import atomic_save, atomic_write_text  # noqa: E402
 from operators.datasets.darcy import darcy  # noqa: E402
 from operators.datasets.navier_stokes import navier_stokes  # noqa: E402
 from operators.error_spectrum import error_spectrum, fraction_above, plot_error_spectra  # noqa: E402
@@ -49,6 +62,9 @@ from operators.specboost import SpecBoost  # noqa: E402
 from operators.training import Trainer  # noqa: E402
 
 PROBLEMS = ("navier-stokes", "darcy")
+RESOLUTION = 32  # training grid per side
+# --quick changes the data (solver grid, final time), so it is recorded; the rest of these do not
+HARMLESS = HARMLESS_OPTIONS - {"quick"}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -56,7 +72,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--problem", choices=PROBLEMS, default="navier-stokes")
     p.add_argument("--quick", action="store_true", help="tiny data and models: a couple of minutes on 2 CPU cores")
     p.add_argument("--n-train", type=int, default=None, help="default 500 (quick: 100)")
-    p.add_argument("--n-test", type=int, default=100, help="the last n-test generated samples (quick: 20)")
+    p.add_argument("--n-test", type=int, default=None, help="the last n-test generated samples (default 100, quick 20)")
     p.add_argument("--n-data", type=int, default=None,
                    help="samples generated (and cached): default 600, quick 120; train on the first n-train")
     p.add_argument("--epochs", type=int, default=None,
@@ -76,28 +92,50 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="stage 2 loss: relative L2 of the residual, or of the 2-stage prediction")
     p.add_argument("--viscosity", type=float, default=1e-3, help="Navier-Stokes viscosity")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default or 0: torch's)")
     p.add_argument("--device", default=None, help="default: CUDA when available, else CPU")
     p.add_argument("--out", type=Path, default=Path("runs/specboost"))
     p.add_argument("--cache-dir", type=Path, default=None, help="data cache (default: the datasets' cache directory)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoints under --out")
     args = p.parse_args(argv)
     q = args.quick
-    args.n_train = args.n_train or (100 if q else 500)
-    args.n_test = 20 if q and args.n_test == 100 else args.n_test
-    args.n_data = args.n_data or (120 if q else 600)
-    args.epochs = args.epochs or (40 if q else 60)
-    args.width = args.width or (12 if q else 20)
-    args.modes = args.modes or (6 if q else 8)
-    args.stage2_modes = args.stage2_modes or args.modes
-    args.stage2_width = args.stage2_width or args.width
+    defaults = dict(n_train=100 if q else 500, n_test=20 if q else 100, n_data=120 if q else 600,
+                    epochs=40 if q else 60, width=12 if q else 20, modes=6 if q else 8)
+    for key, value in defaults.items():  # only options left unset: an explicit value is kept (and checked)
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    args.stage2_modes = args.modes if args.stage2_modes is None else args.stage2_modes
+    args.stage2_width = args.width if args.stage2_width is None else args.stage2_width
+    sizes = ("n_train", "n_test", "n_data", "width", "modes", "stage2_modes", "stage2_width", "layers", "batch_size")
+    for key in sizes:
+        check_int(p, args, key)
+    check_int(p, args, "epochs", 2)
+    check_int(p, args, "seed", 0)
+    if args.threads is not None:
+        check_int(p, args, "threads", 0)
+    check_number(p, args, "lr")
+    check_number(p, args, "viscosity")
+    check_modes(p, args.modes, {RESOLUTION: "the training grid"})
+    check_modes(p, args.stage2_modes, {RESOLUTION: "the training grid"}, name="--stage2-modes")
     if args.n_train + args.n_test > args.n_data:
         p.error(f"--n-train + --n-test must not exceed --n-data={args.n_data}, got {args.n_train} + {args.n_test}")
-    args.stage1_epochs = args.stage1_epochs or args.epochs // 2
-    if args.epochs < 2 or not 1 <= args.stage1_epochs < args.epochs:
-        p.error(f"--epochs must be >= 2 and 1 <= --stage1-epochs < --epochs, got {args.epochs} and {args.stage1_epochs}")
+    args.stage1_epochs = args.epochs // 2 if args.stage1_epochs is None else args.stage1_epochs
+    if not 1 <= args.stage1_epochs < args.epochs:
+        p.error(f"--stage1-epochs must be in 1 .. --epochs - 1 = {args.epochs - 1} (stage 2 needs an epoch), "
+                f"got {args.stage1_epochs}")
     args.stage_epochs = (args.stage1_epochs, args.epochs - args.stage1_epochs)
+    check_resume(p, args.out / args.problem, run_options(args, harmless=HARMLESS), args.resume)
     return args
+
+
+def highest_kept_modes(args) -> dict[str, int]:
+    """Highest kept wavenumber ``n_modes - 1`` of each model (``n_modes = m`` keeps ``|k| < m``).
+
+    The single FNO and stage 1 keep ``--modes``, stage 2 ``--stage2-modes``.
+    ``E(|k| > k)`` in the results is taken at the single FNO's.
+    """
+    first, second = args.modes - 1, args.stage2_modes - 1
+    return {"single FNO": first, "SpecBoost stage 1": first, "SpecBoost stage 2": second}
 
 
 def load_data(args) -> dict[str, torch.Tensor]:
@@ -155,12 +193,14 @@ def train(args, single: FNO, boost: SpecBoost, data: dict, device) -> dict[str, 
                   resume=args.resume, verbose=True)
     train_set, test_set = (data["x_train"], data["y_train"]), (data["x_test"], data["y_test"])
     root = args.out / args.problem
+    record_run(root, run_options(args, harmless=HARMLESS), resume=args.resume,
+               checkpoint_dirs=[root / "single", *(root / f"stage{m}" for m in range(len(boost.stages)))])
     times = {}
     start = time.perf_counter()
     Trainer(single, epochs=args.epochs, eval_every=max(1, args.epochs // 5), checkpoint_dir=root / "single",
             **common).fit(train_set, test_set)
     times["single"] = time.perf_counter() - start
-    torch.save(single.state_dict(), root / "single.pt")
+    atomic_save(single.state_dict(), root / "single.pt")
     start = time.perf_counter()
     for m, epochs in enumerate(args.stage_epochs):
         print(f"SpecBoost stage {m + 1}/{len(boost.stages)} ({epochs} epochs, objective={args.objective!r})")
@@ -181,19 +221,24 @@ def residual_fit(boost: SpecBoost, data: dict, device) -> dict[str, float]:
     return out
 
 
-def plot(args, spectra: dict, kept: int, samples: dict[str, torch.Tensor]) -> list[Path]:
+def plot(args, spectra: dict, kept: dict[str, int], samples: dict[str, torch.Tensor]) -> list[Path]:
     args.out.mkdir(parents=True, exist_ok=True)
     fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(12, 4.2))
-    plot_error_spectra(spectra, kept_mode=kept, ax=ax0, title=f"{args.problem}: test error spectra")
+    plot_error_spectra(spectra, ax=ax0, title=f"{args.problem}: test error spectra")
     (s_single, k), (s_boost, _) = spectra["single FNO"], spectra["SpecBoost (2 stages)"]
     ratio = s_boost / s_single.clamp_min(1e-300)
     ax1.plot(k.numpy(), ratio.numpy(), marker=".", color="C2")
     ax1.axhline(1.0, color="gray", linewidth=1)
-    ax1.axvline(kept, color="k", linestyle="--", linewidth=1, label=f"highest kept mode ({kept})")
     ax1.set_yscale("log")
     ax1.set(xlabel="radial wavenumber |k|", ylabel="SpecBoost / single FNO", title="error energy ratio per shell")
     ax1.grid(True, which="both", alpha=0.3)
-    ax1.legend()
+    first, second = kept["single FNO"], kept["SpecBoost stage 2"]
+    models = "single FNO and both stages" if second == first else "single FNO and stage 1"
+    for ax in (ax0, ax1):
+        ax.axvline(first, color="k", linestyle="--", linewidth=1, label=f"highest kept mode, {models} ({first})")
+        if second != first:
+            ax.axvline(second, color="k", linestyle=":", linewidth=1, label=f"highest kept mode of stage 2 ({second})")
+        ax.legend()
     fig.tight_layout()
     paths = [args.out / f"{args.problem}_error_spectra.png"]
     fig.savefig(paths[0], dpi=120)
@@ -233,7 +278,8 @@ def main(argv: list[str] | None = None) -> dict:
     x, y = data["x_test"], data["y_test"]
     preds = {"single FNO": predict(single, x, device), "SpecBoost stage 1": predict(boost, x, device, n_stages=1),
              "SpecBoost (2 stages)": predict(boost, x, device)}
-    kept = args.modes - 1  # n_modes = m keeps |k| < m: highest kept wavenumber m - 1
+    kept_modes = highest_kept_modes(args)
+    kept = kept_modes["single FNO"]  # E(|k| > kept): the error the single FNO cannot represent
     spectra = {name: error_spectrum(p, y) for name, p in preds.items()}
     rows = {name: {"rel_l2": rel_l2(p, y).item(), "nmse": spectra[name][0].sum().item(),
                    "frac_above": fraction_above(*spectra[name], kept)} for name, p in preds.items()}
@@ -245,15 +291,19 @@ def main(argv: list[str] | None = None) -> dict:
     i = 0
     samples = {"target": y[i, 0], "single FNO error": (preds["single FNO"] - y)[i, 0],
                "SpecBoost error": (preds["SpecBoost (2 stages)"] - y)[i, 0]}
-    paths = plot(args, spectra, kept, samples)
+    paths = plot(args, spectra, kept_modes, samples)
 
     single_l2, boost_l2 = rows["single FNO"]["rel_l2"], rows["SpecBoost (2 stages)"]["rel_l2"]
     reduction = 1 - boost_l2 / single_l2
     e1, e2 = args.stage_epochs
     epochs = {"single FNO": f"{args.epochs}", "SpecBoost stage 1": f"{e1}", "SpecBoost (2 stages)": f"{e1} + {e2}"}
     params = {"single FNO": n_single, "SpecBoost stage 1": count(boost.stages[0]), "SpecBoost (2 stages)": n_boost}
+    stage2 = "" if args.stage2_modes == args.modes else (
+        f", stage 2 n_modes={args.stage2_modes} (highest kept mode {kept_modes['SpecBoost stage 2']})")
     print(f"\n{args.problem}: {args.n_train} train / {args.n_test} test samples at 32^2, n_modes={args.modes} "
-          f"(highest kept mode {kept}), stage_input={args.stage_input!r}, objective={args.objective!r}")
+          f"(single FNO and stage 1; highest kept mode {kept}){stage2}, stage_input={args.stage_input!r}, "
+          f"objective={args.objective!r}; E(|k|>{kept}): share of error energy above the single FNO's highest "
+          "kept mode")
     head = f"{'model':<22} {'params':>9} {'epochs':>8} {'rel L2':>9} {'NMSE':>10} {'E(|k|>' + str(kept) + ')':>10}"
     head += f" {'rel L2 @64^2':>13}" if "y_test_64" in data else ""
     print(head)
@@ -265,15 +315,16 @@ def main(argv: list[str] | None = None) -> dict:
         print(line)
     print(f"\nSpecBoost vs single FNO: test relative L2 {single_l2:.4f} -> {boost_l2:.4f} "
           f"({100 * reduction:.1f}% reduction; target >= 25%: {'met' if reduction >= 0.25 else 'NOT met'})")
-    print(f"share of error energy above the highest kept mode |k| > {kept}: single FNO "
+    print(f"share of error energy above the single FNO's highest kept mode |k| > {kept}: single FNO "
           f"{rows['single FNO']['frac_above']:.3f}, SpecBoost {rows['SpecBoost (2 stages)']['frac_above']:.3f}")
     print(f"stage 2 against the residual of stage 1 (relative L2): train {fit['train']:.3f}, test {fit['test']:.3f}")
     print(f"training time: single {times['single']:.0f} s, SpecBoost {times['specboost']:.0f} s")
     print("plots: " + ", ".join(str(p) for p in paths))
     summary = {"args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
                "params": params, "single_width": single.config.hidden_channels, "results": rows, "reduction": reduction,
-               "stage2_residual_rel_l2": fit, "times_s": times}
-    (args.out / f"{args.problem}_results.json").write_text(json.dumps(summary, indent=2))
+               "stage2_residual_rel_l2": fit, "times_s": times, "highest_kept_mode": kept_modes,
+               "frac_above_k": kept}
+    atomic_write_text(json.dumps(summary, indent=2), args.out / f"{args.problem}_results.json")
     return summary
 
 

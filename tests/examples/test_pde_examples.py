@@ -2,11 +2,16 @@
 
 Each example's ``main`` runs end to end with tiny data and model sizes (seconds), writes
 its PNG and results.json, and reports errors that an independent computation (numpy,
-from the saved checkpoint and the cached data) reproduces.
+from the saved checkpoint and the cached data) reproduces. The command-line checks of
+these examples and of ``specboost.py`` and ``shallow_water_sfno.py``: bad values and
+``--resume`` under other options end in an argparse error naming the option, before any
+data are generated.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import math
 import sys
@@ -24,6 +29,8 @@ import burgers_fno  # noqa: E402
 import darcy_fno  # noqa: E402
 import demo  # noqa: E402
 import navier_stokes_fno  # noqa: E402
+import shallow_water_sfno  # noqa: E402
+import specboost  # noqa: E402
 
 from operators.datasets.burgers import burgers  # noqa: E402
 from operators.datasets.darcy import darcy  # noqa: E402
@@ -135,6 +142,20 @@ def test_next_step_adds_the_increment_to_the_last_record():
         torch.testing.assert_close(navier_stokes_fno.NextStep(inc)(x), x[:, 2:] + inc(x))
 
 
+@pytest.mark.parametrize("eval_resolution, zero_shot", [("16", 16), ("32", None)], ids=["coarser grid", "none"])
+def test_demo_never_calls_the_training_grid_zero_shot(eval_resolution, zero_shot, tmp_path, shared_cache, capsys):
+    results = demo.main(["--example", "burgers", "--n-train", "8", "--n-test", "4", "--resolution", "32",
+                         "--eval-resolutions", eval_resolution, "--solver-resolution", "128", "--modes", "4",
+                         "--out", str(tmp_path / "demo"), "--cache-dir", str(shared_cache), *TINY])
+    line = next(line for line in capsys.readouterr().out.splitlines() if "test rel. L2 :" in line)
+    assert f"{results['test_rel_l2']['32']:.2%} at 32 (training grid)" in line
+    assert "zero-shot at 32" not in line
+    if zero_shot is None:
+        assert "zero-shot" not in line
+    else:
+        assert line.endswith(f"{results['test_rel_l2'][str(zero_shot)]:.2%} zero-shot at {zero_shot}")
+
+
 def test_demo_prints_headline(tmp_path, capsys):
     out = tmp_path / "demo"
     results = demo.main(["--n-train", "8", "--n-test", "4", "--resolution", "16", "--modes", "4",
@@ -153,9 +174,210 @@ def test_help(module, capsys):
     assert "usage:" in capsys.readouterr().out
 
 
-def test_bad_option_is_rejected():
-    with pytest.raises(SystemExit, match="--epochs must be >= 1, got 0"):
-        burgers_fno.main(["--epochs", "0"])
+# ---------------------------------------------------------------- command-line checks and --resume
+BURGERS = ["--n-train", "12", "--n-test", "4", "--resolution", "32", "--eval-resolutions", "64",
+           "--solver-resolution", "128", "--modes", "6", *TINY]
+DARCY = ["--n-train", "12", "--n-test", "4", "--resolution", "16", "--modes", "4", *TINY]
+NAVIER_STOKES = ["--n-train", "4", "--n-test", "2", "--resolution", "16", "--modes", "4", "--history", "3",
+                 "--rollout", "2", *TINY]
+# example module -> its data function (replaced by _no_data where nothing may be generated)
+DATA_FUNCTIONS = {burgers_fno: "burgers", darcy_fno: "darcy", navier_stokes_fno: "navier_stokes_sequences",
+                  specboost: "load_data"}
+
+
+@pytest.fixture(scope="module")
+def shared_cache(tmp_path_factory) -> Path:
+    """One data cache for the tests below (entries are keyed by every data parameter)."""
+    return tmp_path_factory.mktemp("cache")
+
+
+def _no_data(*args, **kwargs):
+    raise AssertionError("data generated before the command-line options were checked")
+
+
+def _error(capsys) -> str:
+    """The argparse error line written to stderr."""
+    return capsys.readouterr().err.rsplit("error: ", 1)[-1]
+
+
+@pytest.mark.parametrize(
+    "module, base, changed, expected",
+    [
+        (burgers_fno, BURGERS, ["--viscosity", "0.01", "--n-train", "11"],
+         ["--viscosity was 0.1, now 0.01", "--n-train was 12, now 11"]),
+        (darcy_fno, DARCY, ["--padding", "0.25", "--width", "6"],
+         ["--padding was 0.0, now 0.25", "--width was 8, now 6"]),
+        (navier_stokes_fno, NAVIER_STOKES, ["--rollout", "3", "--record-interval", "0.5"],
+         ["--rollout was 2, now 3", "--record-interval was 1.0, now 0.5"]),
+    ],
+    ids=["burgers", "darcy", "navier_stokes"],
+)
+def test_resume_refuses_other_data_or_model_options(module, base, changed, expected, tmp_path, shared_cache, capsys,
+                                                    monkeypatch):
+    args = [*base, "--out", str(tmp_path / "out"), "--cache-dir", str(shared_cache)]
+    module.main(args)
+    capsys.readouterr()
+    monkeypatch.setattr(module, DATA_FUNCTIONS[module], _no_data)
+    with pytest.raises(SystemExit) as exc:
+        module.main([*args, *changed, "--resume"])
+    assert exc.value.code == 2
+    error = _error(capsys)
+    assert error.startswith("--resume:")
+    for fragment in expected:  # each changed option with its old and new value
+        assert fragment in error
+    assert "--modes" not in error and "--epochs" not in error  # unchanged options are not listed
+
+
+def test_resume_allows_options_that_do_not_change_the_run(tmp_path, shared_cache):
+    out = tmp_path / "burgers"
+    args = [*BURGERS, "--out", str(out), "--cache-dir", str(shared_cache)]
+    first = burgers_fno.main(args)
+    recorded = json.loads((out / "args.json").read_text())
+    assert recorded["viscosity"] == 0.1 and recorded["n_train"] == 12 and recorded["solver_resolution"] == 128
+    # progress bars, device and the extra test grids change neither the data nor the model
+    resumed = burgers_fno.main([*args, "--resume", "--progress", "--device", "cpu", "--eval-resolutions", "16", "64"])
+    assert resumed["history"] == first["history"]  # nothing trained again
+    assert set(resumed["test_rel_l2"]) == {"16", "32", "64"}
+    assert resumed["test_rel_l2"]["32"] == pytest.approx(first["test_rel_l2"]["32"], rel=1e-6)
+    assert json.loads((out / "args.json").read_text()) == recorded
+
+
+def test_fresh_run_drops_stale_checkpoints(tmp_path):
+    """Without --resume the previous run's checkpoints go before args.json is rewritten."""
+    stages = [tmp_path / "single", tmp_path / "stage0"]
+    for folder in stages:
+        folder.mkdir()
+        (folder / "checkpoint.pt").write_bytes(b"old")
+    _common.record_run(tmp_path, {"n_train": 3}, resume=True, checkpoint_dirs=stages)
+    assert all((folder / "checkpoint.pt").exists() for folder in stages)
+    _common.record_run(tmp_path, {"n_train": 4}, resume=False, checkpoint_dirs=stages)
+    assert not any((folder / "checkpoint.pt").exists() for folder in stages)
+    assert json.loads((tmp_path / "args.json").read_text()) == {"n_train": 4}
+    assert [p.name for p in tmp_path.iterdir() if p.is_file()] == ["args.json"]  # no temporary file left
+
+
+@pytest.mark.parametrize(
+    "module, argv, option",
+    [
+        (burgers_fno, ["--epochs", "0"], "--epochs"),
+        (burgers_fno, ["--n-train", "0"], "--n-train"),
+        (burgers_fno, ["--width", "-3"], "--width"),
+        (burgers_fno, ["--resolution", "64", "--modes", "40"], "--modes"),
+        (burgers_fno, ["--resolution", "64", "--eval-resolutions", "16", "--modes", "12"], "--modes"),
+        (burgers_fno, ["--eval-resolutions", "100"], "--eval-resolutions"),
+        (burgers_fno, ["--solver-resolution", "1000"], "--resolution"),
+        (burgers_fno, ["--lr", "-1"], "--lr"),
+        (burgers_fno, ["--lr", "0"], "--lr"),
+        (burgers_fno, ["--viscosity", "-1"], "--viscosity"),
+        (burgers_fno, ["--seed", "-1"], "--seed"),
+        (darcy_fno, ["--resolution", "16", "--modes", "9"], "--modes"),
+        (darcy_fno, ["--padding", "-0.5"], "--padding"),
+        (navier_stokes_fno, ["--history", "0"], "--history"),
+        (navier_stokes_fno, ["--rollout", "-1"], "--rollout"),
+        (navier_stokes_fno, ["--record-interval", "0.015"], "--record-interval"),
+        (navier_stokes_fno, ["--resolution", "16", "--modes", "9"], "--modes"),
+        (navier_stokes_fno, ["--viscosity", "0"], "--viscosity"),
+    ],
+    ids=lambda v: v.__name__ if hasattr(v, "__name__") else " ".join(v) if isinstance(v, list) else None,
+)
+def test_bad_option_is_rejected_before_data_generation(module, argv, option, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(module, DATA_FUNCTIONS[module], _no_data)
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exc:
+        module.main([*argv, "--out", str(out), "--cache-dir", str(tmp_path / "cache"), "--no-progress"])
+    assert exc.value.code == 2
+    assert _error(capsys).startswith(option)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "module, argv, option",
+    [
+        (specboost, ["--n-train", "0"], "--n-train"),
+        (specboost, ["--width", "0"], "--width"),
+        (specboost, ["--stage1-epochs", "0"], "--stage1-epochs"),
+        (specboost, ["--n-test", "0"], "--n-test"),
+        (specboost, ["--modes", "17"], "--modes"),
+        (specboost, ["--stage2-modes", "0"], "--stage2-modes"),
+        (specboost, ["--stage2-width", "-1"], "--stage2-width"),
+        (specboost, ["--epochs", "1"], "--epochs"),
+        (specboost, ["--lr", "-1"], "--lr"),
+        (specboost, ["--threads", "-1"], "--threads"),
+        (shallow_water_sfno, ["--n-train", "0"], "--n-train"),
+        (shallow_water_sfno, ["--hidden", "0"], "--hidden"),
+        (shallow_water_sfno, ["--epochs", "0"], "--epochs"),
+        (shallow_water_sfno, ["--batch-size", "0"], "--batch-size"),
+        (shallow_water_sfno, ["--train-steps", "-2"], "--train-steps"),
+        (shallow_water_sfno, ["--dt-hours", "0"], "--dt-hours"),
+        (shallow_water_sfno, ["--spinup-hours", "-1"], "--spinup-hours"),
+        (shallow_water_sfno, ["--nlat", "16", "--fno-modes", "9", "12"], "--fno-modes"),
+        (shallow_water_sfno, ["--fno-modes", "8", "0"], "--fno-modes"),
+    ],
+    ids=lambda v: v.__name__ if hasattr(v, "__name__") else " ".join(v) if isinstance(v, list) else None,
+)
+def test_explicit_bad_value_is_rejected_not_replaced(module, argv, option, tmp_path, capsys):
+    """An explicit 0 or negative value is an error naming the option (it used to become the default)."""
+    for quick in ([], ["--quick"]):
+        with pytest.raises(SystemExit) as exc:
+            module.parse_args([*quick, *argv, "--out", str(tmp_path)])
+        assert exc.value.code == 2
+        assert _error(capsys).startswith(option)
+
+
+def test_explicit_values_are_kept():
+    assert specboost.parse_args(["--quick", "--n-test", "100", "--n-data", "300"]).n_test == 100
+    assert specboost.parse_args(["--quick"]).n_test == 20
+    assert specboost.parse_args([]).n_test == 100
+    args = specboost.parse_args(["--quick", "--stage1-epochs", "1", "--epochs", "2", "--width", "3"])
+    assert (args.stage_epochs, args.width, args.stage2_width) == ((1, 1), 3, 3)
+    sw = shallow_water_sfno.parse_args(["--quick", "--n-train", "3", "--spinup-hours", "0"])
+    assert (sw.n_train, sw.n_test, sw.spinup_hours) == (3, 4, 0.0)
+
+
+SPECBOOST = ["--quick", "--n-data", "12", "--n-train", "8", "--n-test", "4", "--epochs", "3", "--stage1-epochs", "2",
+             "--width", "4", "--modes", "3", "--stage2-modes", "5", "--layers", "1", "--batch-size", "4",
+             "--device", "cpu"]
+
+
+@pytest.fixture(scope="module")
+def specboost_run(tmp_path_factory, shared_cache):
+    """One tiny specboost.py run (stage 2 keeps more modes than stage 1): argv, summary, stdout."""
+    out = tmp_path_factory.mktemp("specboost")
+    argv = [*SPECBOOST, "--out", str(out), "--cache-dir", str(shared_cache)]
+    threads, text = torch.get_num_threads(), io.StringIO()
+    torch.set_num_threads(1)
+    try:
+        with contextlib.redirect_stdout(text):
+            summary = specboost.main(argv)
+    finally:
+        torch.set_num_threads(threads)
+    return argv, out, summary, text.getvalue()
+
+
+def test_specboost_labels_the_kept_mode_it_uses(specboost_run):
+    _, out, summary, text = specboost_run
+    # E(|k| > k) is taken at the single FNO's highest kept mode (--modes 3 -> 2), and says so
+    assert summary["frac_above_k"] == 2
+    assert summary["highest_kept_mode"] == {"single FNO": 2, "SpecBoost stage 1": 2, "SpecBoost stage 2": 4}
+    assert "n_modes=3 (single FNO and stage 1; highest kept mode 2), stage 2 n_modes=5 (highest kept mode 4)" in text
+    assert "share of error energy above the single FNO's highest kept mode |k| > 2" in text
+    saved = json.loads((out / "navier-stokes_results.json").read_text())
+    assert saved["highest_kept_mode"] == summary["highest_kept_mode"]
+    assert not [p for p in out.rglob("*") if p.name.startswith(".") or p.suffix == ".tmp"]  # atomic writes
+
+
+def test_specboost_resume_refuses_other_options(specboost_run, capsys, monkeypatch):
+    argv, out, _, _ = specboost_run
+    recorded = json.loads((out / "navier-stokes" / "args.json").read_text())
+    assert (recorded["quick"], recorded["stage2_modes"], recorded["n_test"]) == (True, 5, 4)
+    monkeypatch.setattr(specboost, "load_data", _no_data)
+    with pytest.raises(SystemExit) as exc:
+        specboost.main([*argv, "--viscosity", "0.01", "--stage2-modes", "4", "--threads", "1", "--resume"])
+    assert exc.value.code == 2
+    error = _error(capsys)
+    assert "--viscosity was 0.001, now 0.01" in error and "--stage2-modes was 5, now 4" in error
+    assert "--threads" not in error  # harmless
+    specboost.parse_args([*argv, "--threads", "1", "--resume"])  # the same run with another thread count: fine
 
 
 def test_relative_l2_matches_numpy():
