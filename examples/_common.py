@@ -17,6 +17,7 @@ scores with :func:`relative_l2`, prints :func:`format_table` and writes
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -467,3 +468,38 @@ def resolution_study(
     print_results(title, summary, ("grid", "role", "samples", "mean rel. L2", "median", "95th pct"), rows,
                   args.out, results)
     return results
+
+
+def save_json(path: Path, data: dict) -> None:
+    """Write ``data`` as JSON atomically: a killed run never leaves a half-written file."""
+    atomic_write_text(json.dumps(data), path)
+
+
+def _aside(store: Path, config) -> Path:
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:10]
+    return store.with_name(f"{store.stem}-{digest}.json")
+
+
+def load_runs(store: Path, config: dict) -> dict:
+    """The finished runs in ``store`` for ``config``; runs of other settings are moved aside, never lost.
+
+    ``store`` (``{"config": ..., "runs": {...}}``) holds the runs of one config. Under other
+    settings it is renamed (atomically) to ``<stem>-<config hash>.json`` beside it, and a file
+    moved aside earlier for ``config`` is renamed back, so that both sets of runs resume when
+    their settings come back.
+    """
+    saved = json.loads(store.read_text()) if store.exists() else None
+    if saved is not None and saved.get("config") == config:
+        return saved.get("runs", {})
+    if saved is not None:
+        aside = _aside(store, saved.get("config"))
+        if aside.exists():  # a copy made by hand: keep the runs of both
+            save_json(store, saved | {"runs": json.loads(aside.read_text()).get("runs", {}) | saved.get("runs", {})})
+        os.replace(store, aside)
+        print(f"{store} holds runs of other settings: moved to {aside}")
+    earlier = _aside(store, config)
+    if not earlier.exists():
+        return {}
+    os.replace(earlier, store)
+    print(f"resuming the runs of these settings from {earlier} (moved back to {store})")
+    return json.loads(store.read_text()).get("runs", {})

@@ -33,10 +33,8 @@ from __future__ import annotations
 
 import argparse
 import copy
-import hashlib
 import json
 import math
-import os
 import time
 from pathlib import Path
 
@@ -50,6 +48,7 @@ from tqdm import tqdm
 from spectral.fan import FANLayer
 from spectral.fan_attention import FANAttention
 from spectral.fourier_head import FourierHead
+from _common import load_runs, save_json  # noqa: E402  (examples/ is on sys.path)
 
 # name -> (context L, horizon H, patch, season)
 SERIES = {"co2": (156, 52, 13, 52), "sunspots": (33, 11, 3, 11)}
@@ -197,39 +196,6 @@ def naive_rows(series_name: str) -> dict:
             for name, p in (("last value", last), ("seasonal naive", seasonal))}
 
 
-def save_json(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data))
-    os.replace(tmp, path)
-
-
-def _aside(store: Path, config) -> Path:
-    digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:10]
-    return store.with_name(f"{store.stem}-{digest}.json")
-
-
-def load_runs(store: Path, config: dict) -> dict:
-    """The finished runs in ``store`` for ``config``; runs of other settings are moved aside, never lost.
-
-    ``store`` holds the runs of one config. Under other settings it is renamed (atomically)
-    to ``<stem>-<config hash>.json`` beside it, and a file moved aside earlier for ``config``
-    is renamed back, so that both sets of runs resume when their settings come back.
-    """
-    saved = json.loads(store.read_text()) if store.exists() else None
-    if saved is not None and saved.get("config") == config:
-        return saved.get("runs", {})
-    if saved is not None:
-        aside = _aside(store, saved.get("config"))
-        if aside.exists():  # a copy made by hand: keep the runs of both
-            save_json(store, saved | {"runs": json.loads(aside.read_text()).get("runs", {}) | saved.get("runs", {})})
-        os.replace(store, aside)
-        print(f"{store} holds runs of other settings: moved to {aside}")
-    earlier = _aside(store, config)
-    if not earlier.exists():
-        return {}
-    os.replace(earlier, store)
-    print(f"resuming the runs of these settings from {earlier} (moved back to {store})")
-    return json.loads(store.read_text()).get("runs", {})
 
 
 def plot(results: dict, naive: dict, seed: int, args, path: Path) -> None:

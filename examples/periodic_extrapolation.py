@@ -39,10 +39,8 @@ writes to its own folder, ``runs/periodic_extrapolation-quick``.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
-import os
 import time
 from pathlib import Path
 
@@ -52,6 +50,7 @@ from torch import nn
 from tqdm import tqdm
 
 from spectral.fan import FAN
+from _common import load_runs, save_json  # noqa: E402  (examples/ is on sys.path)
 
 
 def _sawtooth_sum(t):
@@ -139,39 +138,6 @@ def constant_ood_mse(task: str, n_test: int) -> float:
     return float(y.var(unbiased=False))
 
 
-def save_json(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data))
-    os.replace(tmp, path)  # atomic: a killed run never leaves a half-written file
-
-
-def _aside(store: Path, config) -> Path:
-    digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:10]
-    return store.with_name(f"{store.stem}-{digest}.json")
-
-
-def load_runs(store: Path, config: dict) -> dict:
-    """The finished runs in ``store`` for ``config``; runs of other settings are moved aside, never lost.
-
-    ``store`` holds the runs of one config. Under other settings it is renamed (atomically)
-    to ``<stem>-<config hash>.json`` beside it, and a file moved aside earlier for ``config``
-    is renamed back, so that both sets of runs resume when their settings come back.
-    """
-    saved = json.loads(store.read_text()) if store.exists() else None
-    if saved is not None and saved.get("config") == config:
-        return saved.get("runs", {})
-    if saved is not None:
-        aside = _aside(store, saved.get("config"))
-        if aside.exists():  # a copy made by hand: keep the runs of both
-            save_json(store, saved | {"runs": json.loads(aside.read_text()).get("runs", {}) | saved.get("runs", {})})
-        os.replace(store, aside)
-        print(f"{store} holds runs of other settings: moved to {aside}")
-    earlier = _aside(store, config)
-    if not earlier.exists():
-        return {}
-    os.replace(earlier, store)
-    print(f"resuming the runs of these settings from {earlier} (moved back to {store})")
-    return json.loads(store.read_text()).get("runs", {})
 
 
 def summarise(results: dict, tasks, seeds) -> list[dict]:
