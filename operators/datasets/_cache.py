@@ -33,7 +33,7 @@ import json
 import math
 import numbers
 import os
-import tempfile
+import re
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +41,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from operators._checkpoint import atomic_save
 
 __all__ = [
     "CACHE_ENV_VAR",
@@ -144,22 +146,9 @@ def cache_path(name: str, params: Mapping[str, Any], cache_dir: str | os.PathLik
 
 
 def save_atomic(obj: Any, path: str | os.PathLike) -> None:
-    """``torch.save(obj, path)`` through a temporary file in the same folder and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    """``torch.save(obj, path)`` through a temporary file in the same folder and ``os.replace``
+    (:func:`operators._checkpoint.atomic_save`: the file gets the usual umask mode, not mkstemp's 0600)."""
+    atomic_save(obj, path)
 
 
 def _load(path: Path, name: str, params: Mapping[str, Any]) -> dict | None:
@@ -195,10 +184,18 @@ def cached(
         data = _load(path, name, params)
         if data is not None:
             return data
+    path.parent.mkdir(parents=True, exist_ok=True)  # an unusable cache folder fails before, not after, generating
     data = generate()
     blob = {"format": _FORMAT, "name": name, "params": json.loads(json.dumps(_canonical(params))), "data": data}
-    save_atomic(blob, path)
+    try:
+        save_atomic(blob, path)
+    except OSError as err:  # a full disk or a concurrent clear_cache: keep the (possibly hours of) generated data
+        warnings.warn(f"could not write cache file {path} ({err!r}); returning the data uncached", stacklevel=2)
     return data
+
+
+# The names cache_path and save_atomic make: <name>-<32 hex>.pt, and .<that>.<random>.tmp while writing.
+_CACHE_FILES = (re.compile(r"(?P<name>.+)-[0-9a-f]{32}\.pt"), re.compile(r"\.(?P<name>.+)-[0-9a-f]{32}\.pt\.[^.]+\.tmp"))
 
 
 def clear_cache(cache_dir: str | os.PathLike | None = None, *, name: str | None = None) -> int:
@@ -211,9 +208,9 @@ def clear_cache(cache_dir: str | os.PathLike | None = None, *, name: str | None 
         return 0
     removed = 0
     for p in folder.iterdir():
-        stem = p.name.lstrip(".")
-        is_ours = (p.suffix == ".pt" and not p.name.startswith(".")) or (p.name.startswith(".") and p.suffix == ".tmp")
-        if is_ours and (name is None or stem.startswith(f"{name}-")) and p.is_file():
+        # the folder may be shared (SPECTRAL_OPERATORS_CACHE_DIR): any other .pt file is left alone
+        match = _CACHE_FILES[0].fullmatch(p.name) or _CACHE_FILES[1].fullmatch(p.name)
+        if match and (name is None or match["name"] == name) and p.is_file():
             p.unlink()
             removed += 1
     return removed

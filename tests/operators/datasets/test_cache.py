@@ -178,3 +178,48 @@ def test_clear_cache_by_name(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["darcy-0123.pt", "notes.txt"]
     assert clear_cache(tmp_path / "missing") == 0
     assert os.path.exists(tmp_path / "notes.txt")
+
+
+def test_clear_cache_removes_only_the_files_the_cache_makes(tmp_path):
+    """The cache folder may be shared: a user's checkpoint.pt must survive clear_cache."""
+    ours = cache_path("burgers", {"n": 1}, tmp_path)
+    save_atomic({"x": 1}, ours)
+    other = cache_path("darcy", {"n": 1}, tmp_path)
+    save_atomic({"x": 2}, other)
+    stray_tmp = tmp_path / f".{ours.name}.ab12_x9z.tmp"  # a write killed half-way
+    stray_tmp.write_bytes(b"")
+    foreign = [tmp_path / n for n in ("checkpoint.pt", "my_model.pt", "burgers-final.pt", ".hidden.tmp", "notes.txt")]
+    for p in foreign:
+        p.write_bytes(b"keep")
+    assert clear_cache(tmp_path, name="burgers") == 2  # ours and its temporary file
+    assert not ours.exists() and not stray_tmp.exists() and other.exists()
+    assert clear_cache(tmp_path) == 1 and not other.exists()
+    assert all(p.read_bytes() == b"keep" for p in foreign)
+
+
+def test_cache_files_get_the_umask_mode_not_0600(tmp_path):
+    old = os.umask(0o022)
+    try:
+        save_atomic({"x": 1}, tmp_path / "a.pt")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.pt").stat().st_mode & 0o777 == 0o644
+
+
+def test_a_failed_cache_write_returns_the_generated_data_with_a_warning(tmp_path, monkeypatch):
+    def failing_save(*_):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cache_mod, "save_atomic", failing_save)
+    with pytest.warns(UserWarning, match="could not write cache file .*No space left"):
+        data = cached("g", {"a": 1}, lambda: {"x": torch.arange(3)}, cache_dir=tmp_path)
+    assert torch.equal(data["x"], torch.arange(3))
+
+
+def test_an_unusable_cache_folder_fails_before_generating(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    calls = []
+    with pytest.raises(OSError):
+        cached("g", {"a": 1}, lambda: calls.append(1) or {"x": 1}, cache_dir=blocker / "cache")
+    assert calls == []
