@@ -22,6 +22,7 @@ import atexit
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -72,14 +73,38 @@ def _env_int(name: str, default: int) -> int:
     return default if value in (None, "") else int(value)
 
 
-def resolve_device(device: torch.device | str | None) -> torch.device:
+def resolve_device(device: torch.device | str | int | None) -> torch.device:
     """``device``, or CUDA when available, else CPU; a bare ``"cuda"`` gets an index.
 
-    The index is ``LOCAL_RANK`` under torchrun, else the current CUDA device.
+    The index is ``LOCAL_RANK`` under torchrun, else the current CUDA device; an int
+    ``i`` means ``torch.device(i)`` (CUDA device ``i``).
+
+    Raises
+    ------
+    TypeError
+        If ``device`` is not a torch.device, str, int or None.
+    ValueError
+        If ``device`` names no device type torch knows (e.g. ``"gpu"``), or a CUDA
+        device while CUDA is not available or with an index beyond the visible devices.
     """
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(device)
+    if isinstance(device, bool) or not isinstance(device, (torch.device, str, int)):
+        raise TypeError(f"device must be a torch.device, str, int or None, got {type(device).__name__}")
+    given = device
+    try:
+        device = torch.device(device)
+    except RuntimeError as err:  # torch says e.g. "Expected one of cpu, cuda, ... : gpu"
+        raise ValueError(
+            f"device must name a torch device such as 'cpu', 'cuda' or 'cuda:0', got device={given!r}"
+        ) from err
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={given!r} needs CUDA, but CUDA is not available; use device='cpu' or None")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(
+            f"device={given!r}: CUDA device {device.index} does not exist "
+            f"({torch.cuda.device_count()} visible)"
+        )
     if device.type == "cuda" and device.index is None:
         index = _env_int("LOCAL_RANK", -1)
         device = torch.device("cuda", index if index >= 0 else torch.cuda.current_device())
@@ -273,6 +298,11 @@ class BatchSource:
     Trainer's sampler; any other loader is iterated as it is (one process only), with
     ``set_epoch`` called when its sampler has one and its generators' states exposed
     through :meth:`rng_state` for checkpoints.
+
+    ``settings`` records the batching actually used, whatever its origin (the Trainer's
+    arguments for tensors, the loader's own for a DataLoader): ``batch_size`` (global),
+    ``shuffle`` (None when a custom sampler decides the order), ``drop_last`` and
+    ``n_samples`` (the data set's length; None when it has none).
     """
 
     def __init__(
@@ -283,8 +313,10 @@ class BatchSource:
         loader: DataLoader | None = None,
         sampler: Sampler[list[int]] | None = None,
         seed: int = 0,
+        settings: dict[str, Any] | None = None,
     ) -> None:
         self.what, self.pair, self.loader, self.sampler, self.seed = what, pair, loader, sampler, seed
+        self.settings: dict[str, Any] = dict(settings or {})
 
     def __len__(self) -> int:
         return len(self.sampler if self.sampler is not None else self.loader)  # type: ignore[arg-type]
@@ -360,22 +392,27 @@ def make_source(
     ctx: DistContext,
     train: bool,
 ) -> BatchSource:
-    """Wrap tensors or a DataLoader for training (sharded global batches) or evaluation."""
+    """Wrap tensors or a DataLoader for training (sharded global batches) or evaluation.
+
+    Evaluation never shuffles nor drops samples, whatever the arguments or the loader say.
+    """
     if isinstance(data, DataLoader):
         if is_default_loader(data):
             n = len(data.dataset)  # type: ignore[arg-type]
             if n == 0:
                 raise ValueError(f"{what} is empty: its DataLoader's dataset has 0 samples")
+            shuffle, drop_last = type(data.sampler) is RandomSampler, data.drop_last
             sampler: Sampler[list[int]]
             if train:
                 sampler = ShardedBatchSampler(
-                    n, data.batch_size, shuffle=type(data.sampler) is RandomSampler,  # type: ignore[arg-type]
-                    drop_last=data.drop_last, seed=seed, rank=ctx.rank, world_size=ctx.world_size,
+                    n, data.batch_size, shuffle=shuffle,  # type: ignore[arg-type]
+                    drop_last=drop_last, seed=seed, rank=ctx.rank, world_size=ctx.world_size,
                 )
             else:
                 sampler = ContiguousBatches(*shard_bounds(n, ctx.rank, ctx.world_size), data.batch_size)  # type: ignore[arg-type]
             loader = rebuild_loader(data, sampler, torch.Generator())
-            return BatchSource(what, loader=loader, sampler=sampler, seed=seed)
+            settings = _settings(data.batch_size, shuffle and train, drop_last and train, n)
+            return BatchSource(what, loader=loader, sampler=sampler, seed=seed, settings=settings)
         if ctx.enabled:
             raise ValueError(
                 f"{what}: under torchrun the Trainer shards the data itself and needs a "
@@ -383,7 +420,12 @@ def make_source(
                 f"dataset={type(data.dataset).__name__}, sampler={type(data.sampler).__name__}, "
                 f"batch_sampler={type(data.batch_sampler).__name__}"
             )
-        return BatchSource(what, loader=data)
+        try:
+            n_samples: int | None = len(data.dataset)  # type: ignore[arg-type]
+        except TypeError:  # an IterableDataset without __len__
+            n_samples = None
+        settings = _settings(data.batch_size, None, data.drop_last, n_samples)  # the sampler decides
+        return BatchSource(what, loader=data, settings=settings)
     x, y = check_pair(data, what)
     if train:
         sampler = ShardedBatchSampler(
@@ -392,4 +434,10 @@ def make_source(
         )
     else:
         sampler = ContiguousBatches(*shard_bounds(len(x), ctx.rank, ctx.world_size), batch_size)
-    return BatchSource(what, pair=(x, y), sampler=sampler)
+    settings = _settings(batch_size, shuffle and train, drop_last and train, len(x))
+    return BatchSource(what, pair=(x, y), sampler=sampler, settings=settings)
+
+
+def _settings(batch_size: int | None, shuffle: bool | None, drop_last: bool, n_samples: int | None) -> dict[str, Any]:
+    """:attr:`BatchSource.settings` (evaluation reads tensors and default loaders in order, every sample once)."""
+    return {"batch_size": batch_size, "shuffle": shuffle, "drop_last": drop_last, "n_samples": n_samples}

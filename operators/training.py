@@ -10,6 +10,7 @@ atomic files and RNG states in :mod:`operators._checkpoint`.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
@@ -25,6 +26,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from operators._checkpoint import (
+    _fsync_dir,
     append_jsonl,
     capture_rng_state,
     load_checkpoint,
@@ -120,7 +122,8 @@ class Trainer:
         Moved to ``device``; :attr:`model` is the unwrapped module.
     epochs, batch_size : int
         Number of epochs (>= 1); global batch size for tensor data (a DataLoader's own
-        ``batch_size``, ``shuffle`` and ``drop_last`` are used instead).
+        ``batch_size``, ``shuffle`` and ``drop_last`` are used instead; this ``batch_size``
+        then only sets ``eval_batch_size``'s default).
     lr, weight_decay : float
         AdamW learning rate (> 0) and decoupled weight decay (>= 0).
     scheduler : {"cosine", "step", "constant"}
@@ -142,10 +145,14 @@ class Trainer:
         ``checkpoint_dir/checkpoint.pt`` is rewritten every epoch; metrics go to
         ``metrics_file`` (default ``checkpoint_dir/metrics.jsonl``).
     resume : bool
-        Continue from ``checkpoint_dir/checkpoint.pt`` when it exists (same settings
-        required): model, optimiser, scheduler, epoch, step, RNG states, history.
-    device : torch.device or str, optional
-        Default CUDA (``cuda:LOCAL_RANK`` under torchrun) when available, else CPU.
+        Continue from ``checkpoint_dir/checkpoint.pt`` when it exists: model, optimiser,
+        scheduler, epoch, step, RNG states, history. The same settings are required, and
+        :meth:`fit` requires the same training batches: the global batch size,
+        ``shuffle``, ``drop_last`` and sample count of the data actually used (a
+        DataLoader's own, not the Trainer's, when ``train`` is one).
+    device : torch.device, str or int, optional
+        Default CUDA (``cuda:LOCAL_RANK`` under torchrun) when available, else CPU; an
+        int ``i`` means CUDA device ``i``.
     amp : {"bf16", "fp16"}, optional
         CUDA autocast (fp16 with a GradScaler); the loss is computed in the target dtype.
     verbose : bool, optional
@@ -153,6 +160,9 @@ class Trainer:
 
     Raises
     ------
+    ValueError, TypeError
+        For a bad argument, naming it and its value (``device`` too: an unknown device
+        type, or CUDA when it is not available).
     NonFiniteLossError
         From :meth:`fit`, naming the epoch and batch, when the loss is NaN or infinite.
 
@@ -162,7 +172,9 @@ class Trainer:
       rank under torchrun) as it was after the last completed epoch and replays the
       data order of ``(seed, epoch)``, so a killed run finishes bit-identical to an
       uninterrupted one (given the same hardware and thread count). Without
-      ``resume`` the files in ``checkpoint_dir`` are overwritten.
+      ``resume``, :meth:`fit` first deletes ``checkpoint.pt`` (rank 0) and rewrites the
+      metrics file, so a run that dies before its first checkpoint leaves nothing that
+      ``resume=True`` could mistake for its own progress.
     * Under torchrun every rank reads the checkpoint: the folder must be shared.
       Default DataLoaders are rebuilt around a sharding sampler; loaders with a
       custom sampler or an iterable dataset are used as given, in one process only.
@@ -204,7 +216,7 @@ class Trainer:
         checkpoint_dir: str | os.PathLike | None = None,
         metrics_file: str | os.PathLike | None = None,
         resume: bool = False,
-        device: torch.device | str | None = None,
+        device: torch.device | str | int | None = None,
         amp: AmpMode | None = None,
         verbose: bool | None = None,
     ) -> None:
@@ -228,6 +240,11 @@ class Trainer:
         grad_clip = None if grad_clip is None else _check_float("grad_clip", grad_clip, positive=True)
         if loss is not None and not callable(loss):
             raise TypeError(f"loss must be callable, got {type(loss).__name__}")
+        if metrics is not None and not isinstance(metrics, Mapping):
+            raise TypeError(
+                "metrics must be a mapping of names to callables, e.g. metrics={'mse': fn}, "
+                f"got {type(metrics).__name__}: metrics={metrics!r}"
+            )
         metrics = dict(metrics or {})
         for name, fn in metrics.items():
             if not isinstance(name, str) or name == "loss" or not callable(fn):
@@ -255,10 +272,10 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda") if amp == "fp16" else None
         self.loss_fn: LossFn = loss if loss is not None else _default_loss()
         self.metrics: dict[str, LossFn] = {"loss": self.loss_fn, **metrics}
+        # Checked on resume; the batching is checked in fit, from the data actually used.
         self._config = {
-            "epochs": epochs, "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay,
-            "scheduler": scheduler, "step_size": step_size, "gamma": gamma, "grad_clip": grad_clip,
-            "seed": seed, "shuffle": self.shuffle, "drop_last": self.drop_last, "amp": amp,
+            "epochs": epochs, "lr": lr, "weight_decay": weight_decay, "scheduler": scheduler,
+            "step_size": step_size, "gamma": gamma, "grad_clip": grad_clip, "seed": seed, "amp": amp,
         }
         self.history: list[Record] = []
         self.epoch = 0
@@ -270,11 +287,13 @@ class Trainer:
         auto = sys.stdout.isatty() and sys.stderr.isatty()
         self._progress = self.dist.is_main and (auto if verbose is None else bool(verbose))
         self._pending: dict[str, Any] | None = None
+        self._drop_checkpoint = not resume and self.checkpoint_path is not None  # done by the first fit
         if resume and self.checkpoint_path is not None and self.checkpoint_path.exists():
             self._load(self.checkpoint_path)
 
     def __repr__(self) -> str:
-        opts = ", ".join(f"{k}={v!r}" for k, v in self._config.items())
+        batching = {"batch_size": self.batch_size, "shuffle": self.shuffle, "drop_last": self.drop_last}
+        opts = ", ".join(f"{k}={v!r}" for k, v in {**self._config, **batching}.items())
         return (
             f"Trainer({type(self.model).__name__}, {opts}, device={self.device}, "
             f"world_size={self.dist.world_size}, epoch={self.epoch})"
@@ -287,6 +306,8 @@ class Trainer:
         ``train``: ``(inputs, targets)`` tensors or a DataLoader yielding such pairs.
         ``test``: None, one such data set (named ``"test"``), or a mapping name -> data
         set (e.g. one per resolution); metric ``m`` of set ``s`` is recorded as ``"s/m"``.
+        A resumed run raises ValueError, naming each difference, when ``train`` batches
+        otherwise than the run that wrote the checkpoint (see ``resume``).
         """
         source = self._source(train, "train", train=True)
         if _length(source) == 0:
@@ -313,7 +334,9 @@ class Trainer:
         """
         if not isinstance(inputs, torch.Tensor) or inputs.ndim == 0:
             raise TypeError(f"inputs must be a tensor with a sample axis, got {type(inputs).__name__}")
-        step = _check_int("batch_size", batch_size or self.eval_batch_size, 1)
+        if len(inputs) == 0:
+            raise ValueError(f"inputs must hold at least one sample, got inputs of shape {tuple(inputs.shape)}")
+        step = _check_int("batch_size", self.eval_batch_size if batch_size is None else batch_size, 1)
         was_training = self.model.training
         self.model.eval()
         try:
@@ -426,6 +449,8 @@ class Trainer:
                         sums[i] += self._loss(fn, pred, y).to(torch.float64) * n
                     sums[-1] += n
                 values = all_reduce_sum(sums, self.dist).tolist()
+                if values[-1] == 0:  # after the all-reduce: every rank raises
+                    raise ValueError(f"{source.what} yielded no samples: got an empty DataLoader")
                 results[name] = {k: values[i] / values[-1] for i, k in enumerate(self.metrics)}
         finally:
             self.model.train(was_training)
@@ -433,14 +458,42 @@ class Trainer:
 
     # ------------------------------------------------------------- checkpoints
     def _start(self, source: BatchSource) -> None:
-        """Apply a loaded checkpoint's RNG states; make the metrics file match history."""
+        """Check and apply a loaded checkpoint, or delete the previous run's; reset the metrics file.
+
+        Rank 0 writes the files; every rank learns whether that failed, so all raise together.
+        """
         if self._pending is not None:
+            if self._pending["train_data"] is not None:
+                self._check_batching(self._pending["train_data"], source.settings)
             states = self._pending["rng"]
             restore_rng_state(states[min(self.dist.rank, len(states) - 1)])
             source.set_rng_state(self._pending["loader_rng"])
             self._pending = None
-        if self.dist.is_main and self.metrics_path is not None:
-            write_jsonl(self.history, self.metrics_path)
+        error: OSError | None = None
+        if self.dist.is_main:
+            try:
+                if self._drop_checkpoint and self.checkpoint_path is not None:
+                    with contextlib.suppress(FileNotFoundError):
+                        self.checkpoint_path.unlink()  # atomic; then made durable
+                        _fsync_dir(self.checkpoint_path.parent)
+                if self.metrics_path is not None:
+                    write_jsonl(self.history, self.metrics_path)
+            except OSError as err:
+                error = err
+        failed = torch.tensor(float(error is not None), dtype=torch.float64, device=self.device)
+        if all_reduce_sum(failed, self.dist).item():
+            if error is not None:
+                raise error
+            raise RuntimeError("rank 0 could not reset checkpoint_dir/metrics_file; see its error")
+        self._drop_checkpoint = False
+
+    def _check_batching(self, saved: dict[str, Any], now: dict[str, Any]) -> None:
+        diffs = [f"{k}: {saved.get(k)!r} in the checkpoint, {v!r} now" for k, v in now.items() if saved.get(k) != v]
+        if diffs:
+            raise ValueError(
+                f"resume=True: {self.checkpoint_path} was written with other training batches "
+                f"({'; '.join(diffs)}); use the same data and batching or another checkpoint_dir"
+            )
 
     def _save(self, source: BatchSource) -> None:
         if self.checkpoint_path is None:
@@ -453,12 +506,17 @@ class Trainer:
             optimizer=self.optimizer.state_dict(),
             scheduler=None if self.scheduler is None else self.scheduler.state_dict(),
             scaler=None if self.scaler is None else self.scaler.state_dict(),
-            rng=rng, loader_rng=source.rng_state(), history=self.history, config=self._config,
+            rng=rng, loader_rng=source.rng_state(), history=self.history,
+            config={**self._config, "train_data": source.settings},
             world_size=self.dist.world_size,
         )
 
     def _load(self, path: Path) -> None:
         state = load_checkpoint(path, config=self._config)
+        batching = state["config"].get("train_data")
+        if batching is None:  # written before the batching was recorded: checked as it was then
+            self._check_batching(state["config"], {"batch_size": self.batch_size, "shuffle": self.shuffle,
+                                                   "drop_last": self.drop_last})
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None:
@@ -466,4 +524,4 @@ class Trainer:
         if self.scaler is not None and state["scaler"] is not None:
             self.scaler.load_state_dict(state["scaler"])
         self.epoch, self.step, self.history = state["epoch"], state["step"], list(state["history"])
-        self._pending = {"rng": state["rng"], "loader_rng": state["loader_rng"]}
+        self._pending = {"rng": state["rng"], "loader_rng": state["loader_rng"], "train_data": batching}

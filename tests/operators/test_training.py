@@ -230,6 +230,117 @@ def test_custom_sampler_loader_trains_and_checkpoints_its_generator(tmp_path):
     assert torch.equal(state["loader_rng"]["sampler"], sampler.generator.get_state())
 
 
+class _CrashAt:
+    """Relative-L2 loss that raises on training batch number ``at`` (0: never), a stand-in for a killed run."""
+
+    def __init__(self, at: int = 0) -> None:
+        self.at, self.calls = at, 0
+
+    def __call__(self, p: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        if self.calls == self.at:
+            raise RuntimeError("crashed")
+        return ((p - t).flatten(1).norm(dim=1) / t.flatten(1).norm(dim=1)).mean()
+
+
+def test_fresh_run_that_crashes_in_epoch_1_is_not_resumed_as_the_previous_run(tmp_path, isolated_rng):
+    a, b = worker.make_data(12, 8, 0), worker.make_data(12, 8, 5)  # 3 batches an epoch
+    with pytest.raises(RuntimeError, match="crashed"):  # run A dies in epoch 3
+        _trainer(epochs=4, loss=_CrashAt(7), checkpoint_dir=tmp_path).fit(a)
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["epoch"] == 2
+    with pytest.raises(RuntimeError, match="crashed"):  # run B (new data, not resumed) dies in epoch 1
+        _trainer(epochs=4, loss=_CrashAt(2), checkpoint_dir=tmp_path).fit(b)
+    files_after_b = sorted(p.name for p in tmp_path.iterdir())
+    resumed = _trainer(epochs=4, loss=_CrashAt(), checkpoint_dir=tmp_path, resume=True)
+    start = (resumed.epoch, resumed.step)
+    history = resumed.fit(b)
+    fresh = _trainer(epochs=4, loss=_CrashAt())
+    expected = fresh.fit(b)  # B alone, from scratch
+    assert _without_time(history) == _without_time(expected)
+    assert [r["step"] for r in history] == [3, 6, 9, 12]
+    for k, v in fresh.model.state_dict().items():
+        assert torch.equal(resumed.model.state_dict()[k], v), k
+    lines = [json.loads(s) for s in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert _without_time(lines) == _without_time(expected)
+    assert start == (0, 0) and files_after_b == ["metrics.jsonl"]
+    # Only the previous run's checkpoint goes: a second fit keeps this run's own.
+    again = _trainer(epochs=4, loss=_CrashAt(), checkpoint_dir=tmp_path)
+    again.fit(b)
+    again.fit(b)
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["epoch"] == 4
+
+
+def test_fresh_run_that_cannot_drop_the_old_checkpoint_stops_before_training(tmp_path, monkeypatch):
+    x, y = worker.make_data(10, 8, 0)
+    _trainer(epochs=1, checkpoint_dir=tmp_path).fit((x, y))
+    trainer = _trainer(epochs=1, checkpoint_dir=tmp_path)
+    before = _weights(trainer.model)
+
+    def refuse(self, missing_ok=False):
+        raise PermissionError(f"cannot remove {self}")
+
+    monkeypatch.setattr(Path, "unlink", refuse)
+    with pytest.raises(PermissionError, match=r"cannot remove .*checkpoint\.pt"):
+        trainer.fit((x, y))
+    monkeypatch.undo()
+    assert trainer.step == 0 and all(torch.equal(v, before[k]) for k, v in _weights(trainer.model).items())
+    trainer.fit((x, y))  # retried by the next fit
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"] == 3
+
+
+def _loader_run_killed_in_epoch_2(checkpoint_dir: Path) -> tuple[torch.Tensor, torch.Tensor]:
+    x, y = worker.make_data(10, 8, 0)
+    with pytest.raises(RuntimeError, match="crashed"):  # 3 batches an epoch: checkpoint at epoch 1
+        _trainer(loss=_CrashAt(4), checkpoint_dir=checkpoint_dir).fit(_loader(x, y))
+    return x, y
+
+
+def _loader(x, y, batch_size=4, shuffle=True, drop_last=False, n=None):
+    return DataLoader(TensorDataset(x[:n], y[:n]), batch_size=batch_size, shuffle=shuffle, drop_last=drop_last)
+
+
+@pytest.mark.parametrize(
+    ("changed", "message"),
+    [
+        pytest.param(dict(batch_size=2), r"batch_size: 4 in the checkpoint, 2 now", id="batch_size"),
+        pytest.param(dict(shuffle=False), r"shuffle: True in the checkpoint, False now", id="shuffle"),
+        pytest.param(dict(drop_last=True), r"drop_last: False in the checkpoint, True now", id="drop_last"),
+        pytest.param(dict(n=9), r"n_samples: 10 in the checkpoint, 9 now", id="n_samples"),
+    ],
+)
+def test_resume_refuses_other_dataloader_batches(tmp_path, changed, message, isolated_rng):
+    x, y = _loader_run_killed_in_epoch_2(tmp_path)
+    trainer = _trainer(loss=_CrashAt(), checkpoint_dir=tmp_path, resume=True)
+    with pytest.raises(ValueError, match=r"resume=True: .*other training batches \(" + message):
+        trainer.fit(_loader(x, y, **changed))
+    with pytest.raises(ValueError, match=r"batch_size: 4 in the checkpoint, 2 now"):  # tensors: the Trainer's
+        _trainer(batch_size=2, loss=_CrashAt(), checkpoint_dir=tmp_path, resume=True).fit((x, y))
+
+
+def test_resume_ignores_the_trainers_unused_batch_settings_with_a_dataloader(tmp_path, isolated_rng):
+    x, y = _loader_run_killed_in_epoch_2(tmp_path)
+    resumed = _trainer(batch_size=8, shuffle=False, drop_last=True, loss=_CrashAt(), checkpoint_dir=tmp_path,
+                       resume=True)
+    assert resumed.epoch == 1
+    history = resumed.fit(_loader(x, y))
+    expected = _trainer(loss=_CrashAt()).fit(_loader(x, y))
+    assert _without_time(history) == _without_time(expected)
+
+
+def test_resume_from_a_checkpoint_without_recorded_batches_checks_the_trainers_settings(tmp_path, isolated_rng):
+    x, y = worker.make_data(10, 8, 0)
+    with pytest.raises(RuntimeError, match="crashed"):
+        _trainer(loss=_CrashAt(4), checkpoint_dir=tmp_path).fit((x, y))
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)  # as the previous version wrote it
+    state["config"] = {**state["config"], "batch_size": 4, "shuffle": True, "drop_last": False}
+    del state["config"]["train_data"]
+    torch.save(state, tmp_path / "checkpoint.pt")
+    with pytest.raises(ValueError, match=r"other training batches \(batch_size: 4 in the checkpoint, 2 now\)"):
+        _trainer(batch_size=2, checkpoint_dir=tmp_path, resume=True)
+    history = _trainer(loss=_CrashAt(), checkpoint_dir=tmp_path, resume=True).fit((x, y))
+    assert _without_time(history) == _without_time(_trainer(loss=_CrashAt()).fit((x, y)))
+
+
 # ------------------------------------------------------------------- failures
 def _poison_target(x, y):
     y = y.clone()
@@ -328,6 +439,67 @@ def test_loaders_the_trainer_cannot_shard_are_refused_under_ddp(loader):
         make_source(loader, "train", batch_size=2, shuffle=True, drop_last=False, seed=0, ctx=ctx, train=True)
     assert make_source(loader, "train", batch_size=2, shuffle=True, drop_last=False, seed=0,
                        ctx=DistContext(), train=True).loader is loader  # one process: used as given
+
+
+@pytest.mark.parametrize(
+    ("device", "error", "message"),
+    [
+        pytest.param("gpu", ValueError,
+                     r"device must name a torch device such as 'cpu', 'cuda' or 'cuda:0', got device='gpu'", id="gpu"),
+        pytest.param(-1, ValueError, r"got device=-1", id="negative"),
+        pytest.param(1.5, TypeError, r"device must be a torch.device, str, int or None, got float", id="float"),
+        pytest.param("cuda", ValueError, r"device='cuda' needs CUDA, but CUDA is not available", id="cuda",
+                     marks=pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available")),
+        pytest.param(3, ValueError, r"device=3 needs CUDA, but CUDA is not available", id="int",
+                     marks=pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available")),
+        pytest.param(f"cuda:{torch.cuda.device_count()}", ValueError,
+                     rf"device='cuda:{torch.cuda.device_count()}': CUDA device \d+ does not exist", id="cuda-index",
+                     marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")),
+    ],
+)
+def test_bad_device_names_the_argument(device, error, message):
+    with pytest.raises(error, match=message):
+        _trainer(device=device)
+
+
+def test_predict_without_samples_names_inputs():
+    with pytest.raises(ValueError, match=r"inputs must hold at least one sample, got inputs of shape \(0, 1, 8\)"):
+        _trainer().predict(torch.zeros(0, 1, 8, dtype=torch.float64))
+
+
+def test_predict_batch_size_0_is_refused_not_replaced():
+    x, _ = worker.make_data(4, 8, 0)
+    with pytest.raises(ValueError, match=r"batch_size must be >= 1, got batch_size=0"):
+        _trainer().predict(x, batch_size=0)
+
+
+def test_metrics_that_are_not_a_mapping_are_named():
+    mse = lambda p, t: ((p - t) ** 2).mean()  # noqa: E731
+    with pytest.raises(TypeError, match=r"metrics must be a mapping of names to callables.*got list"):
+        _trainer(metrics=[mse])
+
+
+class _Empty(torch.utils.data.IterableDataset):
+    def __iter__(self):
+        return iter([])
+
+
+@pytest.mark.parametrize(
+    "empty",
+    [
+        DataLoader(TensorDataset(torch.zeros(4, 1, 8), torch.zeros(4, 1, 8)), batch_size=2,
+                   sampler=SubsetRandomSampler([])),
+        DataLoader(_Empty(), batch_size=None),
+    ],
+    ids=["empty-sampler", "empty-iterable"],
+)
+def test_empty_test_loader_names_the_test_set(empty):
+    x, y = worker.make_data(4, 8, 0)
+    trainer = _trainer(epochs=1)
+    with pytest.raises(ValueError, match=r"test set 'test' yielded no samples: got an empty DataLoader"):
+        trainer.evaluate(empty)
+    with pytest.raises(ValueError, match=r"test set 'coarse' yielded no samples"):
+        trainer.fit((x, y), test={"coarse": empty})
 
 
 def test_evaluation_shards_cover_every_sample_once():
