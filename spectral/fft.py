@@ -362,6 +362,10 @@ def _resample_axis(x: torch.Tensor, n_new: int, dim: int) -> torch.Tensor:
             scale = torch.ones(nk // 2 + 1, dtype=x.dtype, device=x.device)
             scale[-1] = factor
             spec = spec * scale.view([-1] + [1] * (-dim - 1))
+            if n_new < n:  # the folded bin is the new Nyquist: keep 2 Re (its Hermitian part), do not leave
+                last = spec.narrow(dim, nk // 2, 1)  # the imaginary part to the backend (cuFFT need not drop it)
+                spec = torch.cat((spec.narrow(dim, 0, nk // 2), torch.complex(last.real, torch.zeros_like(last.real))),
+                                 dim=dim)
         return torch.fft.irfft(spec, n=n_new, dim=dim, norm="forward")
     spec = torch.fft.fft(x, dim=dim, norm="forward")
     n_pos = nk // 2 + 1 if even else max_modes(nk)  # bins 0..nk//2 (even) or 0..(nk-1)/2

@@ -181,7 +181,8 @@ def resample_filter(
     if placement == "wrap" and n_src == n_dst:
         return w
     was_real = not w.is_complex()
-    h = torch.fft.irfft(w.to(torch.promote_types(w.dtype, torch.complex64)), n=n_src, dim=dim)  # (.., n_src, ..) real
+    w_c = real_edge_bins(w.to(torch.promote_types(w.dtype, torch.complex64)), n_src, dim)  # Hermitian part: not
+    h = torch.fft.irfft(w_c, n=n_src, dim=dim)  # every backend drops Im of DC / Nyquist itself; (.., n_src, ..) real
     out = torch.fft.rfft(filter_kernel(h, n_src, n_dst, placement, dim=dim), dim=dim)
     return out.real if was_real else out
 

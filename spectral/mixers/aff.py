@@ -11,7 +11,7 @@ from torch import nn
 
 from spectral.complex import as_complex, init_complex_
 from spectral.fft import FFTNorm, check_norm, compute_dtype, fft_precision
-from spectral.mixers._common import apply_mask, check_mask, rfft
+from spectral.mixers._common import apply_mask, check_mask, real_edge_bins, rfft
 from spectral.mixers.afno import complex_block_mlp
 
 __all__ = ["aff_mix", "AFFMixer"]
@@ -32,8 +32,10 @@ def aff_mix(x: torch.Tensor, weights: tuple[torch.Tensor, ...], *, norm: FFTNorm
         xc = x.to(compute_dtype(x.dtype))
         spec = torch.fft.fft(rfft(xc, dim=-1, norm=norm), dim=-2, norm=norm)  # (B, C, H, F) complex
         spec = spec * complex_block_mlp(spec, *weights)  # instance-adaptive mask, (B, C, H, F) complex
-        # irfft ignores the imaginary parts of the DC (and Nyquist) columns, as torch.fft documents
-        y = torch.fft.irfft(torch.fft.ifft(spec, dim=-2, norm=norm), n=w, dim=-1, norm=norm)  # (B, C, H, W) real
+        # the mask makes the DC (and Nyquist) columns non-Hermitian: project them onto the reals rather than
+        # rely on the inverse FFT ignoring their imaginary parts, which not every backend does
+        cols = real_edge_bins(torch.fft.ifft(spec, dim=-2, norm=norm), w, dim=-1)  # (B, C, H, F) complex
+        y = torch.fft.irfft(cols, n=w, dim=-1, norm=norm)  # (B, C, H, W) real
     return y.to(x.dtype)
 
 
@@ -67,9 +69,9 @@ class AFFMixer(nn.Module):
     -----
     Masked-out pixels (``mask`` False) are zero in the FFT and zero in the output, so
     their values change no other output. The 2-D inverse is an ``ifft`` over ``H`` then
-    an ``irfft`` over ``W``, which ignores the imaginary parts of the DC (and Nyquist)
-    columns (documented ``torch.fft.irfft`` behaviour, with zero gradient for them), so
-    the mask needs no Hermitian projection pass. Half precision runs in float32.
+    an ``irfft`` over ``W``; the imaginary parts of the DC (and Nyquist) columns are zeroed
+    first (the Hermitian projection), since not every inverse-FFT backend ignores them
+    (cuFFT's complex-to-real transform need not). Half precision runs in float32.
 
     References
     ----------

@@ -14,7 +14,7 @@ from torch import nn
 
 from spectral.complex import as_complex, init_complex_
 from spectral.fft import FFTNorm, check_norm, compute_dtype, fft_precision
-from spectral.mixers._common import apply_mask, check_mask, check_sequence, rfft
+from spectral.mixers._common import apply_mask, check_mask, check_sequence, real_edge_bins, rfft
 
 __all__ = ["complex_block_mlp", "kept_bins", "afno_mix", "AFNOMixer"]
 
@@ -84,8 +84,10 @@ def afno_mix(
             spec = spec.narrow(1, 0, k)
         modes = rearrange(spec, "b k d -> b d k")  # (B, D, K): a view of torch's FFT layout
         out = complex_block_mlp(modes, *weights, sparsity_threshold=sparsity_threshold)  # (B, D, K) complex
-        # irfft ignores the imaginary parts of the DC (and Nyquist) bins, as torch.fft documents
-        y = torch.fft.irfft(rearrange(out, "b d k -> b k d"), n=n, dim=1, norm=norm)  # (B, N, D) real; bins >= K zero
+        # the MLP makes the DC (and Nyquist) bins complex: project them onto the reals (the Hermitian part)
+        # rather than rely on the inverse FFT ignoring their imaginary parts, which not every backend does
+        spec = real_edge_bins(rearrange(out, "b d k -> b k d"), n, dim=1)  # (B, K, D) complex
+        y = torch.fft.irfft(spec, n=n, dim=1, norm=norm)  # (B, N, D) real; bins >= K zero
     return y.to(x.dtype)
 
 
