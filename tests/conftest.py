@@ -46,3 +46,24 @@ def pytest_collection_modifyitems(config, items):
         callspec = getattr(item, "callspec", None)
         if callspec is not None and str(callspec.params.get("device", "")) == "cuda":
             item.add_marker(pytest.mark.gpu)
+
+
+@pytest.fixture
+def leaky_irfft(monkeypatch) -> None:
+    """Make ``torch.fft.irfft`` let the imaginary parts of the DC and (even ``n``) Nyquist bins leak into
+    its output, as some complex-to-real backends do (CPU's pocketfft drops them), so a test can check that
+    the code takes the Hermitian part itself instead of relying on the backend."""
+    real_irfft = torch.fft.irfft
+
+    def irfft(x, n=None, dim=-1, norm=None):
+        y = real_irfft(x, n=n, dim=dim, norm=norm)
+        n = y.shape[dim]
+        shape = [1] * y.ndim
+        shape[dim] = n
+        t = torch.arange(n, dtype=y.dtype, device=y.device).reshape(shape)
+        leak = x.imag.narrow(dim, 0, 1) * torch.cos(0.7 * t)
+        if n % 2 == 0 and x.shape[dim] == n // 2 + 1:
+            leak = leak + x.imag.narrow(dim, n // 2, 1) * torch.sin(0.3 * t)
+        return y + leak
+
+    monkeypatch.setattr(torch.fft, "irfft", irfft)

@@ -366,16 +366,9 @@ def test_compile_inductor_matches_eager():
 
 
 @pytest.mark.parametrize("n, new", [(16, 8), (15, 8), (12, 6), (9, 4)])
-def test_resample_down_does_not_leave_the_nyquist_imaginary_part_to_the_backend(n, new, monkeypatch):
+def test_resample_down_does_not_leave_the_nyquist_imaginary_part_to_the_backend(n, new, request):
     """Folding to an even length makes the new Nyquist bin 2 X_{new/2}, complex; the result must be
     scipy's (2 Re X) even under an inverse FFT that does not ignore that bin's imaginary part."""
-    real_irfft = torch.fft.irfft
-
-    def careless_irfft(x, n=None, dim=-1, norm=None):  # leaks Im of the last bin, as some C2R backends may
-        y = real_irfft(x, n=n, dim=dim, norm=norm)
-        t = torch.arange(y.shape[dim], dtype=y.dtype)
-        return y + x.imag.narrow(dim, x.shape[dim] - 1, 1) * torch.sin(0.3 * t)
-
     x = torch.randn(3, n, dtype=torch.float64, generator=torch.Generator().manual_seed(n))
-    monkeypatch.setattr(torch.fft, "irfft", careless_irfft)
+    request.getfixturevalue("leaky_irfft")
     np.testing.assert_allclose(resample(x, new).numpy(), scipy.signal.resample(x.numpy(), new, axis=-1), atol=1e-12)
