@@ -16,104 +16,31 @@ interpolation of the training pixels, for scale.
 Targets: every model regresses the grey levels mapped to [-1, 1] (the SIREN reference's
 ``Normalize(0.5, 0.5)``); predictions are mapped back to [0, 1] for scoring. With [0, 1]
 targets SIREN at its Adam lr 1e-4 cannot move its output bias (initialised near 0) to the
-image mean 0.47 in 500 steps, since Adam moves a parameter by about lr per step: that alone
-cost it 27.6 -> 36.3 dB train PSNR at 256x256 (26.2 -> 26.9 held-out), and 32.2 -> 43.2 dB
-train at 128x128 after 300 steps.
+image mean 0.47 in 500 steps (Adam moves a parameter by about lr per step).
 
-SIREN against its reference (Sitzmann et al.'s image-fitting notebook: ``Siren(2, 1,
-hidden_features=256, hidden_layers=3, outermost_linear=True)``, i.e. 4 sine layers and a linear
-output, 198k parameters, all 65536 pixels of camera 256 in [-1, 1], Adam 1e-4, 500 steps,
-about 32.6 dB): :class:`spectral.inr.SIREN` has the same initialisation (first layer
-U(-1/d, 1/d); later layers and the output U(+-sqrt(6/n)/omega_0); ``nn.Linear``'s default
-biases; omega_0 applied to ``W x + b`` inside the sine) and the same coordinates
-(``linspace(-1, 1)`` per axis). This example defaults to 3 sine layers (132k parameters) on a
-quarter of the pixels; ``--layers 4`` gives the reference depth.
+Defaults: FKAN in the paper's form (first layer on the two axes, K = size // 8, gated-tanh MLP,
+LayerNorm) at lr 1e-3, SIREN at its paper's lr 1e-4, Fourier features at Tancik et al.'s 1e-3;
+``--layers 4`` gives the SIREN reference notebook's depth. Full run (``python examples/inr_image.py``,
+one CPU thread), train / held-out PSNR in dB:
 
-Hyperparameters, equal effort per model, picked on a proxy that is cheap on one CPU thread:
-the central 128x128 crop of the 256x256 image, keeping its 256-grid coordinates (``--crop 128``), fitted on its
-even pixels for 500 steps (4096 training points; scored on the crop's odd pixels, so the
-choice saw part of the full run's held-out set). Held-out PSNR there (bilinear 23.21 dB):
-SIREN lr 1e-4 23.76, 3e-4 23.87 (the paper's 1e-4 kept); Fourier features lr 1e-3 23.96;
-FKAN (LayerNorm, gated-tanh MLP as in the authors' code) K = 128: 21.14 (lr 1e-4); K = 64:
-22.50 (1e-3), 22.64 (1e-4), 22.53 (1e-3, ``smooth_init``); K = 32: 23.29 (1e-3), 23.05 (3e-4),
-23.17 (1e-4), 21.96 (1e-3, ``smooth_init``: underfits, 24.4 dB train); K = 16: 23.09 (1e-3),
-23.02 (3e-4), 23.17 (1e-4); K = 24: 22.95 (1e-3). The authors' schedule (Adam 1e-4 decayed
-to 1e-5) gave FKAN (K = 32) 23.35 and SIREN 24.12; outside the paper's recipe, K = 32 without
-LayerNorm 23.17 and with a GELU MLP 23.18. FKAN's held-out PSNR falls as K grows although even K = 128 is
-below the training grid's Nyquist wavenumber (pi 256 / 4 ~ 201 per unit coordinate): the
-gated-tanh MLP multiplies the first layer's frequencies, so the fit has energy between the
-training pixels. Defaults: K = size // 8 (32 at 256) with lr 1e-3.
+    model                                   width  params  lr      train   held-out
+    FKAN, paper form (K = 32)               226    132437  1e-3    38.42   25.66
+    FKAN, --fkan-directions 16, K = 16,     159    132925  1.6e-4  37.04   26.79   (mean of 3 seeds)
+        sine MLP (see below)
+    SIREN                                   256    132609  1e-4    36.60   26.89   (mean of 3 seeds)
+    Fourier features                        159    132607  1e-3    34.74   26.36
+    bilinear interp                         -      0       -       exact   25.91
 
-A second sweep on the same crop (seed 0 unless noted; ~132.5k parameters each) tried the authors'
-architecture and knobs that act on interpolation; none reached SIREN's held-out PSNR there
-(SIREN lr 1e-4: 23.76, seed 1 23.86; with the decay to lr / 10 (``--schedule exp``) 24.12; Fourier
-features with it 23.73; SIREN with a cosine decay to lr / 10 24.04). FKAN (K = 32 unless noted), held-out / train dB:
-the authors' widening MLP (``--fkan-widths widening``, H = 82, 132.9k) 23.26 / 42.0 at lr 1e-3,
-22.90 at 3e-4, 22.60 at 1e-3 -> 1e-4 and 22.53 / 26.9 at the authors' 1e-4 -> 1e-5; uniform width,
-lr 1e-3 -> 1e-4: 22.95 / 41.3 (seed 1 22.62 / 42.4): the decay fits more and interpolates worse;
-gated-tanh gain omega_0 (``--fkan-omega``): 30 23.29 (seed 1 23.18), 20 (K = 16) 23.38, 10 23.38,
-5 (K = 16) 23.42, 3 23.36 / 31.1, 1 22.61 / 24.1; K = 16 with omega_0 = 10 23.51 (seed 1 20.90 /
-23.6: at a constant lr 1e-3 FKAN's loss spikes, and a spike at the last step costs dB); first-layer
-frequencies scaled by 1/2 (cos(k x / 2), not an option here) 23.46, with omega_0 = 10 23.64 (seed 1
-23.45; at lr 3e-4 22.28; 1e-3 -> 1e-4 23.32; 3e-3 -> 3e-4 23.14), 1/4 with K = 64 23.00; coefficients
-initialised ~ 1/k (omega_0 = 10, 1e-3 -> 1e-4) 22.99; decoupled weight decay (AdamW,
-omega_0 = 10) 0.1 22.42 / 29.4, 1.0 23.39; a sine MLP (``--fkan-activation sine``, omega_0 = 30) 22.67 /
-63.9 at lr 1e-3 and 23.09 / 59.4 at 1e-4 (SIREN 23.76 / 50.7: ``--crop 128 --models SIREN FKAN
---fkan-activation sine``). The best FKAN variants gain 0.2-0.3 dB over the default,
-about the seed-to-seed spread, and stay 0.1-0.5 dB under SIREN, so the defaults are unchanged.
-
-Full run (``python examples/inr_image.py``, one CPU thread, shared machine, wall seconds):
-
-    model            width  params  lr     train PSNR / SSIM   held-out PSNR / SSIM   time s
-    FKAN (K = 32)    226    132437  1e-3   38.42 / 0.967       25.66 / 0.788          369
-    SIREN            256    132609  1e-4   36.32 / 0.959       26.88 / 0.821          242
-    Fourier features 159    132607  1e-3   34.74 / 0.967       26.36 / 0.804          236
-    bilinear interp  -      0       -      (exact)             25.91 / 0.810          -
-
-FKAN variants on the full run (FKAN alone, same seed): ``--fkan-widths widening`` (H = 82, 132923
-parameters) 33.51 / 0.925 train, 25.49 / 0.795 held-out, 179 s; ``--fkan-omega 10`` 33.80 / 0.923
-train, 25.96 / 0.790 held-out, 162 s: +0.3 dB held-out for -4.6 dB train, still under SIREN on both.
-
-FKAN fits the training pixels best and interpolates worst: its errors between the pixels are
-axis-aligned streaks (the first layer is a sum of per-axis series, ``reconstructions.png``).
-
-Series along 8 fixed directions instead of the two axes (``--fkan-directions 8``, i.e.
-``spectral.FKAN(directions=8)``, angles m pi / 8; width 159, 132925 parameters) with ``--fkan-omega 10``:
-36.91 / 0.954 train, 26.57 / 0.814 held-out, 171 s (``--models FKAN --fkan-directions 8 --fkan-omega 10``):
-+0.9 dB held-out over the paper's FKAN, still 0.3 dB under SIREN (SIREN ``--seed 1``: 37.44 / 26.79).
-Settings of this form tried on the full run (one seed each; a script building the same model, whose
-direction matrix is computed in float32, so not bit-identical to the example: the default setting gave
-39.30 / 26.53 there and 37.72 / 26.38 with seed 1), held-out dB: omega_0 30 25.80, 20 26.43, 5 26.00;
-D = 12 26.46, D = 16 26.53; K = 16 26.06, 24 25.92, 48 25.52; lr 5e-4 26.40; the widening MLP 26.26;
-a sine MLP (omega_0 30, lr 1e-4) 26.54 (seed 1 26.44), at lr 3e-4 26.15; learnable directions 26.43;
-and with this example, ``--schedule exp`` 35.80 / 26.53.
-Closer to SIREN's own structure, low harmonics along many directions feeding sine layers
-(``--fkan-directions 16 --fkan-frequencies 16 --fkan-activation sine --fkan-omega 30``, width 159,
-132925 parameters) beats SIREN on held-out pixels but not on training pixels, and the learning rate
-trades one for the other: ``--lr 1e-4`` 31.72 / 0.906 train, 27.10 / 0.8205 held-out; ``--lr 1.75e-4``
-37.52 / 0.962, 26.80 / 0.818 (``--seed 1``: 38.44 / 26.75, SIREN's seed 1 37.44 / 26.79): above SIREN on the
-training pixels and within 0.1 dB under it on the held-out ones, for both seeds; ``--lr 2e-4``
-39.24 / 0.971, 26.76 / 0.817 (SIREN 36.32 / 26.88; the script above: 1.5e-4 35.63 / 26.96, 3e-4
-43.88 / 26.52; 8 directions at 1e-4 34.40 / 26.82; 16 directions with K = 24 33.25 / 26.83).
-24 directions with K = 12 (width 150, 132301 parameters) at ``--lr 2.5e-4``: 36.16 / 26.79 (``--seed 1``:
-36.47 / 26.87); the script gave 36.53 / 26.94 for seed 0, so run-to-run noise is about 0.1-0.4 dB here.
-All of these were compared on the full run's held-out pixels (not on the crop), so the best of them
-is if anything optimistic; none of the example's runs reaches SIREN on both sets at once: the
-directional FKAN is level with SIREN to within the seed-to-seed spread, not above it.
-
-Three seeds each, scored every 50 steps (``--eval-every``, ``frontier.png``): SIREN (``--models SIREN
---seed S``) 36.32 / 26.88, 37.44 / 26.79, 36.05 / 26.99 dB train / held-out (mean 36.60 / 26.89); FKAN
+FKAN fits the training pixels best; the paper's form interpolates worst (axis-aligned streaks
+between the pixels, ``reconstructions.png``). Series along 16 oblique directions with a sine MLP
 (``--models FKAN --fkan-directions 16 --fkan-frequencies 16 --fkan-activation sine --fkan-omega 30
---lr 1.6e-4 --seed S``) 36.55 / 26.87, 37.27 / 26.74, 37.29 / 26.77 (mean 37.04 / 26.79): +0.43 +- 0.49 dB
-on the training pixels, -0.09 +- 0.07 on the held-out ones. Along training both trace nearly the same
-held-out-against-train curve: it rises to about 27.05 dB near 32-33 dB train, then falls as the fit
-goes on. Read at SIREN's final training PSNR, FKAN's held-out PSNR is 0.00, 0.04 and 0.14 dB under
-SIREN's for seeds 0, 1, 2. A learning rate only slides FKAN along SIREN's curve, so no setting puts it
-above SIREN on both sets (first-layer lr x 0.25, LayerNorm gain 1/sqrt(2) or no LayerNorm, K = 8,
-omega_0 = 20 at lr 2.4e-4, or a fourth layer: not above that curve either, one seed each).
+--lr 1.6e-4``) are level with SIREN: along training both trace the same held-out-against-training
+curve (``frontier.png``). docs/inr_image.md has the per-seed figures, SSIM, the hyperparameter sweeps
+behind the defaults and the variants tried.
 
     python examples/inr_image.py --quick           # 64x64, a minute or two on 2 CPU cores
     python examples/inr_image.py                   # 256x256, 500 steps (long on CPU)
+    python examples/inr_image.py --crop 128        # the cheap proxy the defaults were picked on
 
 Checkpoints (model + optimizer + step) are written atomically every
 ``--checkpoint-every`` steps under ``--out``; rerunning the same command resumes.
@@ -141,7 +68,7 @@ MODELS = ("FKAN", "SIREN", "FourierFeatures")
 FKAN_WIDTHS = ("uniform", "widening")  # every MLP layer H wide, or the authors' H -> 2H -> 2H -> 2H -> 4H
 SCHEDULES = ("constant", "exp")  # "exp": lr decays geometrically to lr / 10 at the last step (the FKAN authors')
 # Adam learning rates: SIREN's from Sitzmann et al., Fourier features' from Tancik et al.;
-# FKAN's chosen on this task (see the module docstring). ``--lr`` overrides all three.
+# FKAN's chosen on this task (docs/inr_image.md, section 3). ``--lr`` overrides all three.
 DEFAULT_LR = {"FKAN": 1e-3, "SIREN": 1e-4, "FourierFeatures": 1e-3}
 
 

@@ -360,28 +360,15 @@ class FKAN(nn.Module):
     gated-tanh layers widening ``H -> 2H -> 2H -> 2H -> 4H`` with the SIREN hidden-layer init,
     and a linear output, trained with Adam 1e-4 decayed to 1e-5:
     ``hidden_features=widening_widths(H)``. An int ``hidden_features`` keeps every layer ``H`` wide.
-    At equal parameters (~132.5k) on a 128x128 crop of the camera image fitted on its even pixels
-    (``examples/inr_image.py``), the widening MLP (H = 82) scored 23.26 dB on the odd pixels against
-    23.29 for three uniform layers of width 226, both at Adam lr 1e-3; lowering ``omega_0`` to 10
-    gained ~0.1 dB, within the seed-to-seed spread.
 
     ``directions``: the paper's first layer is a sum of one-axis series, so an oblique edge has
     to be assembled by the MLP, and between the training pixels the fit shows axis-aligned
-    streaks. Series along ``D`` fixed directions remove most of that: on the 256x256 camera
-    image fitted on its even pixels (500 Adam steps at lr 1e-3, ~132.6k parameters, K = 32),
-    ``directions=8, omega_0=10`` scored 26.57 dB on the held-out odd pixels and 36.91 on the
-    training pixels (other runs of it: 26.53 / 39.30, and 26.38 / 37.72 with another seed),
-    against 25.66 / 38.42 for the paper's form and 25.96 / 33.80 for the paper's form with
-    ``omega_0=10`` (SIREN: 26.88 / 36.32, with another seed 26.79 / 37.44). With a sine MLP
-    (``activation="sine"``, ``omega_0=30``), ``directions=16`` and K = 16, the learning rate
-    moves the balance between the two sets: 27.10 held-out / 31.72 train at Adam lr 1e-4,
-    26.80 / 37.52 at 1.75e-4 (another seed 26.75 / 38.44, SIREN's 26.79 / 37.44) and 26.76 / 39.24
-    at 2e-4: level with SIREN within 0.1 dB on held-out pixels and above it on training pixels;
-    24 directions with K = 12 at lr 2.5e-4 gave 26.79 / 36.16 (another seed 26.87 / 36.47). So
-    far the directional FKAN is level with SIREN to within the seed-to-seed spread, not above it:
-    over three seeds at lr 1.6e-4 it scored 37.04 / 26.79 against SIREN's 36.60 / 26.89, and along
-    training both trace the same held-out-against-training curve (``--eval-every``), so the learning
-    rate only moves FKAN along SIREN's curve.
+    streaks. Series along ``D`` fixed directions remove most of that. On the 256x256 camera image
+    fitted on its even pixels (``examples/inr_image.py``, ~132.5k parameters, 500 Adam steps),
+    held-out / training PSNR: the paper's form 25.66 / 38.42 dB; ``directions=8, omega_0=10``
+    26.57 / 36.91; ``directions=16, num_frequencies=16, activation="sine"`` at lr 1.6e-4, mean of
+    three seeds, 26.79 / 37.04 against SIREN's 26.89 / 36.60: level with SIREN within the
+    seed-to-seed spread, not above it on both sets (docs/inr_image.md).
 
     References
     ----------
