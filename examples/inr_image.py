@@ -256,10 +256,13 @@ def plot(image: torch.Tensor, results: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     names = list(results)
-    fig, axes = plt.subplots(2, len(names) + 1, figsize=(3.2 * (len(names) + 1), 6.6))
+    fig, axes = plt.subplots(2, len(names) + 1, figsize=(3.2 * (len(names) + 1), 7.0))
     axes[0, 0].imshow(image.numpy(), cmap="gray", vmin=0, vmax=1)
     axes[0, 0].set_title(f"camera {image.shape[0]}x{image.shape[1]}")
     axes[1, 0].axis("off")
+    axes[1, 0].text(0.0, 0.5, "bottom row: |prediction - image|\non every pixel, [0, 1] grey scale\n\n"
+                    "training: row and column even\nheld-out: row and column odd\n(other pixels: neither)",
+                    transform=axes[1, 0].transAxes, va="center", fontsize=9)
     for j, name in enumerate(names, start=1):
         r, pred = results[name], results[name]["prediction"]
         axes[0, j].imshow(pred.clamp(0, 1).numpy(), cmap="gray", vmin=0, vmax=1)
