@@ -120,7 +120,7 @@ def truncated_fftn(
     x : Tensor
         Real field ``(..., *grid)``; complex only with ``complex_data=True``.
     n_modes : int or sequence of int
-        ``n_modes[i] = m`` keeps ``|k| < m`` on axis ``i`` (DESIGN.md convention):
+        ``n_modes[i] = m`` keeps ``|k| < m`` on axis ``i`` (README, "The mode convention"):
         rfft bins ``0..m-1`` on the last axis of real data, ``2m - 1`` bins elsewhere.
     complex_data : bool
         Transform complex fields with a full FFT on every axis.

@@ -1,4 +1,4 @@
-"""The package roots export the public names that DESIGN.md fixes, and nothing dangling."""
+"""The package roots export the public names that the design document fixes, and nothing dangling."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import importlib
 
 import pytest
 
-# The list in DESIGN.md ("Public names"), written out here so a rename is caught.
+# The list in the project's design document (DESIGN.md "Public names", kept outside this repository), written
+# out here so a rename is caught.
 DESIGN_NAMES = {
     "spectral": [
         "FANLayer", "FAN", "FANAttention", "FourierHead", "FNetMixer", "GlobalFilterMixer", "FFTNetMixer",
