@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from spectral._checks import check_dtype_matches
 from spectral.fft import resample as fourier_resample
 
 __all__ = [
@@ -140,8 +141,9 @@ def channel_linear(
     x: (B, Cin, *grid), weight: (Cout, Cin), bias: (Cout,), residual: (B, Cout, *grid) -> (B, Cout, *grid)
     """
     b, grid, cout = x.shape[0], x.shape[2:], weight.shape[0]
-    flat = x.reshape(b, x.shape[1], -1)  # (B, Cin, prod(grid))
-    res = None if residual is None else residual.reshape(b, cout, -1)  # (B, Cout, prod(grid))
+    n = math.prod(grid)  # not -1: a reshape cannot infer it when B = 0
+    flat = x.reshape(b, x.shape[1], n)  # (B, Cin, prod(grid))
+    res = None if residual is None else residual.reshape(b, cout, n)  # (B, Cout, prod(grid))
     if activation is not None and activation != "identity":
         return _ActLinear.apply(flat, weight, bias, res, activation).reshape(b, cout, *grid)
     w = weight.expand(b, *weight.shape)  # (B, Cout, Cin), a view
@@ -153,6 +155,19 @@ def channel_linear(
     else:
         y = torch.bmm(w, flat)
     return y.reshape(b, cout, *grid)  # (B, Cout, *grid)
+
+
+def empty_batch(x: torch.Tensor, params, shape: Sequence[int]) -> torch.Tensor:
+    """The output of a layer for an empty batch (``shape[0] == 0``): zeros in ``x``'s dtype.
+
+    FFT backends reject a batch of 0 (MKL: "Inconsistent configuration parameters"), so
+    the spectral layers return this instead of transforming. Like torch's layers on
+    ``B = 0`` it stays in the autograd graph of ``x`` and ``params`` (zero gradients).
+    """
+    anchor = x.sum() * 0  # 0-dim: adding it keeps the output's dtype
+    for p in params:
+        anchor = anchor + p.sum() * 0
+    return x.new_zeros(tuple(shape)) + anchor
 
 
 class ChannelLinear(nn.Module):
@@ -517,3 +532,19 @@ class LiftBlocksProject(nn.Module):
     def reset_parameters(self) -> None:
         for m in (self.lifting, *self.blocks, self.projection):
             m.reset_parameters()
+
+    def _check_dtype(self, x: torch.Tensor) -> None:
+        """TypeError naming the model unless ``x`` has the parameters' dtype (autocast exempt,
+        except for float64 on either side: autocast never casts float64, the matmuls would fail)."""
+        name, weight = type(self).__name__, next(self.lifting.parameters())
+        check_dtype_matches(name, x, weight)
+        if x.dtype != weight.dtype and torch.float64 in (x.dtype, weight.dtype):  # under autocast
+            raise TypeError(f"{name}: got x of dtype {x.dtype} but the parameters have {weight.dtype}; "
+                            f"autocast does not cast float64: cast one of them (e.g. module.to({x.dtype}))")
+
+    def _project_empty(self, h: torch.Tensor, grid: Sequence[int]) -> torch.Tensor:
+        """Output for an empty batch (FFT backends reject ``B = 0``): the lifted ``h`` (0, Ch, ...)
+        skips the blocks as an empty hidden field on ``grid`` and is projected, so the dtype is
+        the one a non-empty batch gets (also under autocast) and every parameter is in the graph."""
+        h = empty_batch(h, self.blocks.parameters(), (0, h.shape[1], *grid))  # (0, Ch, *grid)
+        return self.projection(h)  # (0, Cout, *grid)

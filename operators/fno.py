@@ -72,7 +72,7 @@ class FNO(LiftBlocksProject):
     ----------
     in_channels, out_channels : int
     n_modes : int or sequence of int
-        Kept wavenumbers ``|k| < m`` per axis of every spectral conv (DESIGN.md; 2m - 1
+        Kept wavenumbers ``|k| < m`` per axis of every spectral conv (README, "The mode convention"; 2m - 1
         fft bins per axis, rfft bins 0..m-1 on the last). ``len(n_modes)`` = ``d``.
     hidden_channels : int
         Width ``Ch`` of the Fourier blocks.
@@ -101,7 +101,9 @@ class FNO(LiftBlocksProject):
 
     Shape
     -----
-    x: (B, Cin, *grid) real -> (B, Cout, *output_shape) real (output_shape defaults to grid)
+    x: (B, Cin, *grid) real -> (B, Cout, *output_shape) real (output_shape defaults to grid);
+    ``x`` has the parameters' dtype (TypeError otherwise, except under autocast); ``B = 0``
+    gives an empty output
 
     Examples
     --------
@@ -186,6 +188,8 @@ class FNO(LiftBlocksProject):
         if self.embedding is not None:
             x = self.embedding(x)  # (B, Cin + d, *grid)
         x = self.lifting(x)  # (B, Ch, *grid)
+        if x.shape[0] == 0:  # an empty batch: FFTs reject B = 0
+            return self._project_empty(x, grid)  # (0, Cout, *grid)
         in_grid = tuple(x.shape[2:])
         block_out = None if grid == in_grid else grid
         if self.padding is not None:
@@ -205,8 +209,9 @@ class FNO(LiftBlocksProject):
         if x.ndim != d + 2 or x.shape[1] != self.in_channels:
             axes = ", ".join("HW" if d == 2 else ("W",) if d == 1 else "DHW")
             raise ValueError(f"FNO({d}-d): expected x of shape (B, {self.in_channels}, {axes}), got {tuple(x.shape)}")
-        if x.is_complex():
-            raise TypeError(f"FNO: x must be real, got dtype {x.dtype}")
+        if x.is_complex() or not x.is_floating_point():
+            raise TypeError(f"FNO: x must be real floating point, got dtype {x.dtype}")
+        self._check_dtype(x)
         check_grid(x.shape[2:], self.n_modes, shape=x.shape)
         if output_shape is None:
             return tuple(x.shape[2:])

@@ -94,7 +94,8 @@ class SFNO(LiftBlocksProject):
 
     Shape
     -----
-    x: (B, Cin, H, W) real -> (B, Cout, Ho, Wo) real ((Ho, Wo) = out_shape)
+    x: (B, Cin, H, W) real -> (B, Cout, Ho, Wo) real ((Ho, Wo) = out_shape); ``x`` has the
+    parameters' dtype (TypeError otherwise, except under autocast); ``B = 0`` gives an empty output
 
     Examples
     --------
@@ -190,9 +191,12 @@ class SFNO(LiftBlocksProject):
                 f"SFNO: expected x of shape (B, {self.in_channels}, {self.img_shape[0]}, {self.img_shape[1]}), "
                 f"got {tuple(x.shape)}"
             )
+        self._check_dtype(x)
         if self.embedding is not None:
             x = self.embedding(x)  # (B, Cin + 2, H, W)
         x = self.lifting(x)  # (B, Ch, H, W)
+        if x.shape[0] == 0:  # an empty batch: the transforms reject B = 0
+            return self._project_empty(x, self.out_shape)  # (0, Cout, Ho, Wo)
         for block in self.blocks:
             x = block(x)  # (B, Ch, H, W); the last: (B, Ch, Ho, Wo)
         return self.projection(x)

@@ -4,7 +4,7 @@ Legend: ``B`` batch, ``Cin``/``Cout`` input/output channels, ``*grid`` the ``d``
 transformed axes (``H, W`` in 2-D), ``K`` kept bins per axis, ``Kt`` their product,
 ``R`` the CP rank, ``F = W // 2 + 1`` rfft bins.
 
-Which modes are kept follows DESIGN.md: ``n_modes[i] = m`` keeps ``|k| < m`` on axis
+Which modes are kept follows the README's "The mode convention": ``n_modes[i] = m`` keeps ``|k| < m`` on axis
 ``i``, i.e. ``2m - 1`` bins on the two-sided axes and rfft bins ``0..m-1`` on the last
 axis of real data (``kept_shape`` in :mod:`spectral.modes`). The weights are stored as
 real tensors with a trailing axis of 2 (real, imaginary).
@@ -19,6 +19,8 @@ import torch
 from einops import rearrange
 from torch import nn
 
+from operators._blocks import empty_batch
+from spectral._checks import check_dtype_matches
 from spectral.complex import as_complex, complex_bmm, contract_modes_diagonal, init_complex_
 from spectral.fft import FFTNorm, check_norm, truncated_fftn, truncated_ifftn
 from spectral.modes import as_n_modes, check_grid, kept_shape
@@ -93,6 +95,8 @@ def spectral_conv(
     _check_functional_args(x, weight, bias, n_modes, complex_data)
     d = len(n_modes)
     grid = tuple(x.shape[-d:]) if output_shape is None else tuple(output_shape)
+    if x.shape[0] == 0:  # FFT backends reject an empty batch
+        return empty_batch(x, [weight] + ([] if bias is None else [bias]), (0, weight.shape[2], *grid))
     coeffs = truncated_fftn(x, n_modes, complex_data=complex_data, norm=fft_norm)  # (B, Cin, *K) complex
     coeffs = _contract_dense(coeffs, as_complex(weight))  # (B, Cout, *K) complex
     coeffs = _rescale_to_grid(coeffs, fft_norm, x.shape[-d:], grid)
@@ -112,6 +116,7 @@ def _check_functional_args(
         raise ValueError(f"spectral_conv: expected x of shape (B, Cin, *grid) with {d} grid axes, got {tuple(x.shape)}")
     if complex_data and not x.is_complex():
         raise TypeError(f"spectral_conv: x has real dtype {x.dtype} but complex_data=True needs complex x")
+    _check_dtype("spectral_conv", x, weight)
     kt, cin = math.prod(kept_shape(n_modes, complex_data=complex_data)), x.shape[1]
     if weight.ndim != 4 or weight.shape[0] != kt or weight.shape[1] != cin or weight.shape[3] != 2:
         raise ValueError(
@@ -121,6 +126,18 @@ def _check_functional_args(
     expected = (weight.shape[2], 2) if complex_data else (weight.shape[2],)
     if bias is not None and tuple(bias.shape) != expected:
         raise ValueError(f"spectral_conv: expected bias of shape {expected}, got {tuple(bias.shape)}")
+
+
+def _check_dtype(owner: str, x: torch.Tensor, weight: torch.Tensor) -> None:
+    """TypeError unless ``x`` (its real part if complex) has the weights' real dtype.
+
+    Exempt: autocast, and a float16 / bfloat16 ``x`` on float32 weights (the documented
+    mixed-precision path: transformed in float32, cast back to ``x``'s dtype).
+    """
+    real = x.real if x.is_complex() else x
+    if real.dtype in (torch.float16, torch.bfloat16) and weight.dtype == torch.float32:
+        return
+    check_dtype_matches(owner, real, weight, "x.real" if x.is_complex() else "x")
 
 
 def _rescale_to_grid(coeffs: torch.Tensor, norm: str, in_grid: Sequence[int], out_grid: Sequence[int]) -> torch.Tensor:
@@ -192,6 +209,9 @@ class SpectralConv(nn.Module):
     -----
     Half-precision inputs are transformed in float32 with autocast off inside the FFT
     regions (see :mod:`spectral.fft`), and the output is cast back to the input dtype.
+    Any other ``x`` whose (real) dtype differs from the parameters' raises TypeError
+    outside autocast (e.g. float64 ``x`` on float32 weights, as the other layers do).
+    An empty batch (``B = 0``) gives an empty output.
     At initialisation ``E|W|^2 = 1 / Cin`` (dense and CP) or ``1`` (separable), so the
     output variance is of the order of the input's for inputs whose energy lies in the
     kept modes.
@@ -263,6 +283,8 @@ class SpectralConv(nn.Module):
     def forward(self, x: torch.Tensor, output_shape: Sequence[int] | None = None) -> torch.Tensor:
         """Apply the layer; ``output_shape`` evaluates it on another grid (same operator)."""
         grid = self._check_input(x, output_shape)
+        if x.shape[0] == 0:  # FFT backends reject an empty batch
+            return empty_batch(x, self.parameters(), (0, self.out_channels, *grid))
         coeffs = truncated_fftn(x, self.n_modes, complex_data=self.complex_data, norm=self.fft_norm)  # (B, Cin, *K)
         coeffs = self._contract(coeffs)  # (B, Cout, *K) complex
         coeffs = _rescale_to_grid(coeffs, self.fft_norm, x.shape[2:], grid)  # to the output grid's scale
@@ -290,6 +312,7 @@ class SpectralConv(nn.Module):
             raise TypeError(f"{name}: x has complex dtype {x.dtype}; build the layer with complex_data=True")
         if self.complex_data and not x.is_complex():
             raise TypeError(f"{name}: x has real dtype {x.dtype}, but complex_data=True needs a complex x (x.to(torch.complex64))")
+        _check_dtype(name, x, self.weight if self.rank is None else self.factor_in)
         check_grid(x.shape[2:], self.n_modes, shape=x.shape)
         if output_shape is None:
             return tuple(x.shape[2:])

@@ -3,7 +3,7 @@
 Legend: ``N`` grid points on one axis, ``m`` the ``n_modes`` entry for that axis,
 ``K`` kept bins on that axis.
 
-Convention (see DESIGN.md): ``n_modes[i] = m`` keeps the integer wavenumbers
+Convention (README, "The mode convention"): ``n_modes[i] = m`` keeps the integer wavenumbers
 ``|k| < m`` along axis ``i``.
 
 * On the last axis of real data (the rfft axis) that is the bins ``0 .. m-1``:
@@ -20,6 +20,7 @@ resolution-invariant.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 
 import torch
@@ -40,7 +41,9 @@ def as_n_modes(n_modes: int | Sequence[int], *, max_dims: int = 3) -> tuple[int,
     Parameters
     ----------
     n_modes : int or sequence of int
-        Kept wavenumbers per transformed axis; an int means one axis.
+        Kept wavenumbers per transformed axis; an int means one axis. Any integer that
+        :func:`operator.index` accepts (numpy integers, 0-d integer tensors) is taken
+        and returned as a Python ``int``; bools and floats are not.
     max_dims : int
         Largest number of transformed axes accepted.
 
@@ -50,19 +53,39 @@ def as_n_modes(n_modes: int | Sequence[int], *, max_dims: int = 3) -> tuple[int,
         If an entry is not an integer.
     ValueError
         If an entry is below 1 or the number of entries is not in ``1..max_dims``.
+
+    >>> import numpy as np
+    >>> as_n_modes((np.int64(8), 8))
+    (8, 8)
     """
-    modes = (n_modes,) if isinstance(n_modes, int) else tuple(n_modes)
+    if isinstance(n_modes, (str, bytes)):
+        raise TypeError(f"n_modes must be an int or a sequence of ints, got {type(n_modes).__name__} {n_modes!r}")
+    try:
+        modes = tuple(n_modes)
+    except TypeError:  # not iterable (an int, a numpy integer, a 0-d tensor or array): one axis
+        modes = (n_modes,)
     if not 1 <= len(modes) <= max_dims:
         raise ValueError(
             f"n_modes must have 1 to {max_dims} entries (one per transformed axis), "
             f"got {n_modes!r}"
         )
+    out = []
     for i, m in enumerate(modes):
-        if isinstance(m, bool) or not isinstance(m, int):
-            raise TypeError(f"n_modes[{i}] must be an int, got {type(m).__name__} {m!r}")
-        if m < 1:
-            raise ValueError(f"n_modes[{i}]={m} must be >= 1")
-    return modes
+        out.append(_as_index(m, f"n_modes[{i}]"))
+        if out[-1] < 1:
+            raise ValueError(f"n_modes[{i}]={out[-1]} must be >= 1")
+    return tuple(out)
+
+
+def _as_index(value, name: str) -> int:
+    """``operator.index(value)`` as a Python int; TypeError for bools (also numpy / tensor ones) and floats."""
+    message = f"{name} must be an int, got {type(value).__name__} {value!r}"
+    if isinstance(value, bool) or getattr(value, "dtype", None) in (torch.bool, bool):  # bool, np.bool_, bool tensor
+        raise TypeError(message)
+    try:
+        return int(operator.index(value))
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(message) from None
 
 
 def max_modes(n: int) -> int:

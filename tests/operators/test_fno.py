@@ -260,3 +260,64 @@ def test_bad_mlp_expansion_and_domain_padding():
         FNO(1, 1, (4, 4), domain_padding=(0.1, -0.2))
     with pytest.raises(ValueError, match=r"one per axis \(2\), got \(0\.1, 0\.1, 0\.1\)"):
         FNO(1, 1, (4, 4), domain_padding=(0.1, 0.1, 0.1))
+
+
+@pytest.mark.parametrize(
+    "model_dtype,x_dtype",
+    [(torch.float32, torch.float16), (torch.float32, torch.float64), (torch.float32, torch.bfloat16), (torch.float64, torch.float32)],
+    ids=["f16-on-f32", "f64-on-f32", "bf16-on-f32", "f32-on-f64"],
+)
+def test_dtype_mismatch_raises_type_error_naming_the_model(model_dtype, x_dtype):
+    model = FNO(1, 1, (3, 3), hidden_channels=4, n_layers=1, dtype=model_dtype)
+    x = torch.randn(2, 1, 8, 8).to(x_dtype)
+    with pytest.raises(TypeError, match=rf"FNO: got x of dtype {x_dtype} but the parameters have {model_dtype}"):
+        model(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        if torch.float64 in (x_dtype, model_dtype):  # autocast never casts float64: still a TypeError
+            with pytest.raises(TypeError, match=r"FNO: .*autocast does not cast float64"):
+                model(x)
+        elif x_dtype == torch.bfloat16:  # autocast casts by itself: exempt
+            assert model(x).shape == (2, 1, 8, 8) and model(x).dtype == torch.bfloat16
+    with pytest.raises(TypeError, match=r"FNO: x must be real floating point, got dtype torch\.int64"):
+        model(torch.ones(2, 1, 8, 8, dtype=torch.int64))
+
+
+@pytest.mark.parametrize(
+    "kwargs,output_shape",
+    [
+        (dict(), None),
+        (dict(), (16, 18)),
+        (dict(domain_padding=0.25, norm="group"), (16, 18)),
+        (dict(rank=2, mlp_expansion=0, lifting_ratio=0, projection_ratio=0, positional_embedding=False), None),
+    ],
+    ids=["plain", "output-shape", "pad-group-output-shape", "cp-linear-nopos"],
+)
+def test_empty_batch_gives_an_empty_output_in_the_graph(kwargs, output_shape):
+    """B = 0, like torch's layers: an empty (0, Cout, *out) output whose backward gives zero gradients."""
+    model = FNO(2, 3, (3, 3), hidden_channels=4, n_layers=2, **kwargs)
+    x = torch.randn(0, 2, 8, 9, requires_grad=True)
+    y = model(x, output_shape=output_shape)
+    assert y.shape == (0, 3, *(output_shape or (8, 9))) and y.dtype == torch.float32
+    y.sum().backward()
+    assert x.grad.shape == x.shape
+    for p in model.parameters():
+        torch.testing.assert_close(p.grad, torch.zeros_like(p))
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # the dtype a non-empty batch gets
+        assert model(x).dtype == model(torch.randn(1, 2, 8, 9)).dtype == torch.bfloat16
+
+
+def test_channel_linear_on_an_empty_batch():
+    lin = ChannelLinear(3, 5)
+    y = lin(torch.randn(0, 3, 4, 6), activation="gelu")
+    assert y.shape == (0, 5, 4, 6)
+    assert channel_linear(torch.randn(0, 3, 4), lin.weight, residual=torch.randn(0, 5, 4)).shape == (0, 5, 4)
+
+
+def test_numpy_integer_n_modes_build_the_same_model():
+    torch.manual_seed(0)
+    ref = FNO(1, 1, (8, 8), hidden_channels=4, n_layers=1)
+    torch.manual_seed(0)
+    model = FNO(1, 1, (np.int64(8), 8), hidden_channels=4, n_layers=1)
+    assert model.n_modes == model.config.n_modes == (8, 8) and "n_modes=(8, 8)" in repr(model)
+    x = torch.randn(2, 1, 16, 16)
+    torch.testing.assert_close(model(x), ref(x), rtol=0, atol=0)

@@ -308,3 +308,34 @@ def test_explicit_lmax_beyond_the_exact_quadrature_warns(recwarn):
     SphericalConv(2, 2, (8, 16), grid="equiangular", lmax=4)  # the exact limit: no warning
     SphericalConv(2, 2, (8, 16), grid="legendre-gauss", lmax=8)
     assert not [w for w in recwarn if "exceeds degree_limit" in str(w.message)]
+
+
+@pytest.mark.parametrize(
+    "model_dtype,x_dtype",
+    [(torch.float32, torch.float16), (torch.float32, torch.bfloat16), (torch.float32, torch.float64), (torch.float64, torch.float32)],
+    ids=["f16-on-f32", "bf16-on-f32", "f64-on-f32", "f32-on-f64"],
+)
+def test_dtype_mismatch_raises_type_error_naming_the_model(model_dtype, x_dtype):
+    model = SFNO(1, 1, (8, 16), hidden_channels=4, n_layers=1, dtype=model_dtype)
+    x = torch.randn(2, 1, 8, 16).to(x_dtype)
+    with pytest.raises(TypeError, match=rf"SFNO: got x of dtype {x_dtype} but the parameters have {model_dtype}"):
+        model(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        if torch.float64 in (x_dtype, model_dtype):  # autocast never casts float64: still a TypeError
+            with pytest.raises(TypeError, match=r"SFNO: .*autocast does not cast float64"):
+                model(x)
+        elif x_dtype == torch.bfloat16:  # autocast casts by itself: exempt
+            assert model(x).shape == (2, 1, 8, 16) and model(x).dtype == torch.bfloat16
+
+
+@pytest.mark.parametrize("out_shape", [None, (16, 32)], ids=["same-grid", "out-shape"])
+def test_empty_batch_gives_an_empty_output_in_the_graph(out_shape):
+    """B = 0, like torch's layers: an empty (0, Cout, Ho, Wo) output whose backward gives zero gradients."""
+    model = SFNO(2, 3, (8, 16), hidden_channels=4, n_layers=2, out_shape=out_shape, norm="instance")
+    x = torch.randn(0, 2, 8, 16, requires_grad=True)
+    y = model(x)
+    assert y.shape == (0, 3, *(out_shape or (8, 16))) and y.dtype == torch.float32
+    y.sum().backward()
+    assert x.grad.shape == x.shape
+    for p in model.parameters():
+        torch.testing.assert_close(p.grad, torch.zeros_like(p))

@@ -354,3 +354,60 @@ def test_functional_checks_weight_and_bias_shapes(generator):
         spectral_conv(torch.complex(x, x), torch.randn(49, 3, 4, 2), (4, 4), bias=torch.zeros(4), complex_data=True)
     with pytest.raises(ValueError, match=r"expected x of shape \(B, Cin, \*grid\) with 2 grid axes, got \(3, 10, 9\)"):
         spectral_conv(x[0], weight, (4, 3))
+
+
+@pytest.mark.parametrize(
+    "kwargs,x_dtype,got",
+    [
+        (dict(), torch.float64, r"got x of dtype torch\.float64 but the parameters have torch\.float32"),
+        (dict(rank=2), torch.float64, r"got x of dtype torch\.float64 but the parameters have torch\.float32"),
+        (dict(dtype=torch.float64), torch.float32, r"got x of dtype torch\.float32 but the parameters have torch\.float64"),
+        (dict(dtype=torch.float64), torch.float16, r"got x of dtype torch\.float16 but the parameters have torch\.float64"),
+        (dict(complex_data=True), torch.complex128, r"got x\.real of dtype torch\.float64 but the parameters have torch\.float32"),
+    ],
+    ids=["f64-on-f32", "cp-f64-on-f32", "f32-on-f64", "f16-on-f64", "c128-on-f32"],
+)
+def test_dtype_mismatch_raises_type_error(kwargs, x_dtype, got):
+    """Like FourierKANLayer / FNO: only the documented half-on-float32 path (and autocast) may differ."""
+    conv = SpectralConv(2, 3, (3, 3), **kwargs)
+    x = torch.randn(2, 2, 8, 8).to(x_dtype)
+    with pytest.raises(TypeError, match=r"SpectralConv\(2-d\): " + got):
+        conv(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # autocast casts by itself: exempt
+        assert conv(x).shape == (2, 3, 8, 8)
+
+
+def test_functional_dtype_mismatch_raises_type_error():
+    w = torch.randn(5 * 3, 2, 3, 2)
+    with pytest.raises(TypeError, match=r"spectral_conv: got x of dtype torch\.float64 but the parameters have torch\.float32"):
+        spectral_conv(torch.randn(1, 2, 8, 8, dtype=torch.float64), w, (3, 3))
+
+
+@pytest.mark.parametrize(
+    "kwargs,grid,output_shape",
+    [
+        (dict(), (8, 9), None),
+        (dict(), (8, 9), (16, 18)),
+        (dict(separable=True), (8,), None),
+        (dict(rank=2, bias=False), (7, 6, 5), None),
+        (dict(complex_data=True), (8, 8), (12, 12)),
+    ],
+    ids=["dense", "dense-output-shape", "separable-1d", "cp-3d", "complex"],
+)
+def test_empty_batch_gives_an_empty_output_in_the_graph(kwargs, grid, output_shape):
+    """B = 0 (the FFT backend rejects it): an empty (0, Cout, *out) output like torch's layers, zero gradients."""
+    conv = SpectralConv(3, 3, (2,) * len(grid), **kwargs)
+    dtype = torch.complex64 if conv.complex_data else torch.float32
+    x = torch.randn(0, 3, *grid, dtype=dtype, requires_grad=True)
+    y = conv(x, output_shape=output_shape)
+    assert y.shape == (0, 3, *(output_shape or grid)) and y.dtype == dtype
+    y.abs().sum().backward()
+    assert x.grad.shape == x.shape
+    for p in conv.parameters():
+        torch.testing.assert_close(p.grad, torch.zeros_like(p))
+
+
+def test_functional_empty_batch():
+    w, b = torch.randn(5 * 3, 2, 4, 2), torch.randn(4)
+    y = spectral_conv(torch.randn(0, 2, 8, 8), w, (3, 3), bias=b, output_shape=(10, 10))
+    assert y.shape == (0, 4, 10, 10) and y.dtype == torch.float32

@@ -83,3 +83,37 @@ def test_truncated_ifftn_of_an_empty_spectrum_raises_value_error():
     """Used to fail with a deep IndexError inside the inverse transform."""
     with pytest.raises(ValueError, match=r"kept-mode axis -1 has 0 bins; .* DC bin .*spectrum shape \(0,\)"):
         truncated_ifftn(torch.zeros(2, 0, dtype=torch.complex64), 8)
+
+
+@pytest.mark.parametrize(
+    "n_modes,expected",
+    [
+        ((np.int64(8), 8), (8, 8)),
+        (np.int32(5), (5,)),
+        (np.array([3, 4]), (3, 4)),
+        (np.array(6), (6,)),
+        (torch.tensor(7), (7,)),
+        ((torch.tensor(3), np.uint8(2), 4), (3, 2, 4)),
+    ],
+    ids=["np.int64-entry", "np.int32-scalar", "np-array", "np-0d", "tensor-0d", "mixed"],
+)
+def test_as_n_modes_accepts_whatever_operator_index_accepts(n_modes, expected):
+    modes = as_n_modes(n_modes)
+    assert modes == expected and all(type(m) is int for m in modes)  # plain ints (configs, reprs)
+
+
+@pytest.mark.parametrize(
+    "n_modes,got",
+    [
+        ((np.True_, 4), r"bool np\.True_"),
+        ((torch.tensor(True),), r"Tensor tensor\(True\)"),
+        ((8.0,), r"float 8\.0"),
+        (8.0, r"float 8\.0"),
+        ((np.float64(8), 2), r"float64 np\.float64\(8\.0\)"),
+        ((torch.tensor(8.0),), r"Tensor tensor\(8\.\)"),
+    ],
+    ids=["np.bool_", "bool-tensor", "float-entry", "float-scalar", "np.float64", "float-tensor"],
+)
+def test_as_n_modes_still_rejects_bools_and_floats(n_modes, got):
+    with pytest.raises(TypeError, match=rf"n_modes\[0\] must be an int, got {got}"):
+        as_n_modes(n_modes)
