@@ -536,11 +536,7 @@ class LiftBlocksProject(nn.Module):
     def _check_dtype(self, x: torch.Tensor) -> None:
         """TypeError naming the model unless ``x`` has the parameters' dtype (autocast exempt,
         except for float64 on either side: autocast never casts float64, the matmuls would fail)."""
-        name, weight = type(self).__name__, next(self.lifting.parameters())
-        check_dtype_matches(name, x, weight)
-        if x.dtype != weight.dtype and torch.float64 in (x.dtype, weight.dtype):  # under autocast
-            raise TypeError(f"{name}: got x of dtype {x.dtype} but the parameters have {weight.dtype}; "
-                            f"autocast does not cast float64: cast one of them (e.g. module.to({x.dtype}))")
+        check_dtype_matches(type(self).__name__, x, next(self.lifting.parameters()))
 
     def _project_empty(self, h: torch.Tensor, grid: Sequence[int]) -> torch.Tensor:
         """Output for an empty batch (FFT backends reject ``B = 0``): the lifted ``h`` (0, Ch, ...)

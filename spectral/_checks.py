@@ -6,7 +6,15 @@ import torch
 
 
 def check_dtype_matches(owner: str, x: torch.Tensor, weight: torch.Tensor, name: str = "x") -> None:
-    """TypeError unless ``x`` has the parameters' dtype (autocast casts by itself, so it is exempt)."""
-    if x.dtype != weight.dtype and not torch.is_autocast_enabled(x.device.type):
-        raise TypeError(f"{owner}: got {name} of dtype {x.dtype} but the parameters have {weight.dtype}; "
-                        f"cast one of them (e.g. module.to({x.dtype}))")
+    """TypeError unless ``x`` has the parameters' dtype.
+
+    Autocast casts by itself, so a mismatch under autocast is accepted, unless one side is
+    float64: autocast never casts float64 tensors, so the layer's matmuls would fail inside torch.
+    """
+    if x.dtype == weight.dtype:
+        return
+    if torch.is_autocast_enabled(x.device.type) and torch.float64 not in (x.dtype, weight.dtype):
+        return
+    hint = " (autocast does not cast float64)" if torch.is_autocast_enabled(x.device.type) else ""
+    raise TypeError(f"{owner}: got {name} of dtype {x.dtype} but the parameters have {weight.dtype}{hint}; "
+                    f"cast one of them (e.g. module.to({x.dtype}))")

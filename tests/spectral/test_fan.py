@@ -311,3 +311,12 @@ def test_float64_input_to_a_float32_layer_is_a_type_error_naming_both_dtypes():
         with pytest.raises(TypeError, match=rf"{name}: got x of dtype torch.float64 but the parameters have torch.float32"):
             module(torch.randn(3, 4, dtype=torch.float64))
     assert FANLayer(4, 8).double()(torch.randn(3, 4, dtype=torch.float64)).dtype == torch.float64
+
+
+def test_float64_input_under_autocast_is_still_a_type_error():
+    """Autocast casts float32 but never float64, so a float64 input would fail inside torch's matmul."""
+    layer = FANLayer(4, 8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        with pytest.raises(TypeError, match=r"FANLayer: got x of dtype torch.float64 .*autocast does not cast float64"):
+            layer(torch.randn(3, 4, dtype=torch.float64))
+        assert layer(torch.randn(3, 4)).dtype == torch.bfloat16  # float32 input: autocast's business
