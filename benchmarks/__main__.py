@@ -40,17 +40,32 @@ def run_suite(name: str, ctx: BenchContext) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     suites = available_suites()
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("suite", help=f"one of {suites}, 'all', or 'list'")
-    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="Run benchmark suites (the bench_*.py modules of this package): print a table per suite\n"
+                    "and write the results, with a description of the machine, to a JSON file.",
+        epilog="examples:\n"
+               "  python -m benchmarks list                  # the suite names\n"
+               "  python -m benchmarks mixers --threads 1    # one suite on one CPU thread\n"
+               "  python -m benchmarks all --quick           # every suite, short smoke runs\n"
+               "  python -m benchmarks fno --device cuda --json runs/fno-gpu.json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("suite", help=f"one of {suites}, 'all' (every suite), or 'list' (print the suite names)")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
+                        help="where the benchmarks run (default cpu; cuda needs a visible GPU, and runs with TF32 off)")
     parser.add_argument(
         "--json",
         default=None,
         help="write the results here (default runs/bench-<suite>-<device>.json, with --quick ...-<device>-quick.json)",
     )
-    parser.add_argument("--quick", action="store_true", help="fewer cases and shorter timing (smoke runs, gpu-check)")
-    parser.add_argument("--min-run-time", type=float, default=None, help="seconds of timing per measurement (> 0)")
-    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads for CPU runs (>= 1)")
+    parser.add_argument("--quick", action="store_true",
+                        help="fewer cases and shorter timing, --min-run-time 0.2 s (smoke runs; make gpu-check)")
+    parser.add_argument("--min-run-time", type=float, default=None,
+                        help="seconds of timing per measurement, > 0 (default 0.5; --quick 0.2)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch.set_num_threads for CPU runs, >= 1 (default: torch's own, all cores unless "
+                             "OMP_NUM_THREADS says otherwise; the README's CPU mixer figures use --threads 1)")
     args = parser.parse_args(argv)
     if args.threads is not None and args.threads < 1:
         parser.error(f"--threads must be >= 1, got {args.threads}")

@@ -96,24 +96,53 @@ class Standardized(nn.Module):
         return f"in_mean={self.in_mean.item():.4g}, in_std={self.in_std.item():.4g}, out_std={self.out_std.item():.4g}"
 
 
-def make_parser(description: str, name: str) -> argparse.ArgumentParser:
-    """Options shared by the PDE examples; ``None`` defaults are filled by :func:`apply_defaults`."""
+def make_parser(
+    description: str,
+    name: str,
+    full: Mapping[str, Any] | None = None,
+    quick: Mapping[str, Any] | None = None,
+    helps: Mapping[str, str] | None = None,
+) -> argparse.ArgumentParser:
+    """Options shared by the PDE examples; ``None`` defaults are filled by :func:`apply_defaults`.
+
+    ``full`` and ``quick`` are the example's defaults (the dicts it passes to :func:`apply_defaults`):
+    the help of each shared option states both, e.g. ``(default 1000; --quick 300)``. ``helps``
+    replaces the help text of shared options (by dest name), e.g. to say what a sample is.
+    """
+    full, quick, helps = full or {}, quick or {}, helps or {}
+
+    def shown(value: Any) -> str:
+        return f"{value:g}" if isinstance(value, float) else str(value)
+
+    def text(key: str, default_help: str) -> str:
+        words = helps.get(key, default_help)
+        if key not in full:
+            return words
+        big, small = full[key], quick.get(key, full[key])
+        if big == small:
+            return f"{words} (default {shown(big)}, with or without --quick)"
+        return f"{words} (default {shown(big)}; --quick {shown(small)})"
+
     p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="small data and model: a couple of minutes on 2 CPU cores")
-    p.add_argument("--n-train", type=int, help="training samples")
-    p.add_argument("--n-test", type=int, help="test samples")
-    p.add_argument("--epochs", type=int, help="training epochs")
-    p.add_argument("--batch-size", type=int, help="batch size")
-    p.add_argument("--lr", type=float, help="AdamW learning rate (cosine schedule)")
-    p.add_argument("--width", type=int, help="hidden channels of the FNO")
-    p.add_argument("--modes", type=int, help="kept Fourier modes |k| < modes per axis")
-    p.add_argument("--layers", type=int, help="Fourier blocks")
+    p.add_argument("--quick", action="store_true",
+                   help="small data and model: a couple of minutes on 2 CPU cores (sets the --quick defaults below; "
+                        "explicit options win)")
+    p.add_argument("--n-train", type=int, help=text("n_train", "training samples, the first ones generated"))
+    p.add_argument("--n-test", type=int, help=text("n_test", "test samples, the last ones generated"))
+    p.add_argument("--epochs", type=int, help=text("epochs", "training epochs"))
+    p.add_argument("--batch-size", type=int, help=text("batch_size", "batch size"))
+    p.add_argument("--lr", type=float, help=text("lr", "AdamW learning rate, cosine schedule"))
+    p.add_argument("--width", type=int, help=text("width", "hidden channels of the FNO"))
+    p.add_argument("--modes", type=int, help=text("modes", "kept Fourier modes |k| < modes per axis"))
+    p.add_argument("--layers", type=int, help=text("layers", "Fourier blocks"))
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     p.add_argument("--seed", type=int, default=0, help="seed of the data and of the model (default 0)")
     p.add_argument("--out", type=Path, default=RUNS_DIR / name, help=f"output folder (default runs/{name})")
     p.add_argument("--cache-dir", type=Path, default=None,
                    help="data cache folder (default $SPECTRAL_OPERATORS_CACHE_DIR or ~/.cache/spectral-operators)")
-    p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint/checkpoint.pt")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from <out>/checkpoint/checkpoint.pt; refuses options other than those recorded "
+                        "in <out>/args.json")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="tqdm progress bars (default: only on a terminal)")
     return p
@@ -336,8 +365,14 @@ def plot_prediction(
     spectra: Mapping[str, tuple[torch.Tensor, torch.Tensor]],
     *,
     labels: Sequence[str] = ("input", "truth", "prediction", "error"),
+    share_input_scale: bool | None = None,
 ) -> Path:
     """PNG with one sample's input, truth, prediction, error and the error's radial spectrum.
+
+    Truth and prediction share one colour scale (2-D) or y-range (1-D); the input joins
+    it when ``share_input_scale`` is true, or, when it is None, when the input looks like
+    the same field on a comparable scale (:func:`_same_scale`: e.g. a vorticity record,
+    not a permeability). The error panel is ``prediction - truth`` on a symmetric scale.
 
     Parameters
     ----------
@@ -345,39 +380,52 @@ def plot_prediction(
         One sample, ``(W,)`` or ``(H, W)`` real (the input may have another grid).
     spectra : mapping of str to (Tensor, Tensor)
         Curve name -> ``(wavenumbers (S,), energy (S,))`` drawn on log axes, e.g. the
-        test-set mean error spectrum per resolution and the truth's spectrum.
+        test-set mean error spectrum per resolution and the truth's spectrum. Each curve
+        gets its own line style and marker; a curve that coincides with an earlier one
+        says so in the legend; the y-axis stops at ``1e-16`` of the largest energy
+        (round-off below it is not shown).
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fields = [inputs, truth, pred, pred - truth]
-    fig, axes = plt.subplots(1, 5, figsize=(22, 4.2), constrained_layout=True)
-    for ax, field, label in zip(axes[:4], fields, labels):
-        f = field.detach().double().cpu().numpy()
+    x_in, t, p = (f.detach().double().cpu().numpy() for f in (inputs, truth, pred))
+    lo, hi = min(t.min(), p.min()), max(t.max(), p.max())
+    if share_input_scale is None:
+        share_input_scale = _same_scale(x_in, t)
+    if share_input_scale:
+        lo, hi = min(lo, x_in.min()), max(hi, x_in.max())
+    err = p - t
+    error_title = labels[3] if "prediction - truth" in labels[3] else f"{labels[3]} = prediction - truth"
+    titles = [*labels[:3], error_title]
+    fig, axes = plt.subplots(1, 5, figsize=(22, 4.9), constrained_layout=True)
+    for i, (ax, f, label) in enumerate(zip(axes[:4], (x_in, t, p, err), titles)):
+        shared = i in (1, 2) or (i == 0 and share_input_scale)
         if f.ndim == 1:
-            ax.plot(np.arange(len(f)) / len(f), f, lw=1.2)
-            ax.set_xlabel("x")
-            if label == labels[2]:
-                t = truth.detach().double().cpu().numpy()
+            if i == 2:
+                ax.plot(np.arange(len(f)) / len(f), f, lw=1.2, label="prediction")
                 ax.plot(np.arange(len(t)) / len(t), t, "k--", lw=0.8, label="truth")
                 ax.legend(loc="best", fontsize=8)
+            else:
+                ax.plot(np.arange(len(f)) / len(f), f, lw=1.2)
+            if shared:
+                pad = 0.05 * (hi - lo or 1.0)
+                ax.set_ylim(lo - pad, hi + pad)
+            ax.set_xlabel("x")
         else:
-            cmap = "RdBu_r" if label == labels[3] else "viridis"
-            lim = float(np.abs(f).max()) if label == labels[3] else None
-            im = ax.imshow(f.T, origin="lower", extent=(0, 1, 0, 1), cmap=cmap,
-                           vmin=-lim if lim else None, vmax=lim)
+            if i == 3:
+                lim = float(np.abs(f).max()) or 1.0
+                im = ax.imshow(f.T, origin="lower", extent=(0, 1, 0, 1), cmap="RdBu_r", vmin=-lim, vmax=lim)
+            else:
+                im = ax.imshow(f.T, origin="lower", extent=(0, 1, 0, 1), cmap="viridis",
+                               vmin=lo if shared else None, vmax=hi if shared else None)
             fig.colorbar(im, ax=ax, shrink=0.8)
+            ax.set_xlabel("x")
+            if i == 0:
+                ax.set_ylabel("y")
         ax.set_title(label)
-    ax = axes[4]
-    for name, (k, e) in spectra.items():
-        keep = (k > 0) & (e > 0)
-        ax.loglog(k[keep].cpu().numpy(), e[keep].cpu().numpy(), lw=1.2, label=name)
-    ax.set_xlabel("wavenumber |k|")
-    ax.set_ylabel("energy per shell")
-    ax.set_title("radial spectrum")
-    ax.legend(fontsize=8)
+    _plot_spectra(axes[4], spectra)
     fig.suptitle(title)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name("." + path.name + ".tmp.png")
@@ -385,6 +433,42 @@ def plot_prediction(
     plt.close(fig)
     os.replace(tmp, path)
     return path
+
+
+def _same_scale(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether the value ranges of ``a`` and ``b`` overlap over at least half of the wider one."""
+    overlap = min(a.max(), b.max()) - max(a.min(), b.min())
+    return bool(overlap > 0.5 * max(np.ptp(a), np.ptp(b), 1e-300))
+
+
+def _plot_spectra(ax, spectra: Mapping[str, tuple[torch.Tensor, torch.Tensor]]) -> None:
+    """Log-log radial spectra, each with its own style; coinciding curves are named in the legend."""
+    styles = [("-", "o"), ("--", "s"), (":", "^"), ("-.", "D"), ((0, (5, 1, 1, 1)), "v"), ((0, (1, 3)), "x")]
+    curves = []
+    for name, (k, e) in spectra.items():
+        k, e = k.detach().double().cpu().numpy(), e.detach().double().cpu().numpy()
+        keep = (k > 0) & (e > 0)
+        curves.append((name, k[keep], e[keep]))
+    top = max((e.max() for _, _, e in curves if len(e)), default=1.0)
+    floor = 1e-16 * top
+    for i, (name, k, e) in enumerate(curves):
+        label = name
+        for prev, k0, e0 in curves[:i]:
+            m = min(len(k0), len(k))
+            if m and np.array_equal(k0[:m], k[:m]) and np.median(np.abs(np.log(e[:m] / e0[:m]))) < 0.1:
+                same = prev.split(" (")[0].removeprefix("error, ")
+                label += f" (on the {same} curve" + (f" up to |k|={k[m - 1]:g})" if m < len(k) else ")")
+                break
+        line, marker = styles[i % len(styles)]
+        ax.loglog(k, e, linestyle=line, marker=marker, markersize=4, markevery=(0.03 * i, 0.15),
+                  markerfacecolor="none", lw=1.4, label=label)
+    clipped = any(len(e) and e.min() < floor for _, _, e in curves)
+    if clipped:
+        ax.set_ylim(bottom=floor)
+    ax.set_xlabel("wavenumber |k|")
+    ax.set_ylabel("energy per shell")
+    ax.set_title("radial spectrum" + (" (cut at 1e-16 of max)" if clipped else ""))
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=1, frameon=False)
 
 
 def mean_spectrum(field: torch.Tensor, ndim: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -406,6 +490,7 @@ def resolution_study(
     data_seconds: float,
     options: Mapping[str, Any],
     plot_labels: Sequence[str] = ("input", "truth", "prediction", "error"),
+    plot_name: str = "prediction.png",
 ) -> dict[str, Any]:
     """Train on the first ``args.n_train`` samples at ``train_resolution``; score every resolution.
 
@@ -434,12 +519,17 @@ def resolution_study(
     def role(r: int) -> str:
         return "training grid" if r == train_resolution else f"zero-shot ({r / train_resolution:g}x)"
 
+    def points(r: int) -> str:
+        return f"{r}-point" if ndim == 1 else "x".join([str(r)] * ndim)
+
     shown = max(tests)
-    spectra = {f"error, {r} ({role(r).split(' (')[0]})": mean_spectrum(preds[r] - tests[r][1], ndim) for r in tests}
-    spectra[f"truth, {shown}"] = mean_spectrum(tests[shown][1], ndim)
+    spectra = {f"error, {points(r)} ({role(r).split(' (')[0]})": mean_spectrum(preds[r] - tests[r][1], ndim)
+               for r in tests}
+    spectra[f"truth, {points(shown)}"] = mean_spectrum(tests[shown][1], ndim)
     png = plot_prediction(
-        args.out / f"{args.out.name}.png",
-        f"{title}: test sample 0 on the {shown}-point grid ({role(shown)}), rel. L2 {errors[shown][0]:.2%}",
+        args.out / plot_name,
+        f"{title}: test sample 0 on the {points(shown)} grid ({role(shown)}), rel. L2 {errors[shown][0]:.2%}; "
+        f"spectra: test-set means",
         tests[shown][0][0, 0], tests[shown][1][0, 0], preds[shown][0, 0], spectra, labels=plot_labels,
     )
     grid = "x".join([str(train_resolution)] * ndim)

@@ -53,7 +53,7 @@ QUICK = dict(n_train=300, n_test=100, epochs=40, batch_size=20, lr=3e-3, width=3
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the example; returns the results written to ``<out>/results.json``."""
-    parser = make_parser(__doc__, "burgers")
+    parser = make_parser(__doc__, "burgers", FULL, QUICK)
     parser.add_argument("--resolution", type=int, default=256, help="training grid (default 256)")
     parser.add_argument("--eval-resolutions", type=int, nargs="+", default=None,
                         help="test grids besides the training grid (default 2x and 4x of it)")
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     return resolution_study(
         title=f"Burgers (nu={args.viscosity:g}) with an FNO", data=data, train_resolution=res, ndim=1,
         model=model, args=args, device=device, summary=summary, data_seconds=data_seconds, options=options,
-        plot_labels=("u(x, 0) (input)", "u(x, 1) (truth)", "prediction", "error"),
+        plot_labels=("u(x, 0) (input)", "u(x, 1) (truth)", "prediction", "error"), plot_name="burgers.png",
     )
 
 

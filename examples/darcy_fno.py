@@ -51,9 +51,9 @@ QUICK = dict(n_train=400, n_test=100, epochs=25, batch_size=20, lr=5e-3, width=2
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the example; returns the results written to ``<out>/results.json``."""
-    parser = make_parser(__doc__, "darcy")
+    parser = make_parser(__doc__, "darcy", FULL, QUICK)
     parser.add_argument("--resolution", type=int, default=None,
-                        help="training grid points per side (default 64, quick 32); also scored at 2x")
+                        help="training grid points per side; also scored at 2x (default 64; --quick 32)")
     parser.add_argument("--padding", type=float, default=0.0,
                         help="FNO domain padding fraction for the non-periodic problem (default 0)")
     args = apply_defaults(parser, parser.parse_args(argv), FULL, QUICK)
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     return resolution_study(
         title="Darcy flow with an FNO", data=data, train_resolution=res, ndim=2, model=model, args=args,
         device=device, summary=summary, data_seconds=data_seconds, options=options,
-        plot_labels=("permeability a (input)", "pressure u (truth)", "prediction", "error"),
+        plot_labels=("permeability a (input)", "pressure u (truth)", "prediction", "error"), plot_name="darcy.png",
     )
 
 

@@ -204,6 +204,7 @@ def plot(results: dict, naive: dict, seed: int, args, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    units = {"co2": "CO2 (ppm, weekly)", "sunspots": "sunspot number (yearly)"}
     fig, axes = plt.subplots(len(args.series), 1, figsize=(11, 3.2 * len(args.series)), squeeze=False)
     for ax, name in zip(axes[:, 0], args.series):
         ctx, horizon, _, _ = SERIES[name]
@@ -212,12 +213,14 @@ def plot(results: dict, naive: dict, seed: int, args, path: Path) -> None:
         origin = max(start, ctx)
         t = time_axis(name)[origin - ctx:origin + horizon]
         ax.plot(t, s[origin - ctx:origin + horizon], color="k", lw=1.3, label="observed")
-        ax.axvline((t[ctx - 1] + t[ctx]) / 2, color="0.6", ls=":")
+        ax.axvline((t[ctx - 1] + t[ctx]) / 2, color="0.6", ls=":", label="forecast origin")
         ax.plot(t[ctx:], naive[name]["seasonal naive"]["first"], color="0.5", lw=1, ls="--", label="seasonal naive")
         for kind in MODELS:
             ax.plot(t[ctx:], results[f"{name}|{kind}|{seed}"]["first_forecast"], lw=1, label=kind)
-        ax.set_title(f"{name}: first test forecast ({horizon} steps)", fontsize=9)
+        ax.set_title(f"{name}: the first test window ({ctx} context values, then {horizon} forecast steps from "
+                     f"{t[ctx]:.1f}); models of seed {seed}", fontsize=9)
         ax.set_xlabel("year", fontsize=8)
+        ax.set_ylabel(units.get(name, name), fontsize=8)
     axes[0, 0].legend(fontsize=7, ncol=3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -226,19 +229,27 @@ def plot(results: dict, naive: dict, seed: int, args, path: Path) -> None:
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="1 seed and 8 epochs")
-    p.add_argument("--series", nargs="+", choices=sorted(SERIES), default=list(SERIES))
-    p.add_argument("--seeds", type=int, help="seeds per model (default 3; --quick 1)")
-    p.add_argument("--epochs", type=int, help="training epochs (default 60; --quick 8)")
-    p.add_argument("--dim", type=int, default=32, help="token width")
-    p.add_argument("--heads", type=int, default=4)
-    p.add_argument("--layers", type=int, default=2)
-    p.add_argument("--dropout", type=float, default=0.1)
-    p.add_argument("--bins", type=int, default=50, help="value bins of the distributional heads")
-    p.add_argument("--frequencies", type=int, default=12, help="Fourier head frequencies")
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (small models run best on 1)")
+    p.add_argument("--quick", action="store_true",
+                   help="1 seed and 8 epochs, output runs/forecast-quick (explicit options win)")
+    p.add_argument("--series", nargs="+", choices=sorted(SERIES), default=list(SERIES),
+                   help=f"series to forecast (default: both, {' '.join(SERIES)}; co2: context {SERIES['co2'][0]} weeks, "
+                        f"horizon {SERIES['co2'][1]}; sunspots: context {SERIES['sunspots'][0]} years, horizon "
+                        f"{SERIES['sunspots'][1]})")
+    p.add_argument("--seeds", type=int, help="seeds per model and series, 0 .. SEEDS - 1 (default 3; --quick 1)")
+    p.add_argument("--epochs", type=int,
+                   help="training epochs; the best validation epoch is kept (default 60; --quick 8)")
+    p.add_argument("--dim", type=int, default=32,
+                   help="token width of every model; feed-forward hidden width 2 x dim (default 32)")
+    p.add_argument("--heads", type=int, default=4, help="attention heads; must divide --dim (default 4)")
+    p.add_argument("--layers", type=int, default=2, help="Transformer blocks of every model (default 2)")
+    p.add_argument("--dropout", type=float, default=0.1,
+                   help="dropout in attention and feed-forward blocks, in [0, 1) (default 0.1)")
+    p.add_argument("--bins", type=int, default=50,
+                   help="value bins of the distributional heads (linear and Fourier), >= 2 (default 50)")
+    p.add_argument("--frequencies", type=int, default=12, help="Fourier head frequencies (default 12)")
+    p.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate, weight decay 1e-4 (default 1e-3)")
+    p.add_argument("--batch-size", type=int, default=32, help="training windows per batch (default 32)")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: small models run best on 1)")
     p.add_argument("--out", type=Path, help="output folder (default runs/forecast; --quick: runs/forecast-quick)")
     args = p.parse_args(argv)
     if args.seeds is None:

@@ -65,6 +65,7 @@ from operators._checkpoint import atomic_save, atomic_write_text
 from spectral.inr import FKAN, FKAN_ACTIVATIONS, SIREN, FourierFeatureINR, widening_widths
 
 MODELS = ("FKAN", "SIREN", "FourierFeatures")
+DISPLAY_NAMES = {"FKAN": "FKAN", "SIREN": "SIREN", "FourierFeatures": "Fourier features"}
 FKAN_WIDTHS = ("uniform", "widening")  # every MLP layer H wide, or the authors' H -> 2H -> 2H -> 2H -> 4H
 SCHEDULES = ("constant", "exp")  # "exp": lr decays geometrically to lr / 10 at the last step (the FKAN authors')
 # Adam learning rates: SIREN's from Sitzmann et al., Fourier features' from Tancik et al.;
@@ -234,47 +235,59 @@ def split_psnr(pred: torch.Tensor, image: torch.Tensor) -> tuple[float, float]:
     return psnr(pred[::2, ::2], image[::2, ::2]), psnr(pred[1::2, 1::2], image[1::2, 1::2])
 
 
+def bilinear_heldout(image: torch.Tensor) -> torch.Tensor:
+    """Bilinear estimate of the held-out (odd-odd) pixels from the even-even ones: ``(S/2, S/2)``.
+
+    An odd-odd pixel sits at the centre of four even-even ones; its estimate is their mean
+    (the grid edge repeats the last even row / column).
+    """
+    even = image[::2, ::2]
+    padded = F.pad(even[None, None], (0, 1, 0, 1), mode="replicate")[0, 0]
+    return (padded[:-1, :-1] + padded[1:, :-1] + padded[:-1, 1:] + padded[1:, 1:]) / 4
+
+
 def bilinear_reference(image: torch.Tensor) -> dict:
     """Scores of plain interpolation from the training pixels (no learning), for scale.
 
     An odd-odd pixel sits at the centre of four even-even ones; its bilinear estimate is their
     mean (the grid edge repeats the last even row / column).
     """
-    even = image[::2, ::2]
-    padded = F.pad(even[None, None], (0, 1, 0, 1), mode="replicate")[0, 0]
-    centres = (padded[:-1, :-1] + padded[1:, :-1] + padded[:-1, 1:] + padded[1:, 1:]) / 4
-    held = image[1::2, 1::2]
+    centres, held = bilinear_heldout(image), image[1::2, 1::2]
     return {"params": 0, "width": 0, "lr": 0.0, "steps": 0, "train_seconds": 0.0,
             "train_psnr": float("inf"), "train_ssim": 1.0,
             "heldout_psnr": psnr(centres, held), "heldout_ssim": ssim(centres, held)}
 
 
 def plot(image: torch.Tensor, results: dict, path: Path) -> None:
+    """Predictions (top row) and |error| on the held-out pixels (bottom row, bilinear first)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     names = list(results)
-    fig, axes = plt.subplots(2, len(names) + 1, figsize=(3.2 * (len(names) + 1), 7.0))
+    held = image[1::2, 1::2]
+    bilinear = bilinear_heldout(image)
+    errors = [("bilinear interp", bilinear, psnr(bilinear, held))]
+    errors += [(DISPLAY_NAMES[n], results[n]["prediction"][1::2, 1::2], results[n]["heldout_psnr"]) for n in names]
+    fig, axes = plt.subplots(2, len(names) + 1, figsize=(3.2 * (len(names) + 1) + 0.6, 7.0),
+                             gridspec_kw={"hspace": 0.25})
     axes[0, 0].imshow(image.numpy(), cmap="gray", vmin=0, vmax=1)
     axes[0, 0].set_title(f"camera {image.shape[0]}x{image.shape[1]}")
-    axes[1, 0].axis("off")
-    axes[1, 0].text(0.0, 0.5, "bottom row: |prediction - image|\non every pixel, [0, 1] grey scale\n\n"
-                    "training: row and column even\nheld-out: row and column odd\n(other pixels: neither)",
-                    transform=axes[1, 0].transAxes, va="center", fontsize=9)
     for j, name in enumerate(names, start=1):
         r, pred = results[name], results[name]["prediction"]
         axes[0, j].imshow(pred.clamp(0, 1).numpy(), cmap="gray", vmin=0, vmax=1)
-        axes[0, j].set_title(f"{name} ({r['params'] / 1e3:.0f}k)\ntrain {r['train_psnr']:.1f} dB / "
+        axes[0, j].set_title(f"{DISPLAY_NAMES[name]} ({r['params'] / 1e3:.0f}k)\ntrain {r['train_psnr']:.1f} dB / "
                              f"held-out {r['heldout_psnr']:.1f} dB", fontsize=9)
-        axes[1, j].imshow((pred - image).abs().numpy(), cmap="magma", vmin=0, vmax=0.2)
-        axes[1, j].set_title(f"|error| (0..0.2), {name}", fontsize=9)
+    for j, (label, pred, value) in enumerate(errors):
+        shown = axes[1, j].imshow((pred.clamp(0, 1) - held).abs().numpy(), cmap="magma", vmin=0, vmax=0.2)
+        axes[1, j].set_title(f"{label}: |error| on the held-out\npixels (row, column odd), {value:.1f} dB",
+                             fontsize=8)
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.colorbar(shown, ax=axes[1, :].tolist(), extend="max", shrink=0.9, label="|error|, grey levels in [0, 1]")
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -308,48 +321,66 @@ def plot_frontier(results: dict, bilinear_heldout: float, path: Path) -> None:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="64x64 image, 200 steps, SIREN width 128 (CPU smoke run)")
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true",
+                   help="CPU smoke run: 64x64 image, 200 steps, SIREN width 128, output runs/inr_image-quick "
+                        "(explicit --size, --steps, --hidden, --out win)")
     p.add_argument("--size", type=int, default=None,
                    help="image side after box downsampling (divides 512, >= 32; default 256, --quick 64)")
     p.add_argument("--crop", type=int, default=None,
                    help="fit only the central CROP x CROP pixels, keeping their --size grid coordinates "
-                        "(the cheap stand-in the hyperparameters were picked on: --crop 128)")
+                        "(the cheap stand-in the hyperparameters were picked on: --crop 128; default: the whole "
+                        "image)")
     p.add_argument("--steps", type=int, default=None, help="full-batch Adam steps per model (default 500, --quick 200)")
     p.add_argument("--hidden", type=int, default=None,
                    help="SIREN width; sets the parameter budget (default 256, --quick 128)")
     p.add_argument("--layers", type=int, default=3,
                    help="hidden layers of every model (SIREN: sine layers; the SIREN reference notebook's "
-                        "hidden_layers=3 is 4 sine layers here)")
-    p.add_argument("--lr", type=float, default=None, help=f"Adam learning rate for all models (default {DEFAULT_LR})")
-    p.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+                        "hidden_layers=3 is 4 sine layers here; default 3)")
+    per_model = ", ".join(f"{name} {lr:.0e}".replace("e-0", "e-") for name, lr in DEFAULT_LR.items())
+    p.add_argument("--lr", type=float, default=None,
+                   help=f"Adam learning rate of every model (default: per model, {per_model}; "
+                        "--lr overrides all of them)")
+    p.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS,
+                   help=f"models to fit (default: all, {' '.join(MODELS)})")
     p.add_argument("--fkan-frequencies", type=int, default=None,
                    help="FKAN's K, wavenumbers per unit coordinate (default size // 8, about 1/6 of the "
                         "training grid's Nyquist wavenumber pi size / 4)")
-    p.add_argument("--fkan-activation", default="gated_tanh", choices=FKAN_ACTIVATIONS)
+    p.add_argument("--fkan-activation", default="gated_tanh", choices=FKAN_ACTIVATIONS,
+                   help="activation of FKAN's MLP after the Fourier layer (default gated_tanh, the paper's)")
     p.add_argument("--fkan-omega", type=float, default=30.0,
-                   help="FKAN's gain omega_0 inside the gated tanh (z + tanh(omega_0 z)) sigmoid(z) (30 in the paper)")
+                   help="FKAN's gain omega_0 inside the gated tanh (z + tanh(omega_0 z)) sigmoid(z), or the sine "
+                        "sin(omega_0 z); ignored by the other activations (default 30, as in the paper)")
     p.add_argument("--fkan-widths", default="uniform", choices=FKAN_WIDTHS,
                    help="FKAN's layer widths: every layer H (uniform) or the authors' H, 2H, 2H, 2H, 4H "
-                        "(widening; ignores --layers); H is matched to the parameter budget either way")
+                        "(widening; ignores --layers); H is matched to the parameter budget either way "
+                        "(default uniform)")
     p.add_argument("--schedule", default="constant", choices=SCHEDULES,
                    help="learning-rate schedule of every model: constant, or exp (geometric decay to lr / 10 "
-                        "at the last step, the FKAN authors' 1e-4 -> 1e-5)")
+                        "at the last step, the FKAN authors' 1e-4 -> 1e-5; default constant)")
     p.add_argument("--fkan-smooth-init", action=argparse.BooleanOptionalAction, default=False,
-                   help="FKAN's Fourier coefficients start as randn / (sqrt(d) k^2)")
+                   help="FKAN's Fourier coefficients start as randn / (sqrt(d) k^2) (default: off)")
     p.add_argument("--fkan-directions", type=int, default=None, metavar="D",
                    help="FKAN's series act on the projections onto D fixed directions, angles m pi / D "
                         "(spectral.FKAN(directions=D)); default: on the two axes, as in the paper")
-    p.add_argument("--ff-features", type=int, default=256, help="random Fourier features R")
+    p.add_argument("--ff-features", type=int, default=256,
+                   help="random Fourier features R of the Fourier-feature network (default 256)")
     p.add_argument("--ff-sigma", type=float, default=None,
                    help="std of the Fourier-feature frequencies per unit coordinate (default size / 102.4: "
                         "Tancik et al.'s 10 cycles per image width at 512)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--checkpoint-every", type=int, default=50)
+    p.add_argument("--seed", type=int, default=0,
+                   help="torch seed set before building each model: its initial weights and the Fourier-feature "
+                        "matrix B (default 0)")
+    p.add_argument("--checkpoint-every", type=int, default=50, metavar="N",
+                   help="write each model's checkpoint <out>/ckpt_<model>.pt every N steps and at the last "
+                        "(default 50)")
     p.add_argument("--eval-every", type=int, default=50, metavar="N",
                    help="score both pixel sets every N steps (0: at the end only); the curves go to "
-                        "results.json ('history': step, train PSNR, held-out PSNR) and <out>/frontier.png")
-    p.add_argument("--out", default=None, help="output folder (default runs/inr_image[-quick])")
+                        "results.json ('history': step, train PSNR, held-out PSNR) and <out>/frontier.png "
+                        "(default 50)")
+    p.add_argument("--out", default=None,
+                   help="output folder (default runs/inr_image; --quick: runs/inr_image-quick); rerunning the "
+                        "same command resumes from its checkpoints")
     args = p.parse_args(argv)
     for name, full, quick in (("size", 256, 64), ("steps", 500, 200), ("hidden", 256, 128)):
         if getattr(args, name) is None:  # --quick sets defaults only: explicit values win

@@ -115,8 +115,14 @@ def _extrapolation_errors(xt: torch.Tensor, yt: torch.Tensor, test: torch.Tensor
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the example; returns the results written to ``<out>/results.json``."""
-    parser = make_parser(__doc__, "navier_stokes")
-    parser.add_argument("--resolution", type=int, default=None, help="grid points per side (default 64, quick 32)")
+    parser = make_parser(__doc__, "navier_stokes", FULL, QUICK, helps={
+        "n_train": "training trajectories, not samples: the first ones generated, each giving --rollout + 1 "
+                   "training windows",
+        "n_test": "test trajectories, the last ones generated",
+        "epochs": "training epochs, passes over every window of the training trajectories",
+        "batch_size": "batch size, in windows of --history records",
+    })
+    parser.add_argument("--resolution", type=int, default=None, help="grid points per side, also the solver's (default 64; --quick 32)")
     parser.add_argument("--history", type=int, default=10, help="input records k (default 10)")
     parser.add_argument("--rollout", type=int, default=10, help="autoregressive test steps (default 10)")
     parser.add_argument("--record-interval", type=float, default=1.0, help="time between records (default 1)")
@@ -163,12 +169,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     last = args.rollout - 1
     spectra = {
-        "one-step error": mean_spectrum(pred_one - yt, 2),
-        f"{args.rollout}-step rollout error": mean_spectrum(preds[:, last:] - truth[:, last:], 2),
+        "one-step error (mean over all test windows)": mean_spectrum(pred_one - yt, 2),
+        f"{args.rollout}-step rollout error (t={times[k + last].item():g})":
+            mean_spectrum(preds[:, last:] - truth[:, last:], 2),
         f"truth, t={times[k + last].item():g}": mean_spectrum(truth[:, last:], 2),
     }
     png = plot_prediction(
-        args.out / f"{args.out.name}.png",
+        args.out / "navier_stokes.png",
         f"Navier-Stokes (nu={args.viscosity:g}), FNO time-stepping: test trajectory 0 after a {args.rollout}-step "
         f"rollout, rel. L2 {per_step[last][0]:.2%}",
         test[0, k - 1], truth[0, last], preds[0, last], spectra,

@@ -161,43 +161,69 @@ def plot(results: dict, tasks, seed: int, args, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(len(tasks), 1, figsize=(12, 2.4 * len(tasks)), squeeze=False)
+    formulas = {"sin": "sin t", "mod": "t mod 5", "compound1": "exp(sin²(πt) + cos t + (t mod 3) - 1)",
+                "compound2": "(1 + sin t) sin 2t", "compound3": "sin(t + sin 2t)",
+                "compound4": "sin t cos² 2t + cos t sin² 3t", "compound5": "Σ_{n=1..5} saw(n t / π) / n, saw(x) = x - round(x)",
+                "compound6": "exp(sin t) / (1 + cos² 2t)"}
+
+    def half(x: float) -> str:  # "6π" for multiples of pi
+        return f"{x / math.pi:g}π" if abs(x / math.pi - round(x / math.pi)) < 1e-9 else f"{x:g}"
+
+    styles = {"FAN": dict(color="tab:red", ls=(0, (6, 2)), lw=1.1),
+              "FAN (gated)": dict(color="tab:orange", ls=(0, (1, 1.2)), lw=1.6),
+              "MLP": dict(color="tab:blue", ls="-.", lw=1.1)}
+    fig, axes = plt.subplots(len(tasks), 1, figsize=(12, 2.6 * len(tasks) + 0.6), squeeze=False,
+                             layout="constrained")
     for ax, task in zip(axes[:, 0], tasks):
         f, half_train, half_test = TASKS[task]
         t = torch.linspace(-half_test, half_test, args.n_test)
         ax.axvspan(-half_train, half_train, color="0.92", label="training interval")
         ax.plot(t, f(t), color="k", lw=1.2, label="truth")
-        for name, color in zip(MODELS, ("tab:red", "tab:orange", "tab:blue")):
-            ax.plot(t, results[f"{task}|{name}|{seed}"]["pred"], color=color, lw=0.9, ls="--", label=name)
         lo, hi = float(f(t).min()), float(f(t).max())
         pad = 0.5 * (hi - lo)
+        off = []
+        for name in MODELS:
+            pred = results[f"{task}|{name}|{seed}"]["pred"]
+            ax.plot(t, pred, label=name, **styles[name])
+            if min(pred) < lo - pad or max(pred) > hi + pad:
+                off.append(f"{name} leaves the plotted range (reaches {min(pred):.3g} .. {max(pred):.3g})")
         ax.set_ylim(lo - pad, hi + pad)
-        ax.set_title(task, fontsize=9)
-    axes[0, 0].legend(loc="upper right", fontsize=7, ncol=5)
-    fig.tight_layout()
+        ax.set_xlim(-half_test, half_test)
+        ax.set_xlabel("t")
+        ax.set_ylabel("f(t)")
+        title = f"{task}: f(t) = {formulas.get(task, task)}; trained on [-{half(half_train)}, {half(half_train)}], " \
+                f"tested on [-{half(half_test)}, {half(half_test)}]"
+        ax.set_title(title + ("\n" + "; ".join(off) if off else ""), fontsize=9)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=5, fontsize=9, frameon=False)
+    fig.suptitle(f"fits of seed {seed} after {args.steps} steps ({args.schedule} schedule); grey: training interval",
+                 fontsize=10)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="sin and mod only, 1 seed, fewer steps and points")
-    p.add_argument("--tasks", nargs="+", choices=sorted(TASKS), help="tasks to run (default: all; --quick: sin mod)")
+    p.add_argument("--quick", action="store_true", help="sin and mod only, 1 seed, 3000 steps, 4000 training points; output "
+                        "runs/periodic_extrapolation-quick (explicit options win)")
+    p.add_argument("--tasks", nargs="+", choices=sorted(TASKS), metavar="TASK",
+                   help=f"tasks to run, from {' '.join(TASKS)} (default: all; --quick: sin mod)")
     p.add_argument("--seeds", type=int, help="seeds per task and model (default 3; --quick 1)")
     p.add_argument("--steps", type=int, help="optimiser steps per training (default 16000; --quick 3000)")
-    p.add_argument("--hidden", type=int, default=64, help="FAN width; the MLP width matches its parameter count")
-    p.add_argument("--layers", type=int, default=2, help="FAN layers / hidden MLP layers after the embedding")
+    p.add_argument("--hidden", type=int, default=64, help="FAN width; the MLP width matches its parameter count (default 64)")
+    p.add_argument("--layers", type=int, default=2, help="FAN layers / hidden MLP layers after the embedding (default 2)")
     p.add_argument("--p-ratio", type=float, default=0.45,
-                   help="periodic share of every FAN layer (paper: 0.25; fewer non-periodic units drift less "
-                        "outside the training interval)")
-    p.add_argument("--lr", type=float, default=1e-2, help="peak learning rate")
+                   help="periodic share of every FAN layer, in (0, 0.5) (default 0.45; the paper's 0.25 leaves "
+                        "more non-periodic units, which drift outside the training interval)")
+    p.add_argument("--lr", type=float, default=1e-2, help="peak AdamW learning rate (default 1e-2)")
     p.add_argument("--schedule", choices=SCHEDULES, default="cosine",
-                   help="learning-rate schedule: cosine decay from --lr, or one-cycle (warm-up to --lr, then decay)")
-    p.add_argument("--weight-decay", type=float, default=0.01)
-    p.add_argument("--batch-size", type=int, default=256)
+                   help="learning-rate schedule: cosine decay from --lr, or one-cycle (warm-up to --lr, then decay) "
+                        "(default cosine; --schedule onecycle --steps 4000 is the earlier recipe)")
+    p.add_argument("--weight-decay", type=float, default=0.01, help="AdamW weight decay, >= 0 (default 0.01)")
+    p.add_argument("--batch-size", type=int, default=256, help="points per optimiser step (default 256)")
     p.add_argument("--n-train", type=int, help="training points (default 10000; --quick 4000)")
-    p.add_argument("--n-test", type=int, default=4000, help="test points on the wide interval")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (tiny models run best on 1)")
+    p.add_argument("--n-test", type=int, default=4000, help="test points on the wide test interval (default 4000)")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: tiny models run best on 1)")
     p.add_argument("--out", type=Path, help="output folder (default runs/periodic_extrapolation; "
                                              "--quick: runs/periodic_extrapolation-quick)")
     args = p.parse_args(argv)
