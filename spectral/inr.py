@@ -366,9 +366,10 @@ class FKAN(nn.Module):
     streaks. Series along ``D`` fixed directions remove most of that. On the 256x256 camera image
     fitted on its even pixels (``examples/inr_image.py``, ~132.5k parameters, 500 Adam steps),
     held-out / training PSNR: the paper's form 25.66 / 38.42 dB; ``directions=8, omega_0=10``
-    26.57 / 36.91; ``directions=16, num_frequencies=16, activation="sine"`` at lr 1.6e-4, mean of
-    three seeds, 26.79 / 37.04 against SIREN's 26.89 / 36.60: level with SIREN within the
-    seed-to-seed spread, not above it on both sets (docs/inr_image.md).
+    26.57 / 36.91; ``directions=16, num_frequencies=16, activation="sine"`` with
+    ``hidden_features=(64, 284, 284)`` (a narrow Fourier layer, a wide MLP) at Adam lr 1.3e-4,
+    mean of five seeds, 26.95 / 36.93 against SIREN's 26.90 / 36.70: level with SIREN, the
+    margins within the seed-to-seed spread (docs/inr_image.md).
 
     References
     ----------

@@ -118,6 +118,20 @@ def test_widening_fkan_is_matched_to_the_budget(ex):
     assert abs(ex.count_params(model) - budget) <= 0.05 * budget
 
 
+def test_fkan_first_width_narrows_only_the_fourier_layer_and_matches_the_budget(ex):
+    args = ex.parse_args(["--size", "32", "--fkan-frequencies", "4", "--fkan-directions", "6", "--fkan-first-width", "8"])
+    budget = ex.count_params(ex.build("SIREN", 64, args))
+    width = ex.matched_width("FKAN", budget, args)
+    model = ex.build("FKAN", width, args)
+    assert model.widths == (8, width, width) and model.kan.weight.shape[:2] == (8, 6)  # (O, I) of the KAN layer
+    # hand count: KAN 8 * 6 * 2 * 4 + 8, LayerNorm 2 * 8, MLP 8 -> H -> H, output H -> 1
+    expected = 8 * 6 * 2 * 4 + 8 + 2 * 8 + (8 * width + width) + (width * width + width) + (width + 1)
+    assert ex.count_params(model) == expected and abs(expected - budget) <= 0.05 * budget
+    state = {"config": vars(ex.parse_args(["--size", "32", "--fkan-frequencies", "4", "--fkan-directions", "6"])),
+             "lr": 1e-3, "step": 0}
+    assert not ex._resumable("FKAN", state, args, 1e-3)  # another first width: another checkpoint
+
+
 def test_crop_fits_the_central_pixels_at_their_full_grid_coordinates(ex, tmp_path, monkeypatch):
     seen = {}
     real_fit = ex.fit
@@ -206,6 +220,8 @@ def test_exp_schedule_does_not_resume_under_another_step_count(ex):
     (["--ff-sigma", "-1"], "--ff-sigma must be > 0, got -1.0"),
     (["--fkan-frequencies", "0"], "--fkan-frequencies must be >= 1, got 0"),
     (["--fkan-directions", "1"], "--fkan-directions must be >= 2"),
+    (["--fkan-first-width", "0"], "--fkan-first-width must be >= 1 and needs --fkan-widths uniform, got 0"),
+    (["--fkan-first-width", "8", "--fkan-widths", "widening"], "got 8 with --fkan-widths widening"),
 ])
 def test_bad_options_are_argparse_errors_naming_the_option(ex, argv, message, capsys):
     with pytest.raises(SystemExit):
