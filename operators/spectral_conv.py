@@ -131,9 +131,12 @@ def _check_functional_args(
 def _check_dtype(owner: str, x: torch.Tensor, weight: torch.Tensor) -> None:
     """TypeError unless ``x`` (its real part if complex) has the weights' real dtype.
 
-    Exempt: autocast, and a float16 / bfloat16 ``x`` on float32 weights (the documented
+    Exempt: autocast (the FFT regions run with autocast off and the contraction promotes, so
+    even float64 works there), and a float16 / bfloat16 ``x`` on float32 weights (the documented
     mixed-precision path: transformed in float32, cast back to ``x``'s dtype).
     """
+    if torch.is_autocast_enabled(x.device.type):
+        return
     real = x.real if x.is_complex() else x
     if real.dtype in (torch.float16, torch.bfloat16) and weight.dtype == torch.float32:
         return
