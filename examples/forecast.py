@@ -48,7 +48,7 @@ from tqdm import tqdm
 from spectral.fan import FANLayer
 from spectral.fan_attention import FANAttention
 from spectral.fourier_head import FourierHead
-from _common import load_runs, save_json  # noqa: E402  (examples/ is on sys.path)
+from _common import check_int, load_runs, save_json  # noqa: E402  (examples/ is on sys.path)
 
 # name -> (context L, horizon H, patch, season)
 SERIES = {"co2": (156, 52, 13, 52), "sunspots": (33, 11, 3, 11)}
@@ -260,8 +260,7 @@ def parse_args(argv=None):
         args.out = Path("runs/forecast-quick" if args.quick else "runs/forecast")
     for name, low in (("seeds", 1), ("epochs", 1), ("dim", 1), ("heads", 1), ("layers", 1), ("bins", 2),
                       ("frequencies", 1), ("batch_size", 1), ("threads", 1)):
-        if getattr(args, name) < low:
-            p.error(f"--{name.replace('_', '-')} must be >= {low}, got {getattr(args, name)}")
+        check_int(p, args, name, low)
     if args.dim % args.heads:
         p.error(f"--dim must be divisible by --heads, got --dim {args.dim} and --heads {args.heads}")
     if not 0 <= args.dropout < 1:

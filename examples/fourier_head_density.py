@@ -76,7 +76,7 @@ from torch import nn
 from tqdm import tqdm
 
 from spectral.fourier_head import FourierHead
-from _common import load_runs, save_json  # noqa: E402  (examples/ is on sys.path)
+from _common import check_int, load_runs, save_json  # noqa: E402  (examples/ is on sys.path)
 
 DATASETS = ("gaussian", "gmm2", "beta")
 HEADS = ("linear", "fourier")
@@ -286,8 +286,7 @@ def parse_args(argv=None):
             p.error(f"--seeds must lie in [0, 2**64), got {seed}")
     for name, low in (("frequencies", 1), ("bins", 2), ("samples", 2), ("epochs", 1), ("batch_size", 1),
                       ("threads", 1), ("workers", 1)):
-        if getattr(args, name) < low:
-            p.error(f"--{name.replace('_', '-')} must be >= {low}, got {getattr(args, name)}")
+        check_int(p, args, name, low)
     if not (math.isfinite(args.lr) and args.lr > 0):
         p.error(f"--lr must be a finite number > 0, got {args.lr}")
     if not (math.isfinite(args.gamma) and args.gamma >= 0):

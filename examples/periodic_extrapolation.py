@@ -50,7 +50,7 @@ from torch import nn
 from tqdm import tqdm
 
 from spectral.fan import FAN
-from _common import load_runs, save_json  # noqa: E402  (examples/ is on sys.path)
+from _common import check_int, load_runs, save_json  # noqa: E402  (examples/ is on sys.path)
 
 
 def _sawtooth_sum(t):
@@ -240,8 +240,7 @@ def parse_args(argv=None):
     # --hidden >= 2: the MLP's width is searched in [2, 2 * hidden); --n-test >= 3: points in and out of domain
     for name, low in (("seeds", 1), ("steps", 1), ("hidden", 2), ("layers", 1), ("batch_size", 1), ("n_train", 1),
                       ("n_test", 3), ("threads", 1)):
-        if getattr(args, name) < low:
-            p.error(f"--{name.replace('_', '-')} must be >= {low}, got {getattr(args, name)}")
+        check_int(p, args, name, low)
     if not 0 < args.p_ratio < 0.5:
         p.error(f"--p-ratio must lie in the open interval (0, 0.5), got {args.p_ratio}")
     if not (math.isfinite(args.lr) and args.lr > 0):
