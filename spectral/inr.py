@@ -368,8 +368,8 @@ class FKAN(nn.Module):
     held-out / training PSNR: the paper's form 25.66 / 38.42 dB; ``directions=8, omega_0=10``
     26.57 / 36.91; ``directions=16, num_frequencies=16, activation="sine"`` with
     ``hidden_features=(64, 284, 284)`` (a narrow Fourier layer, a wide MLP) at Adam lr 1.3e-4,
-    mean of five seeds, 26.95 / 36.93 against SIREN's 26.90 / 36.70: level with SIREN, the
-    margins within the seed-to-seed spread (docs/inr_image.md).
+    mean of eight seeds, 26.94 / 37.06 against SIREN's 26.89 / 36.62: at least level with SIREN,
+    by small margins (docs/inr_image.md).
 
     References
     ----------
