@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import math
 import time
 from pathlib import Path
 
@@ -48,7 +47,7 @@ from tqdm import tqdm
 from spectral.fan import FANLayer
 from spectral.fan_attention import FANAttention
 from spectral.fourier_head import FourierHead
-from _common import check_int, load_runs, save_json  # noqa: E402  (examples/ is on sys.path)
+from _common import check_int, check_number, load_runs, save_json  # noqa: E402  (examples/ is on sys.path)
 
 # name -> (context L, horizon H, patch, season)
 SERIES = {"co2": (156, 52, 13, 52), "sunspots": (33, 11, 3, 11)}
@@ -265,8 +264,7 @@ def parse_args(argv=None):
         p.error(f"--dim must be divisible by --heads, got --dim {args.dim} and --heads {args.heads}")
     if not 0 <= args.dropout < 1:
         p.error(f"--dropout must lie in [0, 1), got {args.dropout}")
-    if not (math.isfinite(args.lr) and args.lr > 0):
-        p.error(f"--lr must be a finite number > 0, got {args.lr}")
+    check_number(p, args, "lr")
     if args.out.exists() and not args.out.is_dir():
         p.error(f"--out must be a folder, got the file {args.out}")
     return args

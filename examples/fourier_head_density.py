@@ -76,7 +76,7 @@ from torch import nn
 from tqdm import tqdm
 
 from spectral.fourier_head import FourierHead
-from _common import check_int, load_runs, save_json  # noqa: E402  (examples/ is on sys.path)
+from _common import check_int, check_number, load_runs, save_json  # noqa: E402  (examples/ is on sys.path)
 
 DATASETS = ("gaussian", "gmm2", "beta")
 HEADS = ("linear", "fourier")
@@ -287,10 +287,8 @@ def parse_args(argv=None):
     for name, low in (("frequencies", 1), ("bins", 2), ("samples", 2), ("epochs", 1), ("batch_size", 1),
                       ("threads", 1), ("workers", 1)):
         check_int(p, args, name, low)
-    if not (math.isfinite(args.lr) and args.lr > 0):
-        p.error(f"--lr must be a finite number > 0, got {args.lr}")
-    if not (math.isfinite(args.gamma) and args.gamma >= 0):
-        p.error(f"--gamma must be a finite number >= 0, got {args.gamma}")
+    check_number(p, args, "lr")
+    check_number(p, args, "gamma", allow_zero=True)
     if args.out.exists() and not args.out.is_dir():
         p.error(f"--out must be a folder, got the file {args.out}")
     return args

@@ -50,7 +50,7 @@ from torch import nn
 from tqdm import tqdm
 
 from spectral.fan import FAN
-from _common import check_int, load_runs, save_json  # noqa: E402  (examples/ is on sys.path)
+from _common import check_int, check_number, load_runs, save_json  # noqa: E402  (examples/ is on sys.path)
 
 
 def _sawtooth_sum(t):
@@ -243,10 +243,8 @@ def parse_args(argv=None):
         check_int(p, args, name, low)
     if not 0 < args.p_ratio < 0.5:
         p.error(f"--p-ratio must lie in the open interval (0, 0.5), got {args.p_ratio}")
-    if not (math.isfinite(args.lr) and args.lr > 0):
-        p.error(f"--lr must be a finite number > 0, got {args.lr}")
-    if not (math.isfinite(args.weight_decay) and args.weight_decay >= 0):
-        p.error(f"--weight-decay must be a finite number >= 0, got {args.weight_decay}")
+    check_number(p, args, "lr")
+    check_number(p, args, "weight_decay", allow_zero=True)
     if args.out.exists() and not args.out.is_dir():
         p.error(f"--out must be a folder, got the file {args.out}")
     return args
