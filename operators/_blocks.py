@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from spectral._checks import check_dtype_matches
+from spectral.checks import check_dtype_matches
 from spectral.fft import resample as fourier_resample
 
 __all__ = [

@@ -20,7 +20,7 @@ from einops import rearrange
 from torch import nn
 
 from operators._blocks import empty_batch
-from spectral._checks import check_dtype_matches
+from spectral.checks import check_dtype_matches
 from spectral.complex import as_complex, complex_bmm, contract_modes_diagonal, init_complex_
 from spectral.fft import FFTNorm, check_norm, truncated_fftn, truncated_ifftn
 from spectral.modes import as_n_modes, check_grid, kept_shape

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from spectral._checks import check_dtype_matches
+from spectral.checks import check_dtype_matches
 
 __all__ = ["ACTIVATIONS", "fan_features", "fan_widths", "FANLayer", "FAN"]
 

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from spectral._checks import check_dtype_matches
+from spectral.checks import check_dtype_matches
 from spectral.fft import compute_dtype, fft_precision
 
 __all__ = [

@@ -20,7 +20,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from spectral._checks import check_dtype_matches
+from spectral.checks import check_dtype_matches
 from spectral.kan import FourierKANLayer
 
 __all__ = ["FKAN_ACTIVATIONS", "FKAN", "SIREN", "FourierFeatureINR", "projection_directions", "widening_widths"]
