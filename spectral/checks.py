@@ -54,7 +54,12 @@ def describe(value: Any) -> str:
 
 
 def _is_bool(value: Any) -> bool:
-    return isinstance(value, bool) or getattr(value, "dtype", None) in (torch.bool, bool) or type(value).__name__ == "bool_"
+    """A Python, numpy (``np.bool_``, whose type name is ``bool`` in numpy 2) or tensor bool."""
+    return (
+        isinstance(value, bool)
+        or getattr(value, "dtype", None) in (torch.bool, bool)
+        or (type(value).__module__ == "numpy" and type(value).__name__ in ("bool", "bool_"))
+    )
 
 
 def _range_text(lo, hi) -> str:
@@ -150,7 +155,7 @@ def check_number(
 
 def check_bool(name: str, value: Any) -> bool:
     """``value`` if it is a bool (numpy bools too); TypeError for ints, strings and None."""
-    if isinstance(value, bool) or type(value).__name__ == "bool_":
+    if _is_bool(value) and not isinstance(value, torch.Tensor):
         return bool(value)
     raise TypeError(f"{name} must be a bool, got {describe(value)}")
 
