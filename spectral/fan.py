@@ -14,27 +14,14 @@ training domain, where an MLP extrapolates linearly. FANformer's attention
 from __future__ import annotations
 
 import math
-from typing import Literal
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from spectral.activations import ACTIVATIONS, Activation, get_activation
 from spectral.checks import check_dtype_matches
 
 __all__ = ["ACTIVATIONS", "fan_features", "fan_widths", "FANLayer", "FAN"]
-
-Activation = Literal["gelu", "relu", "silu", "tanh", "identity"]
-ACTIVATIONS: tuple[str, ...] = ("gelu", "relu", "silu", "tanh", "identity")
-
-_ACT_FNS = {
-    "gelu": F.gelu,
-    "relu": F.relu,
-    "silu": F.silu,
-    "tanh": torch.tanh,
-    "identity": lambda h: h,
-}
-
 
 def fan_widths(out_features: int, p_ratio: float) -> tuple[int, int]:
     """``(D_p, D_g)`` with ``D_p = floor(p_ratio * out_features)`` and ``2 D_p + D_g = out_features``.
@@ -50,12 +37,6 @@ def fan_widths(out_features: int, p_ratio: float) -> tuple[int, int]:
         raise ValueError(f"p_ratio must lie in the open interval (0, 0.5), got {p_ratio!r}")
     d_p = math.floor(p_ratio * out_features)
     return d_p, out_features - 2 * d_p
-
-
-def _check_activation(activation: str) -> str:
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
-    return activation
 
 
 def _check_real(x: torch.Tensor, owner: str) -> None:
@@ -77,7 +58,7 @@ def fan_features(
     -----
     h: (..., D_p + D_g) real -> (..., 2 D_p + D_g) real
     """
-    act = _ACT_FNS[_check_activation(activation)]
+    act = get_activation(activation)
     _check_real(h, "fan_features")
     if isinstance(d_p, bool) or not isinstance(d_p, int) or not 0 <= d_p <= (h.shape[-1] if h.ndim else 0):
         raise ValueError(f"fan_features: d_p must be an int in [0, h.shape[-1]], got {d_p!r} for h of shape "
@@ -154,7 +135,8 @@ class FANLayer(nn.Module):
             raise ValueError(f"in_features must be a positive int, got {in_features!r}")
         self.d_p, self.d_g = fan_widths(out_features, p_ratio)
         self.in_features, self.out_features, self.p_ratio = in_features, out_features, float(p_ratio)
-        self.activation = _check_activation(activation)
+        get_activation(activation)
+        self.activation = activation
         self.p_bias, self.gated = bool(p_bias), bool(gated)
         factory = {"device": device, "dtype": dtype}
         self.weight = nn.Parameter(torch.empty(self.d_p + self.d_g, in_features, **factory))

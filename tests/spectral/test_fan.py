@@ -94,7 +94,7 @@ def test_p_ratio_outside_open_interval_raises(p_ratio):
 
 
 def test_fan_layer_bad_arguments_and_input():
-    with pytest.raises(ValueError, match=r"activation must be one of .*'gelu'.*got 'swish'"):
+    with pytest.raises(ValueError, match=r"activation must be one of .*'gelu'.*got str 'swish'"):
         FANLayer(4, 8, activation="swish")
     with pytest.raises(ValueError, match="out_features must be a positive int, got 0"):
         FANLayer(4, 0)
