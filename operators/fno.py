@@ -3,7 +3,7 @@
 Legend: ``B`` batch, ``C`` channels (``Cin`` in, ``Cout`` out, ``Ch`` hidden),
 ``*grid`` the ``d`` spatial axes (``H, W`` in 2-D), ``P`` the padded grid.
 
-lifting -> ``n_layers`` :class:`~operators._blocks.FourierBlock` (spectral conv +
+lifting -> ``n_layers`` :class:`~operators.layers.FourierBlock` (spectral conv +
 pointwise skip + channel MLP + activation, optional normalisation) -> projection.
 """
 
@@ -11,24 +11,29 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 from torch import nn
 
-from operators._blocks import (
-    ACTIVATIONS,
-    PADDING_MODES,
-    Activation,
-    ChannelLinear,
-    ChannelMLP,
+from operators.layers import (
     DomainPadding,
     FourierBlock,
     GridEmbedding,
     LiftBlocksProject,
+    Norm,
+    PADDING_MODES,
+    PaddingMode,
+    Skip,
+    check_operator_options,
+    check_output_shape,
+    check_padding_fractions,
+    grid_letters,
+    pointwise_mlp,
 )
 from operators.spectral_conv import SpectralConv
-from spectral.fft import FFTNorm
+from spectral.activations import Activation
+from spectral.checks import check_bool, check_choice, check_int
+from spectral.fft import FFT_NORMS, FFTNorm
 from spectral.modes import as_n_modes, check_grid
 
 __all__ = ["FNO", "FNOConfig"]
@@ -45,14 +50,14 @@ class FNOConfig:
     n_layers: int = 4
     positional_embedding: bool = True
     domain_padding: float | tuple[float, ...] = 0.0
-    padding_mode: Literal["one-sided", "symmetric"] = "one-sided"
+    padding_mode: PaddingMode = "one-sided"
     lifting_ratio: float = 2.0
     projection_ratio: float = 2.0
     mlp_expansion: float = 0.5
     activation: Activation = "gelu"
-    norm: Literal["instance", "group"] | None = None
-    skip: Literal["linear", "identity", "soft-gating"] | None = "linear"
-    mlp_skip: Literal["linear", "identity", "soft-gating"] | None = "soft-gating"
+    norm: Norm | None = None
+    skip: Skip | None = "linear"
+    mlp_skip: Skip | None = "soft-gating"
     separable: bool = False
     rank: int | None = None
     fft_norm: FFTNorm = "forward"
@@ -63,7 +68,7 @@ class FNO(LiftBlocksProject):
 
     ``P`` lifts the input (plus grid coordinates) to ``hidden_channels`` with a
     pointwise MLP, each ``L_i`` is a Fourier block ``act(K_i x + W_i x)`` with a channel
-    MLP (:class:`~operators._blocks.FourierBlock` around a :class:`SpectralConv`), and
+    MLP (:class:`~operators.layers.FourierBlock` around a :class:`SpectralConv`), and
     ``Q`` projects pointwise to ``out_channels``. Works on any grid that admits
     ``n_modes`` (even or odd), and ``output_shape`` evaluates the last block on another
     grid (zero-shot super-resolution).
@@ -126,14 +131,14 @@ class FNO(LiftBlocksProject):
         n_layers: int = 4,
         positional_embedding: bool = True,
         domain_padding: float | Sequence[float] = 0.0,
-        padding_mode: Literal["one-sided", "symmetric"] = "one-sided",
+        padding_mode: PaddingMode = "one-sided",
         lifting_ratio: float = 2.0,
         projection_ratio: float = 2.0,
         mlp_expansion: float = 0.5,
         activation: Activation = "gelu",
-        norm: Literal["instance", "group"] | None = None,
-        skip: Literal["linear", "identity", "soft-gating"] | None = "linear",
-        mlp_skip: Literal["linear", "identity", "soft-gating"] | None = "soft-gating",
+        norm: Norm | None = None,
+        skip: Skip | None = "linear",
+        mlp_skip: Skip | None = "soft-gating",
         separable: bool = False,
         rank: int | None = None,
         fft_norm: FFTNorm = "forward",
@@ -142,28 +147,23 @@ class FNO(LiftBlocksProject):
     ) -> None:
         super().__init__()
         modes = as_n_modes(n_modes)
-        for name, value in (("in_channels", in_channels), ("out_channels", out_channels),
-                            ("hidden_channels", hidden_channels), ("n_layers", n_layers)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        for name, value in (("lifting_ratio", lifting_ratio), ("projection_ratio", projection_ratio),
-                            ("mlp_expansion", mlp_expansion)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise ValueError(f"{name} must be a number >= 0, got {value!r}")
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
-        if padding_mode not in PADDING_MODES:
-            raise ValueError(f"padding_mode must be one of {PADDING_MODES}, got {padding_mode!r}")
-        pad = (domain_padding,) if isinstance(domain_padding, (int, float)) else tuple(domain_padding)
-        bad = [p for p in pad if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 10]
-        if len(pad) not in (1, len(modes)) or bad:
-            raise ValueError(
-                f"domain_padding must be a number in [0, 10) or one per axis ({len(modes)}), got {domain_padding!r}"
-            )
+        opts = check_operator_options(
+            in_channels=in_channels, out_channels=out_channels, hidden_channels=hidden_channels, n_layers=n_layers,
+            lifting_ratio=lifting_ratio, projection_ratio=projection_ratio, mlp_expansion=mlp_expansion,
+            activation=activation, norm=norm, skip=skip, mlp_skip=mlp_skip, dtype=dtype,
+        )
+        in_channels, out_channels, hidden_channels, n_layers = (
+            opts[k] for k in ("in_channels", "out_channels", "hidden_channels", "n_layers"))
+        lifting_ratio, projection_ratio, mlp_expansion = opts["lifting_ratio"], opts["projection_ratio"], opts["mlp_expansion"]
+        positional_embedding = check_bool("positional_embedding", positional_embedding)
+        padding_mode = check_choice("padding_mode", padding_mode, PADDING_MODES)
+        pad = check_padding_fractions("domain_padding", domain_padding, len(modes))
+        separable, rank = check_bool("separable", separable), check_int("rank", rank, allow_none=True)
+        fft_norm = check_choice("fft_norm", fft_norm, FFT_NORMS)
         self.config = FNOConfig(
-            in_channels, out_channels, modes, hidden_channels, n_layers, bool(positional_embedding),
-            pad[0] if len(pad) == 1 else pad, padding_mode, float(lifting_ratio), float(projection_ratio),
-            float(mlp_expansion), activation, norm, skip, mlp_skip, separable, rank, fft_norm,
+            in_channels, out_channels, modes, hidden_channels, n_layers, positional_embedding,
+            pad[0] if len(pad) == 1 else pad, padding_mode, lifting_ratio, projection_ratio,
+            mlp_expansion, activation, norm, skip, mlp_skip, separable, rank, fft_norm,
         )
         self.in_channels, self.out_channels, self.n_modes = in_channels, out_channels, modes
         kw = dict(device=device, dtype=dtype)
@@ -171,7 +171,7 @@ class FNO(LiftBlocksProject):
         self.embedding = GridEmbedding(d) if positional_embedding else None
         self.padding = DomainPadding(pad, mode=padding_mode) if any(p > 0 for p in pad) else None
         cin = in_channels + (d if positional_embedding else 0)
-        self.lifting = _pointwise(cin, hidden_channels, round(lifting_ratio * hidden_channels), activation, kw)
+        self.lifting = pointwise_mlp(cin, hidden_channels, round(lifting_ratio * hidden_channels), activation=activation, **kw)
         self.blocks = nn.ModuleList(
             FourierBlock(
                 SpectralConv(hidden_channels, hidden_channels, modes, separable=separable, rank=rank, fft_norm=fft_norm, **kw),
@@ -180,7 +180,8 @@ class FNO(LiftBlocksProject):
             )
             for i in range(n_layers)
         )
-        self.projection = _pointwise(hidden_channels, out_channels, round(projection_ratio * hidden_channels), activation, kw)
+        self.projection = pointwise_mlp(
+            hidden_channels, out_channels, round(projection_ratio * hidden_channels), activation=activation, **kw)
 
     def forward(self, x: torch.Tensor, output_shape: Sequence[int] | None = None) -> torch.Tensor:
         """Predict on the input grid, or on ``output_shape`` (same number of axes)."""
@@ -204,20 +205,12 @@ class FNO(LiftBlocksProject):
 
     def _check_input(self, x: torch.Tensor, output_shape: Sequence[int] | None) -> tuple[int, ...]:
         d = len(self.n_modes)
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"FNO: x must be a torch.Tensor, got {type(x).__name__}")
-        if x.ndim != d + 2 or x.shape[1] != self.in_channels:
-            axes = ", ".join("HW" if d == 2 else ("W",) if d == 1 else "DHW")
-            raise ValueError(f"FNO({d}-d): expected x of shape (B, {self.in_channels}, {axes}), got {tuple(x.shape)}")
-        if x.is_complex() or not x.is_floating_point():
-            raise TypeError(f"FNO: x must be real floating point, got dtype {x.dtype}")
-        self._check_dtype(x)
+        owner = f"FNO({d}-d)"
+        self.check_input(x, grid_letters(d), owner=owner)
         check_grid(x.shape[2:], self.n_modes, shape=x.shape)
         if output_shape is None:
             return tuple(x.shape[2:])
-        out = tuple(output_shape)
-        if len(out) != d or any(isinstance(n, bool) or not isinstance(n, int) for n in out):
-            raise ValueError(f"FNO: output_shape must be {d} ints, got {output_shape!r}")
+        out = check_output_shape(owner, output_shape, d)
         check_grid(out, self.n_modes, name="output_shape", shape=out)
         return out
 
@@ -226,9 +219,3 @@ class FNO(LiftBlocksProject):
         return (f"{c.in_channels}, {c.out_channels}, n_modes={c.n_modes}, hidden_channels={c.hidden_channels}, "
                 f"n_layers={c.n_layers}, positional_embedding={c.positional_embedding}, domain_padding={c.domain_padding}")
 
-
-def _pointwise(cin: int, cout: int, hidden: int, activation: str, kw: dict) -> nn.Module:
-    """Two-layer channel MLP of width ``hidden``, or one linear layer when ``hidden`` is 0."""
-    if hidden > 0:
-        return ChannelMLP(cin, cout, hidden, activation=activation, **kw)
-    return ChannelLinear(cin, cout, **kw)

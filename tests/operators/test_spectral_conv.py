@@ -249,19 +249,19 @@ def test_bad_input_messages():
         conv(torch.randn(2, 3, 14, 20))
     with pytest.raises(ValueError, match=r"output_shape"):
         conv(torch.randn(2, 3, 20, 20), output_shape=(20, 12))
-    with pytest.raises(ValueError, match=r"output_shape must be 2 ints, got \(20,\)"):
+    with pytest.raises(ValueError, match=r"SpectralConv\(2-d\): output_shape must have 2 entries, got 1: \(20,\)"):
         conv(torch.randn(2, 3, 20, 20), output_shape=(20,))
     with pytest.raises(TypeError, match=r"complex dtype torch.complex64"):
         conv(torch.randn(2, 3, 20, 20, dtype=torch.complex64))
     with pytest.raises(ValueError, match=r"separable=True needs in_channels == out_channels, got 3 and 4"):
         SpectralConv(3, 4, (4, 4), separable=True)
-    with pytest.raises(ValueError, match=r"rank must be a positive int or None, got 0"):
+    with pytest.raises(ValueError, match=r"rank must be an int >= 1, got 0"):
         SpectralConv(3, 4, (4, 4), rank=0)
     with pytest.raises(ValueError, match=r"n_modes must have 1 to 3 entries"):
         SpectralConv(3, 4, (4, 4, 4, 4))
-    with pytest.raises(ValueError, match=r"in_channels must be a positive int, got 0"):
+    with pytest.raises(ValueError, match=r"in_channels must be an int >= 1, got 0"):
         SpectralConv(0, 4, 4)
-    with pytest.raises(ValueError, match=r"norm must be one of \('forward', 'backward', 'ortho'\)"):
+    with pytest.raises(ValueError, match=r"fft_norm must be one of \('forward', 'backward', 'ortho'\), got str 'bogus'"):
         SpectralConv(3, 4, 4, fft_norm="bogus")
 
 
@@ -334,7 +334,7 @@ def test_complex_data_rejects_a_real_input():
     conv = SpectralConv(2, 2, (3, 3), complex_data=True)
     with pytest.raises(TypeError, match=r"x has real dtype torch\.float32, but complex_data=True needs a complex x"):
         conv(torch.randn(1, 2, 8, 8))
-    with pytest.raises(TypeError, match=r"x has real dtype torch\.float64 but complex_data=True needs complex x"):
+    with pytest.raises(TypeError, match=r"spectral_conv: x has real dtype torch\.float64, but complex_data=True needs a complex x"):
         spectral_conv(torch.randn(1, 2, 8, 8, dtype=torch.float64), conv.weight.double(), (3, 3), complex_data=True)
 
 
@@ -352,7 +352,7 @@ def test_functional_checks_weight_and_bias_shapes(generator):
         spectral_conv(x, weight, (4, 3), bias=torch.zeros(3))
     with pytest.raises(ValueError, match=r"expected bias of shape \(4, 2\), got \(4,\)"):
         spectral_conv(torch.complex(x, x), torch.randn(49, 3, 4, 2), (4, 4), bias=torch.zeros(4), complex_data=True)
-    with pytest.raises(ValueError, match=r"expected x of shape \(B, Cin, \*grid\) with 2 grid axes, got \(3, 10, 9\)"):
+    with pytest.raises(ValueError, match=r"spectral_conv: expected x of shape \(B, Cin, H, W\), got \(3, 10, 9\)"):
         spectral_conv(x[0], weight, (4, 3))
 
 
