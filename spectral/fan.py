@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from spectral.activations import ACTIVATIONS, Activation, get_activation
-from spectral.checks import check_dtype_matches
+from spectral.checks import check_bool, check_dtype_matches, check_int, check_number, check_real_dtype, check_tensor
 
 __all__ = ["ACTIVATIONS", "fan_features", "fan_widths", "FANLayer", "FAN"]
 
@@ -28,22 +28,23 @@ def fan_widths(out_features: int, p_ratio: float) -> tuple[int, int]:
 
     Raises
     ------
+    TypeError
+        If ``out_features`` is not an int or ``p_ratio`` not a real number.
     ValueError
-        If ``out_features < 1`` or ``p_ratio`` is not in the open interval (0, 0.5).
+        If ``out_features < 1`` or ``p_ratio`` is not in the open interval (0, 0.5) (NaN included).
     """
-    if isinstance(out_features, bool) or not isinstance(out_features, int) or out_features < 1:
-        raise ValueError(f"out_features must be a positive int, got {out_features!r}")
-    if not isinstance(p_ratio, (int, float)) or not 0.0 < p_ratio < 0.5:
-        raise ValueError(f"p_ratio must lie in the open interval (0, 0.5), got {p_ratio!r}")
+    out_features = check_int("out_features", out_features)
+    p_ratio = check_number("p_ratio", p_ratio, min=0.0, max=0.5, min_open=True, max_open=True)
     d_p = math.floor(p_ratio * out_features)
     return d_p, out_features - 2 * d_p
 
 
-def _check_real(x: torch.Tensor, owner: str) -> None:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{owner}: x must be a torch.Tensor, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(f"{owner}: x must have a real floating dtype, got {x.dtype}")
+def _check_input(owner: str, x: object, in_features: int, weight: torch.Tensor) -> None:
+    """A real tensor ``(..., in_features)`` in ``weight``'s dtype (autocast aside)."""
+    check_tensor(owner, "x", x)
+    if x.ndim < 1 or x.shape[-1] != in_features:
+        raise ValueError(f"{owner}: expected x of shape (..., {in_features}), got {tuple(x.shape)}")
+    check_dtype_matches(owner, x, weight)
 
 
 def fan_features(
@@ -59,10 +60,12 @@ def fan_features(
     h: (..., D_p + D_g) real -> (..., 2 D_p + D_g) real
     """
     act = get_activation(activation)
-    _check_real(h, "fan_features")
-    if isinstance(d_p, bool) or not isinstance(d_p, int) or not 0 <= d_p <= (h.shape[-1] if h.ndim else 0):
+    check_tensor("fan_features", "h", h)
+    width = h.shape[-1] if h.ndim else 0
+    if check_int("fan_features: d_p", d_p, min=None) < 0 or d_p > width:
         raise ValueError(f"fan_features: d_p must be an int in [0, h.shape[-1]], got {d_p!r} for h of shape "
                          f"{tuple(h.shape)}")
+    d_p = int(d_p)
     h_p, h_g = h[..., :d_p], h[..., d_p:]
     periodic = torch.cat([torch.cos(h_p), torch.sin(h_p)], dim=-1)
     rest = act(h_g)
@@ -103,8 +106,12 @@ class FANLayer(nn.Module):
 
     Raises
     ------
+    TypeError
+        A width that is not an int, a ``p_ratio`` that is not a number, a flag that is not
+        a bool, a non-real ``dtype``; in ``forward`` an input that is not a real tensor
+        (numpy arrays included) or not in the parameters' dtype.
     ValueError
-        On a bad width, ``p_ratio`` outside (0, 0.5), an unknown activation, or (in
+        On a width below 1, ``p_ratio`` outside (0, 0.5) or NaN, an unknown activation, or (in
         ``forward``) an input whose last axis is not ``in_features``.
 
     References
@@ -131,15 +138,14 @@ class FANLayer(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        if isinstance(in_features, bool) or not isinstance(in_features, int) or in_features < 1:
-            raise ValueError(f"in_features must be a positive int, got {in_features!r}")
+        self.in_features = check_int("in_features", in_features)
         self.d_p, self.d_g = fan_widths(out_features, p_ratio)
-        self.in_features, self.out_features, self.p_ratio = in_features, out_features, float(p_ratio)
+        self.out_features, self.p_ratio = int(out_features), float(p_ratio)
         get_activation(activation)
         self.activation = activation
-        self.p_bias, self.gated = bool(p_bias), bool(gated)
-        factory = {"device": device, "dtype": dtype}
-        self.weight = nn.Parameter(torch.empty(self.d_p + self.d_g, in_features, **factory))
+        self.p_bias, self.gated = check_bool("p_bias", p_bias), check_bool("gated", gated)
+        factory = {"device": device, "dtype": check_real_dtype("dtype", dtype)}
+        self.weight = nn.Parameter(torch.empty(self.d_p + self.d_g, self.in_features, **factory))
         n_bias = self.d_p + self.d_g if self.p_bias else self.d_g
         self.bias = nn.Parameter(torch.empty(n_bias, **factory))
         self.gate = nn.Parameter(torch.empty((), **factory)) if self.gated else None
@@ -155,12 +161,7 @@ class FANLayer(nn.Module):
 
     def pre_activation(self, x: torch.Tensor) -> torch.Tensor:
         """``[W_p x + b_p, W_g x + b_g]``: (..., D_in) -> (..., D_p + D_g)."""
-        _check_real(x, "FANLayer")
-        if x.ndim < 1 or x.shape[-1] != self.in_features:
-            raise ValueError(
-                f"FANLayer: expected x of shape (..., {self.in_features}), got {tuple(x.shape)}"
-            )
-        check_dtype_matches("FANLayer", x, self.weight)
+        _check_input("FANLayer", x, self.in_features, self.weight)
         bias = self.bias if self.p_bias else F.pad(self.bias, (self.d_p, 0))
         return F.linear(x, self.weight, bias)
 
@@ -220,11 +221,9 @@ class FAN(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        for name, value in (("in_features", in_features), ("out_features", out_features),
-                            ("hidden_features", hidden_features), ("n_layers", n_layers)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        factory = {"device": device, "dtype": dtype}
+        in_features, out_features = check_int("in_features", in_features), check_int("out_features", out_features)
+        hidden_features, n_layers = check_int("hidden_features", hidden_features), check_int("n_layers", n_layers)
+        factory = {"device": device, "dtype": check_real_dtype("dtype", dtype)}
         self.in_features, self.out_features = in_features, out_features
         self.embedding = nn.Linear(in_features, hidden_features, **factory)
         self.layers = nn.ModuleList(
@@ -242,10 +241,7 @@ class FAN(nn.Module):
         self.readout.reset_parameters()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_real(x, "FAN")
-        if x.ndim < 1 or x.shape[-1] != self.in_features:
-            raise ValueError(f"FAN: expected x of shape (..., {self.in_features}), got {tuple(x.shape)}")
-        check_dtype_matches("FAN", x, self.embedding.weight)
+        _check_input("FAN", x, self.in_features, self.embedding.weight)
         h = self.embedding(x)
         for layer in self.layers:
             h = layer(h)

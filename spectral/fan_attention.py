@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
+from spectral.checks import check_bool, check_int, check_number, check_real_dtype, check_tensor
 from spectral.fan import FANLayer
 
 __all__ = ["FANAttention"]
@@ -100,16 +101,14 @@ class FANAttention(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        for name, value in (("embed_dim", embed_dim), ("num_heads", num_heads)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        embed_dim, num_heads = check_int("embed_dim", embed_dim), check_int("num_heads", num_heads)
         if embed_dim % num_heads:
             raise ValueError(f"embed_dim={embed_dim} is not divisible by num_heads={num_heads}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must lie in [0, 1), got {dropout!r}")
-        factory = {"device": device, "dtype": dtype}
+        dropout = check_number("dropout", dropout, min=0.0, max=1.0, max_open=True)
+        factory = {"device": device, "dtype": check_real_dtype("dtype", dtype)}
         self.embed_dim, self.num_heads, self.head_dim = embed_dim, num_heads, embed_dim // num_heads
-        self.dropout, self.batch_first = float(dropout), True
+        self.dropout, self.batch_first = dropout, True
+        bias = check_bool("bias", bias)
         self.fan_proj = FANLayer(embed_dim, embed_dim, p_ratio=p_ratio, activation="identity",
                                  p_bias=bias, **factory)
         self.in_proj = nn.Linear(embed_dim, 3 * embed_dim, bias=bias, **factory)
@@ -154,6 +153,9 @@ class FANAttention(nn.Module):
         key = query if key is None else key
         value = key if value is None else value
         self._check_inputs(query, key, value)
+        for name, flag in (("is_causal", is_causal), ("need_weights", need_weights),
+                           ("average_attn_weights", average_attn_weights)):
+            check_bool(name, flag)
         q, k, v = self._project(query, key, value)  # (B, H, N|S, E)
         n, s = q.shape[-2], k.shape[-2]
         keep = _combine_masks(mask, attn_mask, is_causal, n, s, query, self.num_heads)
@@ -162,18 +164,12 @@ class FANAttention(nn.Module):
             out, weights = _explicit_attention(q, k, v, keep, p_drop)
             weights = weights.mean(dim=1) if average_attn_weights else weights
         else:
-            only_causal = is_causal and mask is None and attn_mask is None
-            out = F.scaled_dot_product_attention(
-                q, k, v, attn_mask=None if only_causal else keep, dropout_p=p_drop, is_causal=only_causal
-            )
-            weights = None
+            out, weights = _attention(q, k, v, keep, p_drop, is_causal and mask is None and attn_mask is None), None
         return self.out_proj(rearrange(out, "b h n e -> b n (h e)")), weights
 
     def _check_inputs(self, query, key, value) -> None:
         for name, t in (("query", query), ("key", key), ("value", value)):
-            if not isinstance(t, torch.Tensor) or not t.is_floating_point():
-                raise TypeError(f"FANAttention: {name} must be a real floating tensor, got "
-                                f"{getattr(t, 'dtype', type(t).__name__)}")
+            check_tensor("FANAttention", name, t)
             if t.ndim != 3 or t.shape[-1] != self.embed_dim:
                 raise ValueError(f"FANAttention: expected {name} of shape (B, N, {self.embed_dim}), "
                                  f"got {tuple(t.shape)}")
@@ -190,6 +186,7 @@ def _combine_masks(mask, attn_mask, is_causal: bool, n: int, s: int, like: torch
     """One SDPA mask: bool True = attend, or float additive; None when nothing is masked."""
     keep = None
     if mask is not None:
+        check_tensor("FANAttention", "mask", mask, kind="any")
         if mask.dtype != torch.bool or mask.shape != (like.shape[0], s):
             raise ValueError(f"FANAttention: mask must be a bool tensor of shape (B, S) = "
                              f"({like.shape[0]}, {s}), True = keep; got {mask.dtype} {tuple(mask.shape)}")
@@ -199,6 +196,7 @@ def _combine_masks(mask, attn_mask, is_causal: bool, n: int, s: int, like: torch
         keep = causal if keep is None else keep & causal
     if attn_mask is None:
         return keep
+    check_tensor("FANAttention", "attn_mask", attn_mask, kind="any")
     b = like.shape[0]
     lead = tuple(attn_mask.shape[:-2])  # (), (B,) or (B, H); each may also be 1 (broadcast)
     if (attn_mask.ndim not in (2, 3, 4) or tuple(attn_mask.shape[-2:]) != (n, s)
@@ -223,3 +221,74 @@ def _explicit_attention(q, k, v, keep, p_drop: float):
         scores = scores.masked_fill(~keep, float("-inf")) if keep.dtype == torch.bool else scores + keep
     weights = torch.softmax(scores, dim=-1)
     return F.dropout(weights, p_drop) @ v, weights
+
+
+def _attention(q, k, v, keep, p_drop: float, only_causal: bool):
+    """``F.scaled_dot_product_attention`` with exact second derivatives: (B, H, N, E).
+
+    Torch's fused attention kernels have no double backward. While autograd records,
+    :class:`_TwiceDifferentiableSDPA` runs the same kernel forward and backward and, only
+    for a backward that is itself recorded (``create_graph=True``), recomputes the
+    attention with differentiable ops. Plain SDPA when nothing needs a gradient, under
+    ``torch.compile`` or when a float ``attn_mask`` itself needs one.
+    """
+    sdpa_mask = None if only_causal else keep
+    plain = (not torch.is_grad_enabled() or not (q.requires_grad or k.requires_grad or v.requires_grad)
+             or torch.compiler.is_compiling() or (keep is not None and keep.requires_grad))
+    if plain:
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=sdpa_mask, dropout_p=p_drop, is_causal=only_causal)
+    return _TwiceDifferentiableSDPA.apply(q, k, v, sdpa_mask, keep, p_drop, only_causal)
+
+
+class _TwiceDifferentiableSDPA(torch.autograd.Function):
+    """SDPA whose first backward is torch's own kernel and whose double backward is exact.
+
+    ``forward`` keeps the kernel's autograd graph (the memory SDPA keeps anyway) and the
+    first-order ``backward`` runs it, then frees it unless the running backward retains its
+    graph. A recorded backward (double backward) recomputes softmax attention from the
+    saved ``q, k, v`` with differentiable ops (:func:`_explicit_attention`); with attention
+    dropout active the mask cannot be redrawn and that raises a RuntimeError.
+    """
+
+    @staticmethod
+    def forward(ctx, q, k, v, sdpa_mask, keep, p_drop: float, only_causal: bool):
+        with torch.enable_grad():
+            inner = tuple(t.detach().requires_grad_() for t in (q, k, v))
+            out = F.scaled_dot_product_attention(*inner, attn_mask=sdpa_mask, dropout_p=p_drop, is_causal=only_causal)
+        ctx.save_for_backward(q, k, v)
+        ctx.inner, ctx.inner_out, ctx.keep, ctx.p_drop = inner, out, keep, p_drop
+        return out.detach()
+
+    @staticmethod
+    def backward(ctx, grad):
+        needed = [i for i in range(3) if ctx.needs_input_grad[i]]
+        grads = [None] * 7
+        if not needed:
+            return tuple(grads)
+        if not torch.is_grad_enabled() and ctx.inner_out is not None:
+            inner_out, inner = ctx.inner_out, ctx.inner
+            retain = _keeps_graph()
+            if not retain:
+                ctx.inner_out = ctx.inner = None  # free the kernel's buffers, as a plain backward would
+            found = torch.autograd.grad(inner_out, [inner[i] for i in needed], grad, retain_graph=retain)
+        else:
+            if ctx.p_drop > 0:
+                raise RuntimeError("FANAttention: double backward (or a second backward) with attention dropout "
+                                   "active is not supported: the dropout mask cannot be redrawn; call .eval() or "
+                                   "use dropout=0")
+            recording = torch.is_grad_enabled()
+            if not _keeps_graph():
+                ctx.inner_out = ctx.inner = None
+            with torch.enable_grad():
+                qkv = [t if recording else t.detach().requires_grad_() for t in ctx.saved_tensors]
+                out, _ = _explicit_attention(*qkv, ctx.keep, 0.0)
+                found = torch.autograd.grad(out, [qkv[i] for i in needed], grad, create_graph=recording)
+        for i, g in zip(needed, found):
+            grads[i] = g
+        return tuple(grads)
+
+
+def _keeps_graph() -> bool:
+    """Whether the running backward was called with ``retain_graph=True`` (True if torch cannot say)."""
+    probe = getattr(torch._C._autograd, "_get_current_graph_task_keep_graph", None)
+    return True if probe is None else bool(probe())

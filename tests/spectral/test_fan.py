@@ -5,13 +5,17 @@ from __future__ import annotations
 import math
 import re
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.autograd import gradgradcheck
+from torch.func import functional_call
 
+from spectral.activations import ACTIVATIONS
 from spectral.fan import FAN, FANLayer, fan_features
-from spectral.fan_attention import FANAttention
+from spectral.fan_attention import FANAttention, _attention
 
 DTYPES = [torch.float32, torch.float64]
 
@@ -89,16 +93,16 @@ def test_gate_balances_periodic_and_rest():
 
 @pytest.mark.parametrize("p_ratio", [0.0, 0.5, -0.1, 0.7, 1.0])
 def test_p_ratio_outside_open_interval_raises(p_ratio):
-    with pytest.raises(ValueError, match=r"p_ratio must lie in the open interval \(0, 0.5\)"):
+    with pytest.raises(ValueError, match=r"p_ratio must be > 0(\.0)? and < 0\.5, got"):
         FANLayer(4, 8, p_ratio=p_ratio)
 
 
 def test_fan_layer_bad_arguments_and_input():
     with pytest.raises(ValueError, match=r"activation must be one of .*'gelu'.*got str 'swish'"):
         FANLayer(4, 8, activation="swish")
-    with pytest.raises(ValueError, match="out_features must be a positive int, got 0"):
+    with pytest.raises(ValueError, match="out_features must be an int >= 1, got 0"):
         FANLayer(4, 0)
-    with pytest.raises(ValueError, match="in_features must be a positive int"):
+    with pytest.raises(ValueError, match="in_features must be an int >= 1, got 0"):
         FANLayer(0, 4)
     layer = FANLayer(4, 8)
     with pytest.raises(ValueError, match=r"expected x of shape \(\.\.\., 4\), got \(2, 5\)"):
@@ -129,7 +133,7 @@ def test_fan_state_dict_round_trip_and_errors():
     torch.testing.assert_close(a(x), b(x))
     with pytest.raises(ValueError, match=r"FAN: expected x of shape \(\.\.\., 2\), got \(4, 3\)"):
         a(torch.randn(4, 3))
-    with pytest.raises(ValueError, match="n_layers must be a positive int, got 0"):
+    with pytest.raises(ValueError, match="n_layers must be an int >= 1, got 0"):
         FAN(2, 3, n_layers=0)
 
 
@@ -258,7 +262,7 @@ def test_attention_dropout_and_state_dict():
 def test_attention_bad_input():
     with pytest.raises(ValueError, match="embed_dim=10 is not divisible by num_heads=3"):
         FANAttention(10, 3)
-    with pytest.raises(ValueError, match=r"p_ratio must lie in the open interval"):
+    with pytest.raises(ValueError, match=r"p_ratio must be > 0(\.0)? and < 0\.5, got 0\.6"):
         FANAttention(8, 2, p_ratio=0.6)
     attn = FANAttention(8, 2)
     with pytest.raises(ValueError, match=r"expected query of shape \(B, N, 8\), got \(2, 5, 6\)"):
@@ -320,3 +324,162 @@ def test_float64_input_under_autocast_is_still_a_type_error():
         with pytest.raises(TypeError, match=r"FANLayer: got x of dtype torch.float64 .*autocast does not cast float64"):
             layer(torch.randn(3, 4, dtype=torch.float64))
         assert layer(torch.randn(3, 4)).dtype == torch.bfloat16  # float32 input: autocast's business
+
+
+# ------------------------------------------------------ second derivatives, empty batch, meta device
+F64 = torch.float64
+
+
+def _gradgradcheck_module(module: nn.Module, inputs: tuple, **kwargs) -> bool:
+    """gradgradcheck (float64, finite differences) over the inputs and every parameter."""
+    names, params = zip(*module.named_parameters())
+    n = len(inputs)
+
+    def f(*args):
+        out = functional_call(module, dict(zip(names, args[n:])), args[:n], kwargs)
+        return out[0] if isinstance(out, tuple) else out
+
+    return gradgradcheck(f, [t.detach().requires_grad_() for t in (*inputs, *params)])
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("gated, p_bias", [(False, True), (True, False)], ids=["plain", "gated-no-p-bias"])
+def test_fan_layer_passes_gradgradcheck(activation, gated, p_bias):
+    layer = FANLayer(3, 7, activation=activation, gated=gated, p_bias=p_bias, dtype=F64)
+    assert _gradgradcheck_module(layer, (torch.randn(2, 3, dtype=F64),))
+
+
+def test_fan_and_fan_features_pass_gradgradcheck():
+    net = FAN(2, 2, hidden_features=6, n_layers=2, gated=True, activation="silu", dtype=F64)
+    assert _gradgradcheck_module(net, (torch.randn(3, 2, dtype=F64),))
+    h, gate = torch.randn(2, 5, dtype=F64, requires_grad=True), torch.zeros((), dtype=F64, requires_grad=True)
+    assert gradgradcheck(lambda h, g: fan_features(h, 2, "tanh", g), (h, gate))
+
+
+_MASK = torch.tensor([[True, True, False, True], [True, False, True, True]])
+_ADDITIVE = torch.linspace(-1.0, 1.0, 24, dtype=torch.float64).reshape(2, 1, 3, 4)
+_ATTENTION_CALLS = {
+    "self": lambda m, q, kv: m(q),
+    "cross": lambda m, q, kv: m(q, kv, kv),
+    "mask-causal": lambda m, q, kv: m(q, kv, kv, mask=_MASK, is_causal=True),
+    "causal": lambda m, q, kv: m(kv, is_causal=True),
+    "bool-attn_mask": lambda m, q, kv: m(q, kv, kv, attn_mask=torch.ones(3, 4, dtype=torch.bool).tril(1)),
+    "float-attn_mask": lambda m, q, kv: m(q, kv, kv, mask=_MASK, attn_mask=_ADDITIVE),
+    "need_weights": lambda m, q, kv: m(q, kv, kv, mask=_MASK, need_weights=True),
+}
+
+
+@pytest.mark.parametrize("call", _ATTENTION_CALLS)
+def test_attention_passes_gradgradcheck(call):
+    # Torch's fused attention kernels have no double backward: FANAttention's recorded backward
+    # recomputes attention with differentiable ops (before: "derivative ... not implemented").
+    attn = FANAttention(4, 2, dtype=F64)
+    q, kv = torch.randn(2, 3, 4, dtype=F64), torch.randn(2, 4, 4, dtype=F64)
+    names, params = zip(*attn.named_parameters())
+
+    def f(q, kv, *p):
+        return _ATTENTION_CALLS[call](lambda *a, **k: functional_call(attn, dict(zip(names, p)), a, k), q, kv)[0]
+
+    assert gradgradcheck(f, [t.detach().requires_grad_() for t in (q, kv, *params)])
+
+
+@pytest.mark.parametrize("only_causal", [False, True], ids=["mask", "causal"])
+def test_attention_first_backward_is_torchs_own_kernel(only_causal):
+    """First-order gradients (retained graph included) are bitwise those of F.scaled_dot_product_attention."""
+    q, k, v = (torch.randn(2, 2, 5, 4, requires_grad=True) for _ in range(3))
+    keep = torch.ones(5, 5, dtype=torch.bool).tril()
+    grad = torch.randn(2, 2, 5, 4)
+    ref = F.scaled_dot_product_attention(q, k, v, attn_mask=None if only_causal else keep, is_causal=only_causal)
+    ref = torch.autograd.grad(ref, (q, k, v), grad)
+    out = _attention(q, k, v, keep, 0.0, only_causal)
+    torch.testing.assert_close(out, F.scaled_dot_product_attention(q, k, v, attn_mask=keep), rtol=0, atol=1e-6)
+    for _ in range(2):
+        got = torch.autograd.grad(out, (q, k, v), grad, retain_graph=True)
+        assert all(torch.equal(a, b) for a, b in zip(got, ref))
+
+
+def test_attention_double_backward_with_active_dropout_is_a_clear_error():
+    attn = FANAttention(4, 2, dropout=0.5, dtype=F64)
+    x = torch.randn(2, 3, 4, dtype=F64, requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"FANAttention: double backward .* dropout .*\.eval\(\)"):
+        torch.autograd.grad(attn(x)[0].sum(), x, create_graph=True)
+    attn(x)[0].sum().backward()  # first order trains with dropout as before
+    attn.eval()
+    torch.autograd.grad(attn(x)[0].sum(), x, create_graph=True)
+
+
+_FAN_MODULES = {
+    "FANLayer": (lambda **f: FANLayer(3, 8, gated=True, **f), (3,), 8),
+    "FAN": (lambda **f: FAN(3, 2, hidden_features=8, **f), (3,), 2),
+}
+
+
+@pytest.mark.parametrize("name", _FAN_MODULES)
+def test_fan_empty_batch_and_meta_device(name):
+    make, tail, out_features = _FAN_MODULES[name]
+    module = make()
+    x = torch.randn(0, 5, *tail, requires_grad=True)
+    y = module(x)
+    assert y.shape == (0, 5, out_features)
+    y.sum().backward()
+    assert x.grad.shape == x.shape
+    y = make(device="meta")(torch.empty(4, *tail, device="meta"))
+    assert y.device.type == "meta" and y.shape == (4, out_features)
+
+
+@pytest.mark.parametrize("device", ["cpu", "meta"])
+@pytest.mark.parametrize("batch", [0, 2])
+def test_attention_empty_batch_and_meta_device(device, batch):
+    attn = FANAttention(8, 2, device=device)
+    x = torch.randn(batch, 5, 8, device=device, requires_grad=device == "cpu")
+    mem = torch.randn(batch, 6, 8, device=device)
+    mask = torch.ones(batch, 6, dtype=torch.bool, device=device)
+    for kwargs in ({}, {"mask": mask}, {"mask": mask, "need_weights": True}):
+        out, weights = attn(x, mem, mem, **kwargs)
+        assert out.shape == (batch, 5, 8) and out.device.type == device
+        assert weights is None or weights.shape == (batch, 5, 6)
+    out, _ = attn(x, is_causal=True)
+    assert out.shape == (batch, 5, 8) and out.device.type == device
+    if device == "cpu":
+        out.sum().backward()
+        assert x.grad.shape == x.shape
+
+
+# ------------------------------------------------------------------------------- bad arguments
+_BAD = {
+    "size-None": (lambda: FANLayer(None, 4), TypeError, r"in_features must be an int, got NoneType None"),
+    "size-str": (lambda: FANLayer(4, "8"), TypeError, r"out_features must be an int, got str '8'"),
+    "size-float": (lambda: FAN(2.0, 1), TypeError, r"in_features must be an int, got float 2.0"),
+    "size-bool": (lambda: FAN(2, 1, hidden_features=True), TypeError, r"hidden_features must be an int, got bool True"),
+    "size-nan": (lambda: FAN(2, 1, n_layers=float("nan")), TypeError, r"n_layers must be an int, got float nan"),
+    "heads-None": (lambda: FANAttention(8, None), TypeError, r"num_heads must be an int, got NoneType None"),
+    "embed-str": (lambda: FANAttention("8", 2), TypeError, r"embed_dim must be an int, got str '8'"),
+    "p_ratio-nan": (lambda: FANLayer(4, 8, p_ratio=float("nan")), ValueError, r"p_ratio must be finite, got nan"),
+    "p_ratio-str": (lambda: FAN(4, 8, p_ratio="0.25"), TypeError, r"p_ratio must be a real number, got str '0.25'"),
+    "dropout-nan": (lambda: FANAttention(8, 2, dropout=float("nan")), ValueError, r"dropout must be finite, got nan"),
+    "dropout-str": (lambda: FANAttention(8, 2, dropout="0.1"), TypeError, r"dropout must be a real number, got str"),
+    "flag-str": (lambda: FANLayer(4, 8, gated="yes"), TypeError, r"gated must be a bool, got str 'yes'"),
+    "flag-None": (lambda: FANAttention(8, 2, bias=None), TypeError, r"bias must be a bool, got NoneType None"),
+    "dtype-complex": (lambda: FANLayer(4, 8, dtype=torch.complex64), TypeError,
+                      r"dtype must be a real floating torch.dtype .*complex64"),
+    "dtype-int": (lambda: FAN(2, 1, dtype=torch.int64), TypeError, r"dtype must be a real floating torch.dtype .*int64"),
+    "dtype-attention": (lambda: FANAttention(8, 2, dtype=torch.complex128), TypeError, r"complex128"),
+    "activation": (lambda: FAN(2, 1, activation="swish"), ValueError,
+                   r"activation must be one of \('gelu', 'relu', 'silu', 'tanh', 'identity'\), got str 'swish'"),
+    "d_p-float": (lambda: fan_features(torch.randn(2, 4), 1.0), TypeError, r"d_p must be an int, got float 1.0"),
+    "numpy-layer": (lambda: FANLayer(4, 8)(np.ones((2, 4), np.float32)), TypeError,
+                    r"FANLayer: x must be a torch.Tensor, got numpy.ndarray of shape \(2, 4\) \(convert with torch.as_tensor\)"),
+    "numpy-query": (lambda: FANAttention(8, 2)(np.ones((2, 5, 8), np.float32)), TypeError,
+                    r"FANAttention: query must be a torch.Tensor, got numpy.ndarray of shape \(2, 5, 8\)"),
+    "numpy-mask": (lambda: FANAttention(8, 2)(torch.ones(2, 5, 8), mask=np.ones((2, 5), bool)), TypeError,
+                   r"FANAttention: mask must be a torch.Tensor, got numpy.ndarray of shape \(2, 5\)"),
+    "is_causal-str": (lambda: FANAttention(8, 2)(torch.ones(2, 5, 8), is_causal="yes"), TypeError,
+                      r"is_causal must be a bool, got str 'yes'"),
+}
+
+
+@pytest.mark.parametrize("case", _BAD)
+def test_bad_arguments_name_the_argument_and_value(case):
+    build, error, match = _BAD[case]
+    with pytest.raises(error, match=match):
+        build()
