@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from spectral.checks import check_dtype_matches
+from spectral.checks import check_dtype_matches, check_int, check_number, check_real_dtype, check_tensor
 from spectral.fft import compute_dtype, fft_precision
 
 __all__ = [
@@ -184,18 +184,14 @@ class FourierHead(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        for name, value, low in (("in_features", in_features, 1), ("num_bins", num_bins, 2),
-                                 ("num_frequencies", num_frequencies, 1)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
-        if not regularization_gamma >= 0.0:
-            raise ValueError(f"regularization_gamma must be >= 0, got {regularization_gamma!r}")
-        if not init_scale > 0.0:
-            raise ValueError(f"init_scale must be > 0, got {init_scale!r}")
-        if not 0.0 <= eps < 1.0:
-            raise ValueError(f"eps must lie in [0, 1), got {eps!r}")
+        in_features = check_int("in_features", in_features)
+        num_bins = check_int("num_bins", num_bins, min=2)
+        num_frequencies = check_int("num_frequencies", num_frequencies)
         self.in_features, self.num_bins, self.num_frequencies = in_features, num_bins, num_frequencies
-        self.regularization_gamma, self.init_scale, self.eps = float(regularization_gamma), init_scale, eps
+        self.regularization_gamma = check_number("regularization_gamma", regularization_gamma, min=0.0)
+        self.init_scale = check_number("init_scale", init_scale, min=0.0, min_open=True)
+        self.eps = check_number("eps", eps, min=0.0, max=1.0, max_open=True)
+        dtype = check_real_dtype("dtype", dtype)
         self.proj = nn.Linear(in_features, 2 * (num_frequencies + 1), device=device, dtype=dtype)
         # pi k c_b at the bin centres c_b = (2b + 1 - M) / M is pi n / M with the integer n = k (2b + 1 - M),
         # kept modulo 2M: an integer buffer, which ``.to(dtype)``/``.half()`` leave exact (a float basis
@@ -229,9 +225,7 @@ class FourierHead(nn.Module):
 
     def _amplitudes(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Real and imaginary parts of ``a_0..a_N`` (the Linear output, interleaved): two (..., L) real."""
-        if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-            raise TypeError(f"FourierHead: x must be a real floating tensor, got "
-                            f"{getattr(x, 'dtype', type(x).__name__)}")
+        check_tensor("FourierHead", "x", x)
         if x.ndim < 1 or x.shape[-1] != self.in_features:
             raise ValueError(f"FourierHead: expected x of shape (..., {self.in_features}), got {tuple(x.shape)}")
         check_dtype_matches("FourierHead", x, self.proj.weight)
@@ -271,18 +265,19 @@ class FourierHead(nn.Module):
     def density(self, x: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
         """The continuous density at ``points`` in [-1, 1]: points (P,) or (..., P) -> (..., P)."""
         coeffs = self.normalized_coefficients(x)
+        check_tensor("FourierHead.density", "points", points)
         return fourier_density(coeffs, points.to(coeffs.real.dtype)).to(x.dtype)
 
     def cdf(self, x: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
         """``P(X <= point)`` under the continuous density: points (P,) or (..., P) -> (..., P)."""
         coeffs = self.normalized_coefficients(x)
+        check_tensor("FourierHead.cdf", "points", points)
         return fourier_cdf(coeffs, points.to(coeffs.real.dtype)).to(x.dtype)
 
     @torch.no_grad()
     def sample(self, x: torch.Tensor, num_samples: int = 1, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """Draws from the continuous density by inverting its CDF (bisection): (..., D) -> (..., S) in [-1, 1]."""
-        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
-            raise ValueError(f"num_samples must be a positive int, got {num_samples!r}")
+        num_samples = check_int("num_samples", num_samples)
         coeffs = self.normalized_coefficients(x)  # (..., N)
         real = coeffs.real.dtype
         u = torch.rand(*coeffs.shape[:-1], num_samples, generator=generator, dtype=real, device=x.device)

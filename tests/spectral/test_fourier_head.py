@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
+from torch.autograd import gradgradcheck
 
 from spectral.fourier_head import (
     FourierHead,
@@ -176,14 +178,14 @@ def test_bad_arguments_and_input():
         FourierHead(4, 10, 0)
     with pytest.raises(ValueError, match="regularization_gamma must be >= 0"):
         FourierHead(4, 10, 3, regularization_gamma=-1.0)
-    with pytest.raises(ValueError, match=r"eps must lie in \[0, 1\)"):
+    with pytest.raises(ValueError, match=r"eps must be >= 0(\.0)? and < 1(\.0)?, got 1\.0"):
         FourierHead(4, 10, 3, eps=1.0)
     head = FourierHead(4, 10, 3)
     with pytest.raises(ValueError, match=r"expected x of shape \(\.\.\., 4\), got \(2, 3\)"):
         head(torch.randn(2, 3))
     with pytest.raises(TypeError, match="complex64"):
         head(torch.randn(2, 4, dtype=torch.complex64))
-    with pytest.raises(ValueError, match="num_samples must be a positive int, got 0"):
+    with pytest.raises(ValueError, match="num_samples must be an int >= 1, got 0"):
         head.sample(torch.randn(2, 4), 0)
 
 
@@ -216,3 +218,88 @@ def test_half_precision_head_matches_the_density_of_its_own_linear_output(dtype)
 def test_float64_input_to_a_float32_head_is_a_type_error():
     with pytest.raises(TypeError, match=r"FourierHead: got x of dtype torch.float64 but the parameters have torch.float32"):
         FourierHead(4, 10, 3)(torch.randn(2, 4, dtype=torch.float64))
+
+
+# ------------------------------------------------------ second derivatives, empty batch, meta device
+F64 = torch.float64
+
+
+class _Method(nn.Module):
+    """``head.<method>(*args)`` as a forward, so that functional_call can swap the head's parameters."""
+
+    def __init__(self, head: FourierHead, method: str) -> None:
+        super().__init__()
+        self.head, self.method = head, method
+
+    def forward(self, *args):
+        out = getattr(self.head, self.method)(*args)
+        return torch.view_as_real(out) if out.is_complex() else out
+
+
+@pytest.mark.parametrize("method", ["forward", "density", "cdf", "regularization", "normalized_coefficients"])
+def test_head_passes_gradgradcheck(method):
+    module = _Method(FourierHead(3, 5, 3, regularization_gamma=0.1, init_scale=1.0, dtype=F64), method)
+    names, params = zip(*module.named_parameters())
+    x = torch.randn(2, 3, dtype=F64)
+    extra = (torch.linspace(-0.9, 0.9, 4, dtype=F64),) if method in ("density", "cdf") else ()
+
+    def f(x, *p):
+        return torch.func.functional_call(module, dict(zip(names, p)), (x, *extra))
+
+    assert gradgradcheck(f, [t.detach().requires_grad_() for t in (x, *params)])
+
+
+def test_functions_pass_gradgradcheck():
+    a = torch.randn(2, 4, dtype=torch.complex128, requires_grad=True)
+    c = torch.randn(2, 3, dtype=torch.complex128, requires_grad=True)
+    points = torch.linspace(-0.9, 0.9, 4, dtype=F64, requires_grad=True)
+    assert gradgradcheck(autocorrelate, (a,))
+    assert gradgradcheck(fourier_density, (c, points))
+    assert gradgradcheck(fourier_cdf, (c, points))
+    assert gradgradcheck(fourier_regularization, (c,))
+
+
+@pytest.mark.parametrize("device", ["cpu", "meta"])
+def test_empty_batch_and_meta_device(device):
+    head = FourierHead(4, 6, 3, device=device)
+    points = torch.linspace(-1, 1, 5, device=device)
+    for batch in ((0,), (0, 3), (2,)):
+        x = torch.randn(*batch, 4, device=device)
+        for out, width in ((head(x), 6), (head.density(x, points), 5), (head.cdf(x, points), 5),
+                           (head.normalized_coefficients(x), 3), (head.sample(x, 7), 7)):
+            assert out.shape == (*batch, width) and out.device.type == device
+    if device == "cpu":
+        x = torch.randn(0, 4, requires_grad=True)
+        head(x).sum().backward()
+        assert x.grad.shape == (0, 4) and head.proj.weight.grad is not None
+
+
+_BAD = {
+    "numpy-x": (lambda: FourierHead(4, 6, 3)(np.ones((2, 4), np.float32)), TypeError,
+                r"FourierHead: x must be a torch.Tensor, got numpy.ndarray of shape \(2, 4\) \(convert with torch.as_tensor\)"),
+    "numpy-points": (lambda: FourierHead(4, 6, 3).cdf(torch.ones(2, 4), np.linspace(-1, 1, 3)), TypeError,
+                     r"FourierHead.cdf: points must be a torch.Tensor, got numpy.ndarray of shape \(3,\)"),
+    "size-None": (lambda: FourierHead(4, None, 3), TypeError, r"num_bins must be an int, got NoneType None"),
+    "size-str": (lambda: FourierHead(4, 6, "3"), TypeError, r"num_frequencies must be an int, got str '3'"),
+    "size-float": (lambda: FourierHead(4.0, 6, 3), TypeError, r"in_features must be an int, got float 4.0"),
+    "size-bool": (lambda: FourierHead(True, 6, 3), TypeError, r"in_features must be an int, got bool True"),
+    "size-nan": (lambda: FourierHead(4, float("nan"), 3), TypeError, r"num_bins must be an int, got float nan"),
+    "init_scale-inf": (lambda: FourierHead(4, 6, 3, init_scale=float("inf")), ValueError,
+                       r"init_scale must be finite, got inf"),
+    "gamma-inf": (lambda: FourierHead(4, 6, 3, regularization_gamma=float("inf")), ValueError,
+                  r"regularization_gamma must be finite, got inf"),
+    "gamma-str": (lambda: FourierHead(4, 6, 3, regularization_gamma="0.1"), TypeError,
+                  r"regularization_gamma must be a real number, got str '0.1'"),
+    "eps-nan": (lambda: FourierHead(4, 6, 3, eps=float("nan")), ValueError, r"eps must be finite, got nan"),
+    "dtype-complex": (lambda: FourierHead(4, 6, 3, dtype=torch.complex64), TypeError,
+                      r"dtype must be a real floating torch.dtype .*complex64"),
+    "num_samples-bool": (lambda: FourierHead(4, 6, 3).sample(torch.ones(2, 4), True), TypeError,
+                         r"num_samples must be an int, got bool True"),
+}
+
+
+@pytest.mark.parametrize("case", _BAD)
+def test_bad_arguments_name_the_argument_and_value(case):
+    build, error, match = _BAD[case]
+    with pytest.raises(error, match=match):
+        build()
