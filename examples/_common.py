@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from operators._checkpoint import atomic_write_text
+from operators.checkpoint import atomic_write_text
 from operators.losses import LpLoss
 from operators.training import Trainer
 from spectral.analysis import radial_spectrum

@@ -61,7 +61,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from operators._checkpoint import atomic_save, atomic_write_text
+from operators.checkpoint import atomic_save, atomic_write_text
 from spectral.inr import FKAN, FKAN_ACTIVATIONS, SIREN, FourierFeatureINR, widening_widths
 from _common import check_int  # noqa: E402  (examples/ is on sys.path)
 

@@ -52,7 +52,7 @@ from _common import (  # noqa: E402  (examples/ is on sys.path)
     run_options,
 )
 
-from operators._checkpoint import atomic_save, atomic_write_text  # noqa: E402
+from operators.checkpoint import atomic_save, atomic_write_text  # noqa: E402
 from operators.datasets.darcy import darcy  # noqa: E402
 from operators.datasets.navier_stokes import navier_stokes  # noqa: E402
 from operators.error_spectrum import error_spectrum, fraction_above, plot_error_spectra  # noqa: E402

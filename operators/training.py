@@ -5,7 +5,7 @@ sample; data sets are pairs ``inputs (n, C_in, *grid)``, ``targets (n, C_out, *g
 (any shapes the model and loss accept; only the leading sample axis is shared).
 
 Batching, sharding and the per-epoch order live in :mod:`operators._distributed`;
-atomic files and RNG states in :mod:`operators._checkpoint`.
+atomic files and RNG states in :mod:`operators.checkpoint`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from operators._checkpoint import (
+from operators.checkpoint import (
     _fsync_dir,
     append_jsonl,
     capture_rng_state,

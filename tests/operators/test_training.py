@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, SubsetRandomSampler, TensorDataset
 
-from operators import _checkpoint
+from operators import checkpoint
 from operators._distributed import DistContext, ShardedBatchSampler, make_source
 from operators.training import NonFiniteLossError, Trainer
 from tests.operators import _ddp_worker as worker
@@ -198,7 +198,7 @@ def test_failed_checkpoint_write_keeps_the_previous_one(tmp_path, monkeypatch):
             raise OSError("disk full")
         real_save(obj, f)
 
-    monkeypatch.setattr(_checkpoint.torch, "save", flaky_save)
+    monkeypatch.setattr(checkpoint.torch, "save", flaky_save)
     with pytest.raises(OSError, match="disk full"):
         _trainer(checkpoint_dir=tmp_path).fit((x, y))
     monkeypatch.undo()
@@ -529,9 +529,9 @@ def _run(args: list[str], timeout: float = 240) -> subprocess.CompletedProcess:
 @pytest.fixture
 def isolated_rng():
     """Global RNG states put back after the test (resuming restores a checkpoint's)."""
-    state = _checkpoint.capture_rng_state()
+    state = checkpoint.capture_rng_state()
     yield
-    _checkpoint.restore_rng_state(state)
+    checkpoint.restore_rng_state(state)
 
 
 @pytest.mark.parametrize(
