@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from spectral.checks import check_dtype_matches
+from spectral.checks import check_bool, check_dtype_matches, check_int, check_real_dtype, check_tensor
 
 __all__ = ["fourier_kan_features", "fourier_kan", "FourierKANLayer"]
 
@@ -137,7 +137,8 @@ def fourier_kan(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
     Raises
     ------
     TypeError
-        If ``x`` is not a real floating tensor, or (outside autocast) its dtype is not ``weight``'s.
+        If ``x`` or ``weight`` is not a real floating tensor (numpy arrays included), or
+        (outside autocast) ``x``'s dtype is not ``weight``'s.
     ValueError
         If ``weight`` is not 4-D with a size-2 third axis, or ``x``'s last axis is not ``I``.
 
@@ -150,24 +151,29 @@ def fourier_kan(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
     Peak activation memory is one ``(M, I, 2, K)`` feature buffer at a time (forward
     and backward); nothing of size ``K`` is kept between them.
     """
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(f"x must have a real floating dtype, got {x.dtype}")
-    if weight.ndim != 4 or weight.shape[2] != 2:
-        raise ValueError(f"weight: expected shape (O, I, 2, K), got {tuple(weight.shape)}")
-    if x.ndim < 1 or x.shape[-1] != weight.shape[1]:
-        raise ValueError(f"fourier_kan: expected x of shape (..., {weight.shape[1]}), got {tuple(x.shape)}")
-    check_dtype_matches("fourier_kan", x, weight)
+    _check_input("fourier_kan", x, weight, bias)
+    return _fourier_kan(x, weight, bias)
+
+
+def _fourier_kan(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     lead = x.shape[:-1]
     out = _FourierKANFunction.apply(x.reshape(-1, x.shape[-1]), weight, bias)  # (M, O)
     return out.reshape(*lead, weight.shape[0])
 
 
-def _check_count(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    return value
+def _check_input(owner: str, x: object, weight: object, bias: object) -> None:
+    """``x`` real ``(..., I)``, ``weight`` real ``(O, I, 2, K)``, ``bias`` None or ``(O,)``; one dtype (autocast aside)."""
+    check_tensor(owner, "x", x)
+    check_tensor(owner, "weight", weight)
+    if weight.ndim != 4 or weight.shape[2] != 2:
+        raise ValueError(f"{owner}: expected weight of shape (O, I, 2, K), got {tuple(weight.shape)}")
+    if x.ndim < 1 or x.shape[-1] != weight.shape[1]:
+        raise ValueError(f"{owner}: expected x of shape (..., {weight.shape[1]}), got {tuple(x.shape)}")
+    if bias is not None:
+        check_tensor(owner, "bias", bias)
+        if tuple(bias.shape) != (weight.shape[0],):
+            raise ValueError(f"{owner}: expected bias of shape ({weight.shape[0]},), got {tuple(bias.shape)}")
+    check_dtype_matches(owner, x, weight)
 
 
 class FourierKANLayer(nn.Module):
@@ -209,7 +215,8 @@ class FourierKANLayer(nn.Module):
     ValueError
         At construction for counts below 1; in ``forward`` for a last axis other than ``I``.
     TypeError
-        In ``forward`` for a non-floating (integer, bool, complex) input.
+        At construction for a count that is not an int, a flag that is not a bool or a
+        non-real ``dtype``; in ``forward`` for an input that is not a real floating tensor.
 
     Shape
     -----
@@ -245,13 +252,14 @@ class FourierKANLayer(nn.Module):
         dtype=None,
     ) -> None:
         super().__init__()
-        self.in_features = _check_count("in_features", in_features)
-        self.out_features = _check_count("out_features", out_features)
-        self.num_frequencies = _check_count("num_frequencies", num_frequencies)
-        self.smooth_init = bool(smooth_init)
-        factory = {"device": device, "dtype": dtype}
-        self.weight = nn.Parameter(torch.empty(out_features, in_features, 2, num_frequencies, **factory))
-        self.bias = nn.Parameter(torch.empty(out_features, **factory)) if bias else None
+        self.in_features = check_int("in_features", in_features)
+        self.out_features = check_int("out_features", out_features)
+        self.num_frequencies = check_int("num_frequencies", num_frequencies)
+        self.smooth_init = check_bool("smooth_init", smooth_init)
+        factory = {"device": device, "dtype": check_real_dtype("dtype", dtype)}
+        shape = (self.out_features, self.in_features, 2, self.num_frequencies)
+        self.weight = nn.Parameter(torch.empty(shape, **factory))
+        self.bias = nn.Parameter(torch.empty(self.out_features, **factory)) if check_bool("bias", bias) else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -266,13 +274,8 @@ class FourierKANLayer(nn.Module):
                 self.bias.zero_()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"FourierKANLayer: x must be a torch.Tensor, got {type(x).__name__}")
-        if not x.is_floating_point():
-            raise TypeError(f"FourierKANLayer: x must have a real floating dtype, got {x.dtype}")
-        if x.ndim < 1 or x.shape[-1] != self.in_features:
-            raise ValueError(f"FourierKANLayer: expected x of shape (..., {self.in_features}), got {tuple(x.shape)}")
-        return fourier_kan(x, self.weight, self.bias)
+        _check_input("FourierKANLayer", x, self.weight, self.bias)
+        return _fourier_kan(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return (

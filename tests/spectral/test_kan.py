@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -120,26 +121,26 @@ def test_dtype_mismatch_is_a_type_error():
 
 
 @pytest.mark.parametrize(
-    "kwargs, name",
+    "kwargs, error, match",
     [
-        ({"num_frequencies": 0}, "num_frequencies"),
-        ({"num_frequencies": -3}, "num_frequencies"),
-        ({"num_frequencies": 2.5}, "num_frequencies"),
-        ({"in_features": 0}, "in_features"),
-        ({"out_features": True}, "out_features"),
+        ({"num_frequencies": 0}, ValueError, r"num_frequencies must be an int >= 1, got 0"),
+        ({"num_frequencies": -3}, ValueError, r"num_frequencies must be an int >= 1, got -3"),
+        ({"num_frequencies": 2.5}, TypeError, r"num_frequencies must be an int, got float 2.5"),
+        ({"num_frequencies": float("nan")}, TypeError, r"num_frequencies must be an int, got float nan"),
+        ({"num_frequencies": "4"}, TypeError, r"num_frequencies must be an int, got str '4'"),
+        ({"in_features": 0}, ValueError, r"in_features must be an int >= 1, got 0"),
+        ({"in_features": None}, TypeError, r"in_features must be an int, got NoneType None"),
+        ({"out_features": True}, TypeError, r"out_features must be an int, got bool True"),
+        ({"bias": "yes"}, TypeError, r"bias must be a bool, got str 'yes'"),
+        ({"smooth_init": 1}, TypeError, r"smooth_init must be a bool, got int 1"),
+        ({"dtype": torch.complex64}, TypeError, r"dtype must be a real floating torch.dtype.*complex64"),
     ],
     ids=lambda v: str(v),
 )
-def test_bad_constructor_arguments(kwargs, name):
+def test_bad_constructor_arguments(kwargs, error, match):
     args = {"in_features": 2, "out_features": 3, "num_frequencies": 4} | kwargs
-    with pytest.raises(ValueError, match=rf"{name} must be an int >= 1, got {re_value(kwargs[name])}"):
-        FourierKANLayer(args["in_features"], args["out_features"], args["num_frequencies"])
-
-
-def re_value(v) -> str:
-    import re
-
-    return re.escape(repr(v))
+    with pytest.raises(error, match=match):
+        FourierKANLayer(args.pop("in_features"), args.pop("out_features"), args.pop("num_frequencies"), **args)
 
 
 def test_bad_weight_shape_in_functional_form():
@@ -190,3 +191,48 @@ def test_torch_compile_fullgraph(generator):
     torch.testing.assert_close(y, layer(x))
     (gx,) = torch.autograd.grad(y.sum(), x)
     torch.testing.assert_close(gx, torch.autograd.grad(layer(x).sum(), x)[0])
+
+
+@pytest.mark.parametrize("size", [(2, 3, 4), (3, 9, 2)], ids=lambda s: "I{}-O{}-K{}".format(*s))
+@pytest.mark.parametrize("wrt", ["x", "weight", "layer"])
+def test_gradgradcheck_on_each_backward_path(size, wrt, generator):
+    """Both backward paths (O < 2K rotated, O >= 2K feature-gradient) for every input subset and the Module."""
+    n_in, n_out, n_freq = size
+    x = torch.rand(4, n_in, generator=generator, dtype=torch.float64) * 2 - 1
+    w = torch.randn(n_out, n_in, 2, n_freq, generator=generator, dtype=torch.float64)
+    if wrt == "x":
+        assert torch.autograd.gradgradcheck(lambda x_: fourier_kan(x_, w), (x.requires_grad_(),))
+    elif wrt == "weight":
+        assert torch.autograd.gradgradcheck(lambda w_: fourier_kan(x, w_), (w.requires_grad_(),))
+    else:
+        layer = FourierKANLayer(n_in, n_out, n_freq, dtype=torch.float64)
+        names, params = zip(*layer.named_parameters())
+
+        def f(x_, *p):
+            return torch.func.functional_call(layer, dict(zip(names, p)), (x_.reshape(2, 2, n_in),))
+
+        assert torch.autograd.gradgradcheck(f, [t.detach().requires_grad_() for t in (x, *params)])
+
+
+@pytest.mark.parametrize("device", ["cpu", "meta"])
+def test_empty_batch_and_meta_device(device):
+    layer = FourierKANLayer(3, 5, 4, device=device)
+    for lead in ((0,), (2, 0), (4,)):
+        y = layer(torch.randn(*lead, 3, device=device))
+        assert y.shape == (*lead, 5) and y.device.type == device
+    if device == "cpu":
+        x = torch.randn(0, 3, requires_grad=True)
+        layer(x).sum().backward()
+        assert x.grad.shape == (0, 3) and layer.weight.grad.shape == layer.weight.shape
+
+
+def test_bad_tensors_in_the_functional_form():
+    w = torch.zeros(3, 2, 2, 4)
+    with pytest.raises(TypeError, match=r"fourier_kan: x must be a torch.Tensor, got numpy.ndarray of shape \(5, 2\)"):
+        fourier_kan(np.zeros((5, 2), np.float32), w)
+    with pytest.raises(TypeError, match=r"FourierKANLayer: x must be a torch.Tensor, got list"):
+        FourierKANLayer(2, 3, 4)([[0.0, 1.0]])
+    with pytest.raises(TypeError, match=r"fourier_kan: weight must be a torch.Tensor, got numpy.ndarray"):
+        fourier_kan(torch.zeros(5, 2), np.zeros((3, 2, 2, 4)))
+    with pytest.raises(ValueError, match=r"fourier_kan: expected bias of shape \(3,\), got \(4,\)"):
+        fourier_kan(torch.zeros(5, 2), w, torch.zeros(4))
