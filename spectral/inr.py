@@ -20,7 +20,8 @@ from typing import Literal
 import torch
 from torch import nn
 
-from spectral.checks import check_dtype_matches
+from spectral.activations import get_activation
+from spectral.checks import check_choice, check_dtype_matches, check_int, check_number, check_real_dtype, check_tensor
 from spectral.kan import FourierKANLayer
 
 __all__ = ["FKAN_ACTIVATIONS", "FKAN", "SIREN", "FourierFeatureINR", "projection_directions", "widening_widths"]
@@ -29,32 +30,21 @@ FKAN_ACTIVATIONS = ("gated_tanh", "sine", "relu", "gelu", "silu")
 FKANActivation = Literal["gated_tanh", "sine", "relu", "gelu", "silu"]
 
 
-_ACTIVATION_FNS = {
-    "gated_tanh": lambda z, omega_0: (z + torch.tanh(omega_0 * z)) * torch.sigmoid(z),
-    "sine": lambda z, omega_0: torch.sin(omega_0 * z),
-    "relu": lambda z, omega_0: torch.relu(z),
-    "gelu": lambda z, omega_0: nn.functional.gelu(z),
-    "silu": lambda z, omega_0: nn.functional.silu(z),
-}
-
-
-def _check_count(name: str, value: object, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return value
+def _fkan_activation(name: str, z: torch.Tensor, omega_0: float) -> torch.Tensor:
+    """FKAN's MLP activation: the two periodic ones here, the rest from :mod:`spectral.activations`."""
+    if name == "gated_tanh":
+        return (z + torch.tanh(omega_0 * z)) * torch.sigmoid(z)
+    if name == "sine":
+        return torch.sin(omega_0 * z)
+    return get_activation(name)(z)
 
 
 def _check_positive(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return float(value)
+    return check_number(name, value, min=0.0, min_open=True)
 
 
 def _check_coords(owner: str, x: object, in_features: int, weight: torch.Tensor) -> None:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{owner}: coordinates must be a torch.Tensor, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(f"{owner}: coordinates must have a real floating dtype, got {x.dtype}")
+    check_tensor(owner, "coordinates", x)
     if x.ndim < 1 or x.shape[-1] != in_features:
         raise ValueError(f"{owner}: expected coordinates of shape (..., {in_features}), got {tuple(x.shape)}")
     check_dtype_matches(owner, x, weight, "coordinates")
@@ -62,7 +52,7 @@ def _check_coords(owner: str, x: object, in_features: int, weight: torch.Tensor)
 
 def widening_widths(hidden_features: int) -> tuple[int, ...]:
     """The FKAN authors' image-model widths ``(H, 2H, 2H, 2H, 4H)`` for :class:`FKAN`'s ``hidden_features``."""
-    h = _check_count("hidden_features", hidden_features)
+    h = check_int("hidden_features", hidden_features)
     return (h, 2 * h, 2 * h, 2 * h, 4 * h)
 
 
@@ -72,14 +62,13 @@ def _fkan_widths(hidden_features: object, n_layers: object) -> tuple[int, ...]:
         widths = tuple(hidden_features)
         if not widths:
             raise ValueError("hidden_features must be an int or a non-empty sequence of ints, got an empty sequence")
-        for i, w in enumerate(widths):
-            _check_count(f"hidden_features[{i}]", w)
-        if n_layers is not None and _check_count("n_layers", n_layers) != len(widths):
+        widths = tuple(check_int(f"hidden_features[{i}]", w) for i, w in enumerate(widths))
+        if n_layers is not None and check_int("n_layers", n_layers) != len(widths):
             raise ValueError(f"n_layers must equal len(hidden_features) = {len(widths)} when hidden_features is a "
                              f"sequence, got n_layers={n_layers!r} and hidden_features={widths}")
         return widths
-    h = _check_count("hidden_features", hidden_features)
-    return (h,) * _check_count("n_layers", 3 if n_layers is None else n_layers)
+    h = check_int("hidden_features", hidden_features)
+    return (h,) * check_int("n_layers", 3 if n_layers is None else n_layers)
 
 
 def projection_directions(in_features: int, directions: int, *, dtype=None, device=None) -> torch.Tensor:
@@ -96,8 +85,8 @@ def projection_directions(in_features: int, directions: int, *, dtype=None, devi
             [ 0.0000,  1.0000],
             [-0.7071,  0.7071]])
     """
-    d = _check_count("in_features", in_features)
-    n = _check_count("directions", directions)
+    d = check_int("in_features", in_features)
+    n = check_int("directions", directions)
     if n < d or (d == 1 and n > 1):
         need = "1 for in_features=1" if d == 1 else f"at least in_features={d}"
         raise ValueError(f"directions must be {need}, got {n}")
@@ -111,8 +100,25 @@ def projection_directions(in_features: int, directions: int, *, dtype=None, devi
     return u.to(dtype=dtype or torch.get_default_dtype(), device=device)
 
 
-def _linears(sizes: list[int], factory: dict) -> nn.ModuleList:
-    return nn.ModuleList(nn.Linear(a, b, **factory) for a, b in zip(sizes[:-1], sizes[1:]))
+class _CoordinateNet(nn.Module):
+    """What every INR here shares: validated ``in_features``/``out_features``, Linear layers, a read-out."""
+
+    def _build(self, in_features: object, out_features: object, device, dtype) -> dict:
+        """Check and store the widths; the factory arguments for the parameters."""
+        self.in_features = check_int("in_features", in_features)
+        self.out_features = check_int("out_features", out_features)
+        return {"device": device, "dtype": check_real_dtype("dtype", dtype)}
+
+    def _uniform_widths(self, hidden_features: object, n_layers: object) -> list[int]:
+        """Check and store ``hidden_features`` and ``n_layers``: the widths ``[H] * n_layers``."""
+        self.hidden_features = check_int("hidden_features", hidden_features)
+        self.n_layers = check_int("n_layers", n_layers)
+        return [self.hidden_features] * self.n_layers
+
+    def _build_mlp(self, sizes: Sequence[int], factory: dict) -> None:
+        """``layers``: Linear ``sizes[i] -> sizes[i + 1]``; ``out``: Linear ``sizes[-1] -> out_features``."""
+        self.layers = nn.ModuleList(nn.Linear(a, b, **factory) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.out = nn.Linear(sizes[-1], self.out_features, **factory)
 
 
 def _siren_uniform_(linear: nn.Linear, bound: float) -> None:
@@ -122,7 +128,7 @@ def _siren_uniform_(linear: nn.Linear, bound: float) -> None:
         linear.weight.uniform_(-bound, bound)
 
 
-class SIREN(nn.Module):
+class SIREN(_CoordinateNet):
     """Sinusoidal representation network: ``h <- sin(omega_0 (W h + b))``, then a linear output.
 
     Initialisation (Sitzmann et al.): first layer ``W ~ U(-1/d, 1/d)``; every later layer
@@ -179,14 +185,10 @@ class SIREN(nn.Module):
         dtype=None,
     ) -> None:
         super().__init__()
-        self.in_features = _check_count("in_features", in_features)
-        self.out_features = _check_count("out_features", out_features)
-        self.hidden_features = _check_count("hidden_features", hidden_features)
-        self.n_layers = _check_count("n_layers", n_layers)
+        factory = self._build(in_features, out_features, device, dtype)
+        widths = self._uniform_widths(hidden_features, n_layers)
         self.omega_0 = _check_positive("omega_0", omega_0)
-        factory = {"device": device, "dtype": dtype}
-        self.layers = _linears([in_features] + [hidden_features] * n_layers, factory)
-        self.out = nn.Linear(hidden_features, out_features, **factory)
+        self._build_mlp([self.in_features, *widths], factory)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -208,7 +210,7 @@ class SIREN(nn.Module):
         )
 
 
-class FourierFeatureINR(nn.Module):
+class FourierFeatureINR(_CoordinateNet):
     """Random Fourier features then a ReLU MLP: ``MLP([sin(2 pi B v), cos(2 pi B v)])``.
 
     ``B`` is ``(R, d)`` with entries ``N(0, sigma^2)``, drawn at construction (and by
@@ -261,16 +263,12 @@ class FourierFeatureINR(nn.Module):
         dtype=None,
     ) -> None:
         super().__init__()
-        self.in_features = _check_count("in_features", in_features)
-        self.out_features = _check_count("out_features", out_features)
-        self.num_features = _check_count("num_features", num_features)
+        factory = self._build(in_features, out_features, device, dtype)
+        self.num_features = check_int("num_features", num_features)
         self.sigma = _check_positive("sigma", sigma)
-        self.hidden_features = _check_count("hidden_features", hidden_features)
-        self.n_layers = _check_count("n_layers", n_layers)
-        factory = {"device": device, "dtype": dtype}
-        self.register_buffer("frequencies", torch.empty(num_features, in_features, **factory))  # B: (R, d)
-        self.layers = _linears([2 * num_features] + [hidden_features] * n_layers, factory)
-        self.out = nn.Linear(hidden_features, out_features, **factory)
+        widths = self._uniform_widths(hidden_features, n_layers)
+        self.register_buffer("frequencies", torch.empty(self.num_features, self.in_features, **factory))  # (R, d)
+        self._build_mlp([2 * self.num_features, *widths], factory)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -294,7 +292,7 @@ class FourierFeatureINR(nn.Module):
         )
 
 
-class FKAN(nn.Module):
+class FKAN(_CoordinateNet):
     """Fourier-KAN implicit representation: a learnable Fourier series per coordinate, then an MLP.
 
     ``h = LayerNorm(FourierKAN(x))``, ``h <- act(W h + b)`` for ``n_layers - 1`` layers,
@@ -344,11 +342,15 @@ class FKAN(nn.Module):
 
     Raises
     ------
+    TypeError
+        For a count that is not an int (None, str, float, bool), an ``omega_0`` that is not a
+        real number, a non-bool ``smooth_init``, a non-real ``dtype``; in ``forward`` for
+        coordinates that are not a real floating tensor.
     ValueError
         For an unknown ``activation`` (the message lists :data:`FKAN_ACTIVATIONS`), counts
         below 1, an empty ``hidden_features`` sequence or one whose length differs from
-        ``n_layers``, a non-positive ``omega_0``, or ``directions`` below ``d`` (or above 1
-        for ``d = 1``); in ``forward`` for a last axis other than ``d``.
+        ``n_layers``, a non-positive or non-finite ``omega_0``, or ``directions`` below ``d``
+        (or above 1 for ``d = 1``); in ``forward`` for a last axis other than ``d``.
 
     Shape
     -----
@@ -401,28 +403,23 @@ class FKAN(nn.Module):
         dtype=None,
     ) -> None:
         super().__init__()
-        if activation not in FKAN_ACTIVATIONS:
-            raise ValueError(f"activation must be one of {FKAN_ACTIVATIONS}, got {activation!r}")
-        self.in_features = _check_count("in_features", in_features)
-        self.out_features = _check_count("out_features", out_features)
+        self.activation = check_choice("activation", activation, FKAN_ACTIVATIONS)
+        factory = self._build(in_features, out_features, device, dtype)
         self.widths = _fkan_widths(hidden_features, n_layers)
-        self.hidden_features = hidden_features if isinstance(hidden_features, int) else self.widths
+        sequence = isinstance(hidden_features, Sequence) and not isinstance(hidden_features, str)
+        self.hidden_features = self.widths if sequence else self.widths[0]
         self.n_layers = len(self.widths)
-        self.activation = activation
         self.omega_0 = _check_positive("omega_0", omega_0)
-        factory = {"device": device, "dtype": dtype}
-        first, last = self.widths[0], self.widths[-1]
-        self.directions = directions
-        if directions is not None:
-            u = projection_directions(in_features, directions, **factory)  # (d, D)
+        self.directions = check_int("directions", directions, allow_none=True)
+        if self.directions is not None:
+            u = projection_directions(self.in_features, self.directions, **factory)  # (d, D)
             self.register_buffer("directions_matrix", u, persistent=False)
         else:
             self.directions_matrix = None
-        series_inputs = in_features if directions is None else directions
-        self.kan = FourierKANLayer(series_inputs, first, num_frequencies, smooth_init=smooth_init, **factory)
-        self.norm = nn.LayerNorm(first, **factory)
-        self.layers = _linears(list(self.widths), factory)
-        self.out = nn.Linear(last, out_features, **factory)
+        series_inputs = self.in_features if self.directions is None else self.directions
+        self.kan = FourierKANLayer(series_inputs, self.widths[0], num_frequencies, smooth_init=smooth_init, **factory)
+        self.norm = nn.LayerNorm(self.widths[0], **factory)
+        self._build_mlp(self.widths, factory)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -441,7 +438,7 @@ class FKAN(nn.Module):
             x = x @ self.directions_matrix  # (..., D) projections onto the fixed directions
         h = self.norm(self.kan(x))  # (..., H_1)
         for linear in self.layers:
-            h = _ACTIVATION_FNS[self.activation](linear(h), self.omega_0)  # (..., H_l)
+            h = _fkan_activation(self.activation, linear(h), self.omega_0)  # (..., H_l)
         return self.out(h)
 
     @property

@@ -187,28 +187,44 @@ def test_non_floating_coordinates_are_a_type_error(name, dtype):
         SMALL[name](2, 1)(torch.zeros(3, 2, dtype=dtype))
 
 
-@pytest.mark.parametrize(
-    "build, match",
-    [
-        (lambda: FKAN(2, 1, activation="tanh"), r"activation must be one of \('gated_tanh', 'sine', .*got 'tanh'"),
-        (lambda: FKAN(2, 1, num_frequencies=0), r"num_frequencies must be an int >= 1, got 0"),
-        (lambda: FKAN(2, 1, n_layers=0), r"n_layers must be an int >= 1, got 0"),
-        (lambda: FKAN(2, 1, hidden_features=()), r"hidden_features must be an int or a non-empty sequence"),
-        (lambda: FKAN(2, 1, hidden_features=(8, 0, 4)), r"hidden_features\[1\] must be an int >= 1, got 0"),
-        (lambda: FKAN(2, 1, hidden_features=[8, 16], n_layers=3),
-         r"n_layers must equal len\(hidden_features\) = 2 .*got n_layers=3 and hidden_features=\(8, 16\)"),
-        (lambda: FKAN(2, 1, hidden_features=8.0), r"hidden_features must be an int >= 1, got 8.0"),
-        (lambda: widening_widths(0), r"hidden_features must be an int >= 1, got 0"),
-        (lambda: SIREN(2, 1, omega_0=-1.0), r"omega_0 must be a finite number > 0, got -1.0"),
-        (lambda: SIREN(0, 1), r"in_features must be an int >= 1, got 0"),
-        (lambda: FourierFeatureINR(2, 1, sigma=0.0), r"sigma must be a finite number > 0, got 0.0"),
-        (lambda: FourierFeatureINR(2, 1, num_features=2.0), r"num_features must be an int >= 1, got 2.0"),
-    ],
-    ids=["activation", "K", "n_layers", "widths-empty", "widths-zero", "widths-n_layers", "widths-float",
-         "widening", "omega_0", "in_features", "sigma", "num_features"],
-)
-def test_bad_constructor_arguments(build, match):
-    with pytest.raises(ValueError, match=match):
+_BAD_CONSTRUCTOR_ARGUMENTS = {
+    "activation": (lambda: FKAN(2, 1, activation="tanh"), ValueError,
+                   r"activation must be one of \('gated_tanh', 'sine', .*got str 'tanh'"),
+    "K": (lambda: FKAN(2, 1, num_frequencies=0), ValueError, r"num_frequencies must be an int >= 1, got 0"),
+    "K-str": (lambda: FKAN(2, 1, num_frequencies="8"), TypeError, r"num_frequencies must be an int, got str '8'"),
+    "n_layers": (lambda: FKAN(2, 1, n_layers=0), ValueError, r"n_layers must be an int >= 1, got 0"),
+    "n_layers-bool": (lambda: SIREN(2, 1, n_layers=True), TypeError, r"n_layers must be an int, got bool True"),
+    "widths-empty": (lambda: FKAN(2, 1, hidden_features=()), ValueError,
+                     r"hidden_features must be an int or a non-empty sequence"),
+    "widths-zero": (lambda: FKAN(2, 1, hidden_features=(8, 0, 4)), ValueError,
+                    r"hidden_features\[1\] must be an int >= 1, got 0"),
+    "widths-n_layers": (lambda: FKAN(2, 1, hidden_features=[8, 16], n_layers=3), ValueError,
+                        r"n_layers must equal len\(hidden_features\) = 2 .*got n_layers=3 and hidden_features=\(8, 16\)"),
+    "widths-float": (lambda: FKAN(2, 1, hidden_features=8.0), TypeError, r"hidden_features must be an int, got float 8.0"),
+    "widths-none": (lambda: FKAN(2, 1, hidden_features=None), TypeError,
+                    r"hidden_features must be an int, got NoneType None"),
+    "widening": (lambda: widening_widths(0), ValueError, r"hidden_features must be an int >= 1, got 0"),
+    "omega_0": (lambda: SIREN(2, 1, omega_0=-1.0), ValueError, r"omega_0 must be > 0(\.0)?, got -1.0"),
+    "omega_0-inf": (lambda: FKAN(2, 1, omega_0=float("inf")), ValueError, r"omega_0 must be finite, got inf"),
+    "omega_0-str": (lambda: SIREN(2, 1, omega_0="30"), TypeError, r"omega_0 must be a real number, got str '30'"),
+    "in_features": (lambda: SIREN(0, 1), ValueError, r"in_features must be an int >= 1, got 0"),
+    "out_features-nan": (lambda: FourierFeatureINR(2, float("nan")), TypeError, r"out_features must be an int, got float nan"),
+    "sigma": (lambda: FourierFeatureINR(2, 1, sigma=0.0), ValueError, r"sigma must be > 0(\.0)?, got 0.0"),
+    "sigma-nan": (lambda: FourierFeatureINR(2, 1, sigma=float("nan")), ValueError, r"sigma must be finite, got nan"),
+    "num_features": (lambda: FourierFeatureINR(2, 1, num_features=2.0), TypeError,
+                     r"num_features must be an int, got float 2.0"),
+    "directions-str": (lambda: FKAN(2, 1, directions="4"), TypeError, r"directions must be an int or None, got str '4'"),
+    "smooth_init": (lambda: FKAN(2, 1, smooth_init="no"), TypeError, r"smooth_init must be a bool, got str 'no'"),
+    "dtype-complex": (lambda: SIREN(2, 1, dtype=torch.complex64), TypeError,
+                      r"dtype must be a real floating torch.dtype .*complex64"),
+    "dtype-str": (lambda: FKAN(2, 1, dtype="float32"), TypeError, r"dtype must be a real floating torch.dtype .*'float32'"),
+}
+
+
+@pytest.mark.parametrize("case", _BAD_CONSTRUCTOR_ARGUMENTS)
+def test_bad_constructor_arguments(case):
+    build, error, match = _BAD_CONSTRUCTOR_ARGUMENTS[case]
+    with pytest.raises(error, match=match):
         build()
 
 
@@ -279,10 +295,13 @@ def test_reprs_name_the_configuration():
 
 
 def _example_module():
-    path = Path(__file__).resolve().parents[2] / "examples" / "inr_image.py"
-    spec = importlib.util.spec_from_file_location("inr_image_example", path)
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    spec = importlib.util.spec_from_file_location("inr_image_example", examples / "inr_image.py")
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    # The example imports ``_common`` from its own folder, on sys.path when it runs as a script.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(examples))
+        spec.loader.exec_module(module)
     return module
 
 
@@ -318,3 +337,47 @@ def test_float64_coordinates_to_a_float32_model_are_a_type_error(name):
     with pytest.raises(TypeError, match=rf"{name}: got coordinates of dtype torch.float64 but the parameters have"):
         model(torch.zeros(3, 2, dtype=torch.float64))
     assert model.double()(torch.zeros(3, 2, dtype=torch.float64)).dtype == torch.float64
+
+
+# ------------------------------------------------------ second derivatives, empty batch, meta device
+TINY = {
+    **{f"FKAN-{act}": (lambda act=act, **kw: FKAN(2, 1, num_frequencies=3, hidden_features=4, n_layers=2,
+                                                   activation=act, omega_0=2.0, **kw)) for act in FKAN_ACTIVATIONS},
+    "FKAN-directions": lambda **kw: FKAN(2, 1, num_frequencies=2, hidden_features=(4, 3), directions=3, **kw),
+    "SIREN": lambda **kw: SIREN(2, 1, hidden_features=4, n_layers=2, omega_0=3.0, **kw),
+    "FourierFeatureINR": lambda **kw: FourierFeatureINR(2, 1, num_features=3, hidden_features=4, n_layers=2,
+                                                        sigma=1.0, **kw),
+}
+
+
+@pytest.mark.parametrize("name", TINY)
+def test_gradgradcheck_over_coordinates_and_parameters(name):
+    """Exact second derivatives: PDE residuals and gradient penalties on an INR need them."""
+    model = TINY[name](dtype=torch.float64)
+    names, params = zip(*model.named_parameters())
+    x = torch.rand(3, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1)) * 2 - 1
+
+    def f(x_, *p):
+        return torch.func.functional_call(model, dict(zip(names, p)), (x_,))
+
+    assert torch.autograd.gradgradcheck(f, [t.detach().requires_grad_() for t in (x, *params)])
+
+
+@pytest.mark.parametrize("device", ["cpu", "meta"])
+@pytest.mark.parametrize("name", TINY)
+def test_empty_batch_and_meta_device(name, device):
+    model = TINY[name](device=device)
+    for lead in ((0,), (3, 0), (5,)):
+        y = model(torch.rand(*lead, 2, device=device))
+        assert y.shape == (*lead, 1) and y.device.type == device
+    if device == "cpu":
+        x = torch.rand(0, 2, requires_grad=True)
+        model(x).sum().backward()
+        assert x.grad.shape == (0, 2)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_numpy_coordinates_are_a_type_error_naming_the_array(name):
+    with pytest.raises(TypeError, match=rf"{name}: coordinates must be a torch.Tensor, got numpy.ndarray of shape "
+                                        r"\(4, 2\) \(convert with torch.as_tensor\)"):
+        SMALL[name](2, 1)(np.zeros((4, 2), np.float32))
