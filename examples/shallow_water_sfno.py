@@ -58,7 +58,7 @@ from torch_harmonics.quadrature import precompute_latitudes
 from tqdm import tqdm
 
 from operators.checkpoint import atomic_write_text
-from operators.datasets._cache import cached
+from operators.datasets import cached
 from operators.datasets.shallow_water import SOLVER_VERSION, make_solver, shallow_water_rollouts, shallow_water_step
 from operators.fno import FNO
 from operators.sfno import SFNO

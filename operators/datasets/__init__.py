@@ -10,14 +10,19 @@ its result (see :func:`default_cache_dir`).
 * :func:`navier_stokes`, :func:`navier_stokes_sequences`, :func:`time_stepping_pairs`:
   2-D vorticity on the torus (pseudo-spectral Crank-Nicolson/Heun).
 * :func:`shallow_water`, :func:`shallow_water_rollouts`: shallow water on the sphere
-  (torch-harmonics' ``ShallowWaterSolver``).
+  (torch-harmonics' ``ShallowWaterSolver``, imported on first use).
+
+:func:`cached` is the on-disk cache itself, for scripts that cache their own data the
+same way; :func:`cache_key` / :func:`cache_path` say where an entry lives.
 """
 
 from operators.datasets._cache import (
     CACHE_ENV_VAR,
     PDEData,
     PDESequence,
+    cache_key,
     cache_path,
+    cached,
     clear_cache,
     default_cache_dir,
 )
@@ -35,7 +40,9 @@ __all__ = [
     "CACHE_ENV_VAR",
     "PDEData",
     "PDESequence",
+    "cache_key",
     "cache_path",
+    "cached",
     "clear_cache",
     "default_cache_dir",
     "burgers",

@@ -1,4 +1,4 @@
-"""Containers, on-disk cache and shared argument checks of the PDE data generators.
+"""Containers and on-disk cache of the PDE data generators.
 
 Legend: ``n`` samples, ``C`` channels, ``T`` recorded times, ``*grid`` the spatial axes.
 
@@ -30,19 +30,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import numbers
 import os
 import re
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from operators._checkpoint import atomic_save
+from operators.checkpoint import atomic_save
+from spectral.checks import check_bool, describe
 
 __all__ = [
     "CACHE_ENV_VAR",
@@ -147,7 +147,7 @@ def cache_path(name: str, params: Mapping[str, Any], cache_dir: str | os.PathLik
 
 def save_atomic(obj: Any, path: str | os.PathLike) -> None:
     """``torch.save(obj, path)`` through a temporary file in the same folder and ``os.replace``
-    (:func:`operators._checkpoint.atomic_save`: the file gets the usual umask mode, not mkstemp's 0600)."""
+    (:func:`operators.checkpoint.atomic_save`: the file gets the usual umask mode, not mkstemp's 0600)."""
     atomic_save(obj, path)
 
 
@@ -174,10 +174,50 @@ def cached(
 ) -> dict:
     """Return ``generate()``, read from / written to the on-disk cache when ``cache``.
 
-    ``generate`` must return a dict of tensors and plain values (``torch.save``-able with
-    ``weights_only`` loading).
+    The cache the library's generators use, public for scripts that cache their own
+    data the same way (see the module notes for the layout and the atomic writes).
+
+    Parameters
+    ----------
+    name : str
+        Names the data set; the file is ``<name>-<key>.pt`` and :func:`clear_cache`
+        can remove one name's files.
+    params : mapping
+        Every value that changes the numbers (sizes, constants, seed, a version string):
+        plain values only (bool, int, float, str, None, torch.dtype, and lists, tuples
+        and dicts of them). ``1`` and ``1.0`` are different keys.
+    generate : callable
+        Makes the data: a dict of tensors and plain values (``torch.save``-able and
+        loadable with ``weights_only=True``).
+    cache : bool
+        False calls ``generate()`` and touches no file.
+    cache_dir : path, optional
+        See :func:`default_cache_dir`.
+
+    Returns
+    -------
+    dict
+        What ``generate()`` returned, or the copy read from the cache.
+
+    Raises
+    ------
+    TypeError
+        ``name`` is not a non-empty string, ``cache`` is not a bool, or ``params`` holds
+        a value that is not plain.
+
+    Examples
+    --------
+    >>> import tempfile, torch
+    >>> from operators.datasets import cached
+    >>> folder = tempfile.mkdtemp()
+    >>> first = cached("ones", {"n": 3}, lambda: {"x": torch.ones(3)}, cache_dir=folder)
+    >>> again = cached("ones", {"n": 3}, lambda: {"x": torch.zeros(3)}, cache_dir=folder)  # read back
+    >>> again["x"].tolist()
+    [1.0, 1.0, 1.0]
     """
-    if not cache:
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"name must be a non-empty str, got {describe(name)}")
+    if not check_bool("cache", cache):
         return generate()
     path = cache_path(name, params, cache_dir)
     if path.is_file():
@@ -214,55 +254,3 @@ def clear_cache(cache_dir: str | os.PathLike | None = None, *, name: str | None 
             p.unlink()
             removed += 1
     return removed
-
-
-# ---------------------------------------------------------------- argument checks
-def _check_int(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}: {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
-def _check_positive(name: str, value: Any, *, allow_zero: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}: {value!r}")
-    value = float(value)
-    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be finite and {bound}, got {value}")
-    return value
-
-
-def _single(resolution: Any) -> bool:
-    """Whether ``resolution`` is one size (return one result) rather than a sequence of sizes."""
-    return isinstance(resolution, numbers.Integral) and not isinstance(resolution, bool)
-
-
-def _check_resolutions(resolution: int | Sequence[int], name: str = "resolution") -> tuple[int, ...]:
-    if _single(resolution):
-        values: tuple = (resolution,)
-    elif isinstance(resolution, Sequence) and not isinstance(resolution, str):
-        values = tuple(resolution)
-    else:
-        raise TypeError(f"{name} must be an int or a sequence of ints, got {type(resolution).__name__}: {resolution!r}")
-    if not values:
-        raise ValueError(f"{name} must be an int or a non-empty sequence of ints, got {resolution!r}")
-    values = tuple(_check_int(name, v, 2) for v in values)
-    if len(set(values)) != len(values):
-        raise ValueError(f"{name} must not repeat a value, got {resolution!r}")
-    return values
-
-
-def _steps(name: str, duration: float, dt: float, duration_name: str) -> int:
-    """Number of steps of size ``dt`` in ``duration``; ValueError unless it is a whole number."""
-    steps = round(duration / dt)
-    if steps < 1 or abs(steps * dt - duration) > 1e-9 * max(duration, dt):
-        raise ValueError(f"{duration_name}={duration} must be a positive whole multiple of {name}={dt}")
-    return steps
-
-
-def _quiet(progress: bool | None) -> bool | None:
-    """tqdm's ``disable`` for a ``progress`` flag: None lets tqdm hide the bar off a terminal."""
-    return None if progress is None else not progress

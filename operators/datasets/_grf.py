@@ -32,6 +32,8 @@ from collections.abc import Sequence
 
 import torch
 
+from spectral.checks import check_int, check_ints, check_number
+
 __all__ = ["periodic_grf", "neumann_grf", "grf_coefficients"]
 
 
@@ -41,15 +43,28 @@ def grf_coefficients(eigenvalues: torch.Tensor, *, alpha: float, tau: float, sig
 
 
 def _check_args(n: int, size: Sequence[int], alpha: float, tau: float, sigma: float, min_points: int) -> tuple[int, ...]:
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive int, got {n!r}")
-    size = (size,) if isinstance(size, int) else tuple(size)
-    if len(size) not in (1, 2) or any(not isinstance(s, int) or s < min_points for s in size):
+    check_int("n", n)
+    size = check_ints("size", size, min=min_points)
+    if len(size) not in (1, 2):
         raise ValueError(f"size must be 1 or 2 ints >= {min_points}, got {size!r}")
     for name, value in (("alpha", alpha), ("tau", tau), ("sigma", sigma)):
-        if not math.isfinite(value) or value <= 0:
-            raise ValueError(f"{name} must be finite and > 0, got {value}")
+        check_number(name, value, min=0, min_open=True)
     return size
+
+
+def _amplitudes(
+    ks: list[torch.Tensor], scale: float, *, alpha: float, tau: float, sigma: float, zero_mean: bool
+) -> torch.Tensor:
+    """Karhunen-Loeve amplitudes on the mode grid ``ks`` (one 1-D tensor per axis), ``lambda = scale |k|^2``.
+
+    ``zero_mean`` zeroes the constant mode (the first entry).
+    """
+    k2 = sum(k.reshape([-1 if i == j else 1 for j in range(len(ks))]) ** 2 for i, k in enumerate(ks))
+    amp = grf_coefficients(scale * k2, alpha=alpha, tau=tau, sigma=sigma)
+    if zero_mean:
+        amp = amp.clone()
+        amp.view(-1)[0] = 0.0
+    return amp
 
 
 def periodic_grf(
@@ -74,11 +89,7 @@ def periodic_grf(
     noise = torch.randn((n, *size), generator=generator, dtype=torch.float64).to(device)
     freqs = [torch.fft.fftfreq(s, 1.0 / s, dtype=torch.float64, device=noise.device) for s in size[:-1]]
     freqs.append(torch.fft.rfftfreq(size[-1], 1.0 / size[-1], dtype=torch.float64, device=noise.device))
-    k2 = sum(f.reshape([-1 if i == j else 1 for j in range(len(size))]) ** 2 for i, f in enumerate(freqs))
-    amp = grf_coefficients(4 * math.pi**2 * k2, alpha=alpha, tau=tau, sigma=sigma)  # (*size[:-1], F)
-    if zero_mean:
-        amp = amp.clone()
-        amp.view(-1)[0] = 0.0
+    amp = _amplitudes(freqs, 4 * math.pi**2, alpha=alpha, tau=tau, sigma=sigma, zero_mean=zero_mean)  # (*size[:-1], F)
     axes = tuple(range(-len(size), 0))
     # ortho-normalised white noise has unit-variance Hermitian coefficients; norm="forward"
     # then sums amp_k xi_k e^{2 pi i k x}
@@ -114,11 +125,7 @@ def neumann_grf(
         norm = torch.where(k == 0, 1.0, math.sqrt(2.0))
         bases.append(norm * torch.cos(math.pi * x[:, None] * k[None, :]))  # (N points, N modes)
         ks.append(k)
-    k2 = sum(k.reshape([-1 if i == j else 1 for j in range(len(size))]) ** 2 for i, k in enumerate(ks))
-    amp = grf_coefficients(math.pi**2 * k2, alpha=alpha, tau=tau, sigma=sigma)  # (*size)
-    if zero_mean:
-        amp = amp.clone()
-        amp.view(-1)[0] = 0.0
+    amp = _amplitudes(ks, math.pi**2, alpha=alpha, tau=tau, sigma=sigma, zero_mean=zero_mean)  # (*size)
     coef = amp * xi  # (n, *modes)
     if len(size) == 1:
         field = coef @ bases[0].T

@@ -46,15 +46,17 @@ from collections.abc import Sequence
 import torch
 from tqdm.auto import tqdm
 
-from operators.datasets._cache import (
-    PDEData,
-    _check_int,
-    _check_positive,
+from operators.datasets._cache import PDEData, cached
+from operators.datasets._common import (
+    _by_resolution,
+    _check_field,
+    _all_positive,
     _check_resolutions,
+    _count,
+    _positive,
     _quiet,
-    _single,
     _steps,
-    cached,
+    _strides,
 )
 from operators.datasets._grf import periodic_grf
 
@@ -106,12 +108,25 @@ def burgers_solve(
 
     Shape
     -----
-    ``u0: (B, N)`` real -> ``(B, N)`` real, same dtype (computed in float64).
+    ``u0: (B, N)`` real -> ``(B, N)`` real, same dtype (computed in float64); ``B = 0``
+    gives an empty result.
+
+    Raises
+    ------
+    TypeError
+        ``u0`` is not a real floating tensor, or a parameter is not a real number.
+    ValueError
+        A wrong shape, a NaN/inf in ``u0``, a parameter out of range, or ``dt`` not
+        dividing ``t_final``.
+    FloatingPointError
+        The solution became non-finite (``dt`` too large for the data).
     """
-    if u0.ndim != 2 or u0.shape[-1] < 4:
-        raise ValueError(f"u0: expected shape (B, N) with N >= 4, got {tuple(u0.shape)}")
-    viscosity = _check_positive("viscosity", viscosity, allow_zero=True)
-    steps = _steps("dt", _check_positive("t_final", t_final), _check_positive("dt", dt), "t_final")
+    _check_field("burgers_solve", "u0", u0, lambda shape: len(shape) == 2 and shape[-1] >= 4, "(B, N) with N >= 4")
+    viscosity = float(_positive("viscosity", viscosity, allow_zero=True))
+    t_final, dt = float(_positive("t_final", t_final)), float(_positive("dt", dt))
+    steps = _steps("dt", t_final, dt, "t_final")
+    if u0.shape[0] == 0:
+        return torch.empty_like(u0)
     h = t_final / steps
     n = u0.shape[-1]
     k = 2 * math.pi * torch.fft.rfftfreq(n, 1.0 / n, dtype=torch.float64, device=u0.device)  # (F,)
@@ -179,7 +194,7 @@ def burgers(
     device : torch.device, optional
         Where the solver runs; results are returned on the CPU.
     cache, cache_dir : bool, path
-        Use the on-disk cache (see :mod:`operators.datasets._cache`).
+        Use the on-disk cache (see :func:`operators.datasets.cached`).
     progress : bool, optional
         Show a tqdm bar; ``None`` shows it only on a terminal.
 
@@ -193,24 +208,24 @@ def burgers(
 
     Raises
     ------
+    TypeError
+        A size, count or seed that is not an int, or a physical parameter that is not a
+        real number (None, a string, a bool).
     ValueError
-        A non-positive size/physical parameter, ``dt`` not dividing ``t_final``, or a
-        resolution that does not divide ``solver_resolution``.
+        A non-positive or non-finite size/physical parameter, ``dt`` not dividing
+        ``t_final``, or a resolution that does not divide ``solver_resolution``.
     """
-    n = _check_int("n", n)
+    n = _count("n", n)
     resolutions = _check_resolutions(resolution)
-    solver_resolution = _check_int("solver_resolution", solver_resolution, 4)
+    solver_resolution = _count("solver_resolution", solver_resolution, 4)
     if solver_resolution % 2:
         raise ValueError(f"solver_resolution must be even, got {solver_resolution}")
-    for s in resolutions:
-        if solver_resolution % s:
-            raise ValueError(f"resolution={s} must divide solver_resolution={solver_resolution}")
-    _check_positive("viscosity", viscosity)
-    _steps("dt", _check_positive("t_final", t_final), _check_positive("dt", dt), "t_final")
-    for name, value in (("grf_alpha", grf_alpha), ("grf_tau", grf_tau), ("grf_sigma", grf_sigma)):
-        _check_positive(name, value)
-    seed = _check_int("seed", seed, 0)
-    batch_size = _check_int("batch_size", batch_size)
+    strides = _strides(resolutions, solver_resolution)
+    viscosity, t_final, dt = _positive("viscosity", viscosity), _positive("t_final", t_final), _positive("dt", dt)
+    steps = _steps("dt", t_final, dt, "t_final")
+    _all_positive(grf_alpha=grf_alpha, grf_tau=grf_tau, grf_sigma=grf_sigma)
+    seed = _count("seed", seed, 0)
+    batch_size = _count("batch_size", batch_size)
     params = dict(
         n=n, resolution=resolutions, solver_resolution=solver_resolution, viscosity=viscosity, t_final=t_final,
         dt=dt, grf_alpha=grf_alpha, grf_tau=grf_tau, grf_sigma=grf_sigma, seed=seed, version=SOLVER_VERSION,
@@ -221,7 +236,6 @@ def burgers(
         u0 = periodic_grf(
             n, solver_resolution, alpha=grf_alpha, tau=grf_tau, sigma=grf_sigma, generator=gen, device=device
         )
-        steps = round(t_final / dt)
         out = torch.empty_like(u0)
         with tqdm(total=steps * math.ceil(n / batch_size), desc="burgers", unit="step", disable=_quiet(progress)) as bar:
             for i in range(0, n, batch_size):
@@ -229,11 +243,8 @@ def burgers(
                     u0[i : i + batch_size], viscosity=viscosity, t_final=t_final, dt=dt, progress=bar
                 )
         return {
-            s: {
-                "inputs": u0[:, None, :: solver_resolution // s].float().cpu(),
-                "targets": out[:, None, :: solver_resolution // s].float().cpu(),
-            }
-            for s in resolutions
+            s: {"inputs": u0[:, None, ::r].float().cpu(), "targets": out[:, None, ::r].float().cpu()}
+            for s, r in strides.items()
         }
 
     data = cached("burgers", params, generate, cache=cache, cache_dir=cache_dir)
@@ -244,5 +255,5 @@ def burgers(
         )
         for s in resolutions
     }
-    return results[resolutions[0]] if _single(resolution) else results
+    return _by_resolution(resolution, results)
 

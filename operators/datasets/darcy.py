@@ -14,7 +14,7 @@ Solver
 ------
 Second-order finite differences on the nodes ``(i / M, j / M)``: the five-point stencil
 with face coefficients the harmonic (default) or arithmetic mean of ``a`` at the two
-adjacent nodes, assembled with :mod:`scipy.sparse` and solved by SuperLU
+adjacent nodes, assembled with :mod:`scipy.sparse` (imported on first use) and solved by SuperLU
 (:func:`scipy.sparse.linalg.splu`) after a geometric nested-dissection ordering of the
 unknowns (less fill than the generic orderings). Validated against a manufactured
 solution with a smooth coefficient, observed order 2, in
@@ -40,24 +40,24 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
-import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 import torch
 from tqdm.auto import tqdm
 
-from operators.datasets._cache import (
-    PDEData,
-    _check_int,
-    _check_positive,
+from operators.datasets._cache import PDEData, cached
+from operators.datasets._common import (
+    _by_resolution,
+    _all_positive,
     _check_resolutions,
+    _count,
+    _finite,
+    _flag,
     _quiet,
-    _single,
-    cached,
 )
 from operators.datasets._grf import neumann_grf
+from spectral.checks import check_choice, describe
 
 __all__ = ["SOLVER_VERSION", "FACE_MEANS", "FaceMean", "darcy", "darcy_solve"]
 
@@ -114,14 +114,34 @@ def darcy_solve(a: np.ndarray, forcing: float | np.ndarray = 1.0, *, face_mean: 
     Shape
     -----
     ``a: (M + 1, M + 1)`` float64 -> ``u: (M + 1, M + 1)`` float64 (boundary rows zero).
+
+    Raises
+    ------
+    TypeError
+        ``a`` or ``forcing`` is not real (None, a string, a complex array).
+    ValueError
+        A wrong shape, a non-finite value, ``a`` not positive, or an unknown ``face_mean``.
+
+    Notes
+    -----
+    Imports :mod:`scipy.sparse` on first use (``import operators`` does not load scipy).
     """
-    if face_mean not in FACE_MEANS:
-        raise ValueError(f"face_mean must be one of {FACE_MEANS}, got {face_mean!r}")
-    a = np.asarray(a, dtype=np.float64)
+    import scipy.sparse as sp
+    import scipy.sparse.linalg as spla
+
+    check_choice("face_mean", face_mean, FACE_MEANS)
+    a = _real_array("a", a)
     if a.ndim != 2 or a.shape[0] != a.shape[1] or a.shape[0] < 3:
         raise ValueError(f"a: expected a square (M + 1, M + 1) array with M >= 2, got shape {a.shape}")
     if not np.all(np.isfinite(a)) or a.min() <= 0:
         raise ValueError(f"a must be finite and positive, got min {a.min()}")
+    forcing = _real_array("forcing", forcing)
+    try:
+        rhs = np.broadcast_to(forcing, a.shape)[1:-1, 1:-1]
+    except ValueError:
+        raise ValueError(f"forcing: expected a number or an array of shape {a.shape}, got shape {forcing.shape}") from None
+    if not np.all(np.isfinite(rhs)):
+        raise ValueError("forcing must be finite, got NaN or inf values")
     big_m = a.shape[0] - 1
     m = big_m - 1
     ax = _face_mean(a[1:, :], a[:-1, :], face_mean)  # (M, M+1): face (i+1/2, j)
@@ -139,11 +159,18 @@ def darcy_solve(a: np.ndarray, forcing: float | np.ndarray = 1.0, *, face_mean: 
     mat = sp.csc_matrix(
         (np.concatenate(vals) * big_m**2, (np.concatenate(rows), np.concatenate(cols))), shape=(m * m, m * m)
     )
-    rhs = np.broadcast_to(np.asarray(forcing, dtype=np.float64), a.shape)[1:-1, 1:-1]
     lu = spla.splu(mat, permc_spec="NATURAL", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
     u = np.zeros_like(a)
     u[1:-1, 1:-1] = lu.solve(rhs.ravel()[order])[pos].reshape(m, m)
     return u
+
+
+def _real_array(name: str, value: Any) -> np.ndarray:
+    """``value`` as a float64 array; TypeError unless it holds real numbers (bools and strings are not)."""
+    array = np.asarray(value.detach().cpu() if isinstance(value, torch.Tensor) else value)
+    if array.dtype.kind not in "iuf":
+        raise TypeError(f"darcy_solve: {name} must hold real numbers, got {describe(value)} of dtype {array.dtype}")
+    return array.astype(np.float64, copy=False)
 
 
 def _grid_indices(s: int, big_m: int, endpoint: bool) -> slice:
@@ -207,20 +234,17 @@ def darcy(
     ``inputs``: ``(n, 1, S, S)`` float32 (``a``), ``targets``: ``(n, 1, S, S)`` float32 (``u``);
     axis -2 is ``x``, axis -1 is ``y``.
     """
-    n = _check_int("n", n)
+    n = _count("n", n)
     resolutions = _check_resolutions(resolution)
-    solver_resolution = _check_int("solver_resolution", solver_resolution, 4)
+    solver_resolution = _count("solver_resolution", solver_resolution, 4)
+    endpoint = _flag("endpoint", endpoint)
     slices = {s: _grid_indices(s, solver_resolution, endpoint) for s in resolutions}
-    for name, value in (("a_high", a_high), ("a_low", a_low), ("grf_alpha", grf_alpha), ("grf_tau", grf_tau)):
-        _check_positive(name, value)
-    forcing = float(forcing)
-    if not np.isfinite(forcing):
-        raise ValueError(f"forcing must be finite, got {forcing}")
-    if face_mean not in FACE_MEANS:
-        raise ValueError(f"face_mean must be one of {FACE_MEANS}, got {face_mean!r}")
-    seed = _check_int("seed", seed, 0)
+    _all_positive(a_high=a_high, a_low=a_low, grf_alpha=grf_alpha, grf_tau=grf_tau)
+    forcing = float(_finite("forcing", forcing))
+    check_choice("face_mean", face_mean, FACE_MEANS)
+    seed = _count("seed", seed, 0)
     params = dict(
-        n=n, resolution=resolutions, solver_resolution=solver_resolution, endpoint=bool(endpoint), a_high=a_high,
+        n=n, resolution=resolutions, solver_resolution=solver_resolution, endpoint=endpoint, a_high=a_high,
         a_low=a_low, grf_alpha=grf_alpha, grf_tau=grf_tau, forcing=forcing, face_mean=face_mean, seed=seed,
         version=SOLVER_VERSION,
     )
@@ -247,4 +271,4 @@ def darcy(
     for s in resolutions:
         grid = f"x_i = i / {s - 1 if endpoint else s}, i = 0..{s - 1} on [0, 1] (axes -2: x, -1: y)"
         results[s] = PDEData(data[s]["inputs"], data[s]["targets"], {**params, "resolution": s, "grid": grid})
-    return results[resolutions[0]] if _single(resolution) else results
+    return _by_resolution(resolution, results)

@@ -56,18 +56,21 @@ from collections.abc import Sequence
 import torch
 from tqdm.auto import tqdm
 
-from operators.datasets._cache import (
-    PDEData,
-    PDESequence,
-    _check_int,
-    _check_positive,
+from operators.datasets._cache import PDEData, PDESequence, cached
+from operators.datasets._common import (
+    _by_resolution,
+    _check_field,
+    _all_positive,
     _check_resolutions,
+    _count,
+    _finite,
+    _positive,
     _quiet,
-    _single,
     _steps,
-    cached,
+    _strides,
 )
 from operators.datasets._grf import periodic_grf
+from spectral.checks import check_tensor
 
 __all__ = [
     "SOLVER_VERSION",
@@ -83,6 +86,8 @@ SOLVER_VERSION = "1"
 
 def fno_forcing(size: int, amplitude: float = 0.1, *, dtype=torch.float64, device=None) -> torch.Tensor:
     """``amplitude (sin 2 pi (x + y) + cos 2 pi (x + y))`` at ``x_i = i / size``: ``(size, size)``."""
+    size = _count("size", size)
+    amplitude = _finite("amplitude", amplitude)
     x = torch.arange(size, dtype=dtype, device=device) / size
     s = 2 * math.pi * (x[:, None] + x[None, :])
     return amplitude * (torch.sin(s) + torch.cos(s))
@@ -118,17 +123,30 @@ def navier_stokes_solve(
 
     Shape
     -----
-    ``w0: (B, N, N)`` real -> ``(B, n_records + 1, N, N)`` (``w`` at ``0, record_steps dt, ...``), dtype of ``w0``.
+    ``w0: (B, N, N)`` real -> ``(B, n_records + 1, N, N)`` (``w`` at ``0, record_steps dt, ...``), dtype of ``w0``;
+    ``B = 0`` gives an empty result.
+
+    Raises
+    ------
+    TypeError
+        ``w0`` or ``forcing`` is not a real floating tensor, or a parameter has the wrong kind.
+    ValueError
+        A wrong shape, a NaN/inf in ``w0`` or ``forcing``, or a parameter out of range.
+    FloatingPointError
+        The vorticity became non-finite (``dt`` too large for the flow).
     """
-    if w0.ndim != 3 or w0.shape[-1] != w0.shape[-2] or w0.shape[-1] < 4:
-        raise ValueError(f"w0: expected shape (B, N, N) with N >= 4, got {tuple(w0.shape)}")
-    if forcing is not None and forcing.shape != w0.shape[-2:]:
-        raise ValueError(f"forcing: expected shape {tuple(w0.shape[-2:])}, got {tuple(forcing.shape)}")
-    viscosity = _check_positive("viscosity", viscosity, allow_zero=True)
-    dt = _check_positive("dt", dt)
-    record_steps = _check_int("record_steps", record_steps)
-    n_records = _check_int("n_records", n_records, 0)
+    _check_field("navier_stokes_solve", "w0", w0, lambda shape: len(shape) == 3 and shape[-1] == shape[-2] >= 4,
+                 "(B, N, N) with N >= 4")  # fmt: skip
+    if forcing is not None:
+        side = tuple(w0.shape[-2:])
+        _check_field("navier_stokes_solve", "forcing", forcing, lambda shape: shape == side, str(side))
+    viscosity = float(_positive("viscosity", viscosity, allow_zero=True))
+    dt = float(_positive("dt", dt))
+    record_steps = _count("record_steps", record_steps)
+    n_records = _count("n_records", n_records, 0)
     n, dev, real = w0.shape[-1], w0.device, torch.float64
+    if w0.shape[0] == 0:
+        return w0.new_empty((0, n_records + 1, n, n))
     kx = 2 * math.pi * torch.fft.fftfreq(n, 1.0 / n, dtype=real, device=dev)[:, None]  # (N, 1)
     ky = 2 * math.pi * torch.fft.rfftfreq(n, 1.0 / n, dtype=real, device=dev)[None, :]  # (1, F)
     lap = kx**2 + ky**2  # (N, F): -Delta in Fourier
@@ -177,7 +195,8 @@ def time_stepping_pairs(sequences: torch.Tensor, history: int) -> tuple[torch.Te
     ordered by time. For ``C``-channel sequences ``(n, T, C, *grid)`` flatten ``T`` into
     the samples or ``C`` into ``history`` first.
     """
-    history = _check_int("history", history)
+    history = _count("history", history)
+    check_tensor("time_stepping_pairs", "sequences", sequences, kind="any")
     if sequences.ndim < 3 or sequences.shape[1] <= history:
         raise ValueError(
             f"sequences: expected shape (n, T, *grid) with T > history={history}, got {tuple(sequences.shape)}"
@@ -187,25 +206,19 @@ def time_stepping_pairs(sequences: torch.Tensor, history: int) -> tuple[torch.Te
     return windows[:, :history].contiguous(), windows[:, history:].contiguous()
 
 
-def _grid_step(resolutions: tuple[int, ...], solver_resolution: int) -> dict[int, int]:
-    solver_resolution = _check_int("solver_resolution", solver_resolution, 4)
-    for s in resolutions:
-        if solver_resolution % s:
-            raise ValueError(f"resolution={s} must divide solver_resolution={solver_resolution}")
-    return {s: solver_resolution // s for s in resolutions}
-
-
 def _simulate(
-    n: int, *, solver_resolution: int, viscosity: float, dt: float, record_steps: int, n_records: int,
-    spinup_steps: int, forcing: float, grf_alpha: float, grf_tau: float, grf_sigma: float, seed: int,
-    batch_size: int, device, progress: bool | None, desc: str,
+    c: dict, *, record_steps: int, n_records: int, spinup_steps: int, device, progress: bool | None, desc: str
 ) -> torch.Tensor:
-    """``(n, n_records + 1, N, N)`` float64 trajectories on the CPU."""
-    gen = torch.Generator().manual_seed(seed)
-    w0 = periodic_grf(
-        n, (solver_resolution,) * 2, alpha=grf_alpha, tau=grf_tau, sigma=grf_sigma, generator=gen, device=device
+    """``(n, n_records + 1, N, N)`` float64 trajectories on the CPU; ``c`` from :func:`_check_common`."""
+    n, solver_resolution, viscosity, dt, batch_size = (
+        c[k] for k in ("n", "solver_resolution", "viscosity", "dt", "batch_size")
     )
-    f = fno_forcing(solver_resolution, forcing, device=w0.device) if forcing != 0 else None
+    gen = torch.Generator().manual_seed(c["seed"])
+    w0 = periodic_grf(
+        n, (solver_resolution,) * 2, alpha=c["grf_alpha"], tau=c["grf_tau"], sigma=c["grf_sigma"], generator=gen,
+        device=device,
+    )
+    f = fno_forcing(solver_resolution, c["forcing"], device=w0.device) if c["forcing"] != 0 else None
     steps = spinup_steps + record_steps * n_records
     out = torch.empty((n, n_records + 1, solver_resolution, solver_resolution), dtype=torch.float64)
     batches = math.ceil(n / batch_size)
@@ -222,16 +235,32 @@ def _simulate(
     return out
 
 
-def _check_common(n, viscosity, dt, forcing, grf_alpha, grf_tau, grf_sigma, seed, batch_size) -> None:
-    n = _check_int("n", n)
-    _check_positive("viscosity", viscosity)
-    _check_positive("dt", dt)
-    if isinstance(forcing, bool) or not isinstance(forcing, (int, float)) or not math.isfinite(forcing):
-        raise ValueError(f"forcing must be a finite real number, got {forcing!r}")
-    for name, value in (("grf_alpha", grf_alpha), ("grf_tau", grf_tau), ("grf_sigma", grf_sigma)):
-        _check_positive(name, value)
-    seed = _check_int("seed", seed, 0)
-    batch_size = _check_int("batch_size", batch_size)
+def _check_common(
+    n, resolution, solver_resolution, viscosity, dt, forcing, grf_alpha, grf_tau, grf_sigma, seed, batch_size
+) -> tuple[dict, dict[int, int]]:
+    """The checked arguments both generators share (ints and floats keep their kind), and the strides."""
+    resolutions = _check_resolutions(resolution)
+    solver_resolution = _count("solver_resolution", solver_resolution, 4)
+    _all_positive(grf_alpha=grf_alpha, grf_tau=grf_tau, grf_sigma=grf_sigma)
+    checked = dict(
+        n=_count("n", n), resolution=resolutions, solver_resolution=solver_resolution,
+        viscosity=_positive("viscosity", viscosity), dt=_positive("dt", dt), forcing=_finite("forcing", forcing),
+        grf_alpha=grf_alpha, grf_tau=grf_tau, grf_sigma=grf_sigma, seed=_count("seed", seed, 0),
+        batch_size=_count("batch_size", batch_size),
+    )
+    return checked, _strides(resolutions, solver_resolution)
+
+
+def _params(c: dict, after: str, **extra) -> dict:
+    """The cache key's parameters (also ``meta``): the shared ones but ``batch_size``, with ``extra``
+    inserted after the key ``after``, then the solver version."""
+    params: dict = {}
+    for key, value in c.items():
+        if key != "batch_size":
+            params[key] = value
+        if key == after:
+            params.update(extra)
+    return {**params, "version": SOLVER_VERSION}
 
 
 def navier_stokes(
@@ -284,21 +313,16 @@ def navier_stokes(
     -----
     Cost: ``t_final / dt`` steps, each two advection evaluations; see the module notes.
     """
-    _check_common(n, viscosity, dt, forcing, grf_alpha, grf_tau, grf_sigma, seed, batch_size)
-    resolutions = _check_resolutions(resolution)
-    strides = _grid_step(resolutions, solver_resolution)
-    steps = _steps("dt", _check_positive("t_final", t_final), dt, "t_final")
-    params = dict(
-        n=n, resolution=resolutions, solver_resolution=solver_resolution, viscosity=viscosity, t_final=t_final,
-        dt=dt, forcing=forcing, grf_alpha=grf_alpha, grf_tau=grf_tau, grf_sigma=grf_sigma, seed=seed,
-        version=SOLVER_VERSION,
+    c, strides = _check_common(
+        n, resolution, solver_resolution, viscosity, dt, forcing, grf_alpha, grf_tau, grf_sigma, seed, batch_size
     )
+    t_final = _positive("t_final", t_final)
+    steps = _steps("dt", t_final, c["dt"], "t_final")
+    params = _params(c, "viscosity", t_final=t_final)
 
     def generate() -> dict:
         w = _simulate(
-            n, solver_resolution=solver_resolution, viscosity=viscosity, dt=dt, record_steps=steps, n_records=1,
-            spinup_steps=0, forcing=forcing, grf_alpha=grf_alpha, grf_tau=grf_tau, grf_sigma=grf_sigma, seed=seed,
-            batch_size=batch_size, device=device, progress=progress, desc="navier_stokes",
+            c, record_steps=steps, n_records=1, spinup_steps=0, device=device, progress=progress, desc="navier_stokes"
         )
         return {
             s: {"inputs": w[:, :1, ::r, ::r].float(), "targets": w[:, 1:, ::r, ::r].float()}
@@ -306,8 +330,8 @@ def navier_stokes(
         }
 
     data = cached("navier_stokes", params, generate, cache=cache, cache_dir=cache_dir)
-    results = {s: PDEData(data[s]["inputs"], data[s]["targets"], {**params, **_grid_meta(s)}) for s in resolutions}
-    return results[resolutions[0]] if _single(resolution) else results
+    results = {s: PDEData(data[s]["inputs"], data[s]["targets"], {**params, **_grid_meta(s)}) for s in strides}
+    return _by_resolution(resolution, results)
 
 
 def navier_stokes_sequences(
@@ -358,31 +382,27 @@ def navier_stokes_sequences(
     -----
     ``fields``: ``(n, n_steps + 1, S, S)`` float32; ``times``: ``(n_steps + 1,)`` float64.
     """
-    _check_common(n, viscosity, dt, forcing, grf_alpha, grf_tau, grf_sigma, seed, batch_size)
-    n_steps = _check_int("n_steps", n_steps)
-    resolutions = _check_resolutions(resolution)
-    strides = _grid_step(resolutions, solver_resolution)
-    record_steps = _steps("dt", _check_positive("record_interval", record_interval), dt, "record_interval")
-    spinup_steps = 0 if _check_positive("spinup", spinup, allow_zero=True) == 0 else _steps("dt", spinup, dt, "spinup")
-    params = dict(
-        n=n, n_steps=n_steps, record_interval=record_interval, spinup=spinup, resolution=resolutions,
-        solver_resolution=solver_resolution, viscosity=viscosity, dt=dt, forcing=forcing, grf_alpha=grf_alpha,
-        grf_tau=grf_tau, grf_sigma=grf_sigma, seed=seed, version=SOLVER_VERSION,
+    c, strides = _check_common(
+        n, resolution, solver_resolution, viscosity, dt, forcing, grf_alpha, grf_tau, grf_sigma, seed, batch_size
     )
+    n_steps = _count("n_steps", n_steps)
+    record_interval = _positive("record_interval", record_interval)
+    record_steps = _steps("dt", record_interval, c["dt"], "record_interval")
+    spinup = _positive("spinup", spinup, allow_zero=True)
+    spinup_steps = 0 if spinup == 0 else _steps("dt", spinup, c["dt"], "spinup")
+    params = _params(c, "n", n_steps=n_steps, record_interval=record_interval, spinup=spinup)
 
     def generate() -> dict:
         w = _simulate(
-            n, solver_resolution=solver_resolution, viscosity=viscosity, dt=dt, record_steps=record_steps,
-            n_records=n_steps, spinup_steps=spinup_steps, forcing=forcing, grf_alpha=grf_alpha, grf_tau=grf_tau,
-            grf_sigma=grf_sigma, seed=seed, batch_size=batch_size, device=device, progress=progress,
-            desc="navier_stokes_sequences",
+            c, record_steps=record_steps, n_records=n_steps, spinup_steps=spinup_steps, device=device,
+            progress=progress, desc="navier_stokes_sequences",
         )
         return {s: {"fields": w[:, :, ::r, ::r].float()} for s, r in strides.items()}
 
     data = cached("navier_stokes_sequences", params, generate, cache=cache, cache_dir=cache_dir)
     times = spinup + record_interval * torch.arange(n_steps + 1, dtype=torch.float64)
-    results = {s: PDESequence(data[s]["fields"], times, {**params, **_grid_meta(s)}) for s in resolutions}
-    return results[resolutions[0]] if _single(resolution) else results
+    results = {s: PDESequence(data[s]["fields"], times, {**params, **_grid_meta(s)}) for s in strides}
+    return _by_resolution(resolution, results)
 
 
 def _grid_meta(s: int) -> dict:

@@ -38,22 +38,18 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import torch
-from torch_harmonics.examples import ShallowWaterSolver
 from tqdm.auto import tqdm
 
-from operators.datasets._cache import (
-    PDEData,
-    PDESequence,
-    _check_int,
-    _check_positive,
-    _quiet,
-    _steps,
-    cached,
-)
+from operators.datasets._cache import PDEData, PDESequence, cached
+from operators.datasets._common import _count, _flag, _positive, _quiet, _steps
+from spectral.checks import check_choice, check_tensor
+
+if TYPE_CHECKING:  # torch-harmonics is imported by make_solver, on first use
+    from torch_harmonics.examples import ShallowWaterSolver
 
 __all__ = [
     "SOLVER_VERSION",
@@ -76,10 +72,16 @@ CHANNELS = ("geopotential", "vorticity", "divergence")
 def make_solver(
     nlat: int, nlon: int, solver_dt: float, *, lmax: int | None = None, grid: SphereGrid = "equiangular"
 ) -> ShallowWaterSolver:
-    """A float64 :class:`ShallowWaterSolver` with ``lmax = mmax`` (default ``ceil(nlat / 3)``)."""
-    if grid not in SPHERE_GRIDS:
-        raise ValueError(f"grid must be one of {SPHERE_GRIDS}, got {grid!r}")
-    lmax = math.ceil(nlat / 3) if lmax is None else lmax
+    """A float64 :class:`ShallowWaterSolver` with ``lmax = mmax`` (default ``ceil(nlat / 3)``).
+
+    Imports torch-harmonics on first use (``import operators`` does not load it).
+    """
+    from torch_harmonics.examples import ShallowWaterSolver
+
+    nlat, nlon = _count("nlat", nlat, 4), _count("nlon", nlon, 4)
+    solver_dt = _positive("solver_dt", solver_dt)
+    check_choice("grid", grid, SPHERE_GRIDS)
+    lmax = math.ceil(nlat / 3) if lmax is None else _count("lmax", lmax, 2)
     return ShallowWaterSolver(nlat, nlon, solver_dt, lmax=lmax, mmax=lmax, grid=grid).double()
 
 
@@ -90,6 +92,8 @@ def random_states(solver: ShallowWaterSolver, n: int, *, mach: float, seed: int)
     -----
     returns ``(n, 3, L, M)`` complex128 on the solver's device.
     """
+    n, seed = _count("n", n), _count("seed", seed, 0)
+    mach = _positive("mach", mach)
     states = []
     device = solver.lap.device  # where random_initial_condition draws
     # Seed (and afterwards restore) only that device's generator: torch.manual_seed would also seed every
@@ -142,6 +146,8 @@ def shallow_water_step(
     -----
     ``uspec: (B, 3, L, M)`` complex -> ``(B, 3, L, M)`` complex.
     """
+    check_tensor("shallow_water_step", "uspec", uspec, kind="complex")
+    nsteps = _count("nsteps", nsteps, 0)
     history = [] if history is None else history
     dt = solver.dt
     for _ in range(nsteps):
@@ -161,20 +167,19 @@ def shallow_water_step(
 
 
 def _check_sw(n, nlat, nlon, dt, solver_dt, spinup, lmax, grid, mach, seed, batch_size) -> tuple[int, int, int]:
-    n = _check_int("n", n)
-    nlat = _check_int("nlat", nlat, 4)
-    nlon = _check_int("nlon", nlon, 4)
-    steps = _steps("solver_dt", _check_positive("dt", dt), _check_positive("solver_dt", solver_dt), "dt")
-    spin = _check_positive("spinup", spinup, allow_zero=True)
+    n = _count("n", n)
+    nlat = _count("nlat", nlat, 4)
+    nlon = _count("nlon", nlon, 4)
+    steps = _steps("solver_dt", _positive("dt", dt), _positive("solver_dt", solver_dt), "dt")
+    spin = _positive("spinup", spinup, allow_zero=True)
     spin = 0 if spin == 0 else _steps("solver_dt", spin, solver_dt, "spinup")
-    lmax = math.ceil(nlat / 3) if lmax is None else _check_int("lmax", lmax, 2)
+    lmax = math.ceil(nlat / 3) if lmax is None else _count("lmax", lmax, 2)
     if lmax > min(nlat, nlon // 2 + 1):
         raise ValueError(f"lmax={lmax} exceeds what nlat={nlat}, nlon={nlon} resolve ({min(nlat, nlon // 2 + 1)})")
-    if grid not in SPHERE_GRIDS:
-        raise ValueError(f"grid must be one of {SPHERE_GRIDS}, got {grid!r}")
-    _check_positive("mach", mach)
-    seed = _check_int("seed", seed, 0)
-    batch_size = _check_int("batch_size", batch_size)
+    check_choice("grid", grid, SPHERE_GRIDS)
+    _positive("mach", mach)
+    seed = _count("seed", seed, 0)
+    batch_size = _count("batch_size", batch_size)
     return steps, spin, lmax
 
 
@@ -213,6 +218,26 @@ def _normalise(x: torch.Tensor, stats: dict, channel_dim: int) -> torch.Tensor:
     mean = torch.tensor(stats["channel_mean"], dtype=x.dtype).reshape(shape)
     std = torch.tensor(stats["channel_std"], dtype=x.dtype).reshape(shape)
     return (x - mean) / std
+
+
+def _cached_states(name, params, sim, n_records, normalize, cache, cache_dir, *, pairs: bool) -> tuple[dict, dict]:
+    """The cached data of :func:`shallow_water` (``n_records = 1``: pairs) or its rollouts, and their meta.
+
+    ``sim`` is :func:`_simulate`'s arguments up to ``progress``. Pairs (``pairs=True``) store ``inputs`` and
+    ``targets`` with the statistics of the inputs; rollouts store ``fields`` with the
+    statistics of every record.
+    """
+
+    def generate() -> dict:
+        out, used_lmax = _simulate(*sim, n_records, name)
+        if pairs:
+            return {"inputs": out[:, 0].float(), "targets": out[:, 1].float(), "lmax": used_lmax,
+                    "stats": _stats(out[:, :1])}  # fmt: skip
+        return {"fields": out.float(), "lmax": used_lmax, "stats": _stats(out)}
+
+    data = cached(name, params, generate, cache=cache, cache_dir=cache_dir)
+    meta = {**params, "lmax": data["lmax"], "mmax": data["lmax"], "normalized": normalize, **data["stats"]}
+    return data, meta
 
 
 def shallow_water(
@@ -264,23 +289,15 @@ def shallow_water(
     -----
     ``inputs``, ``targets``: ``(n, 3, H, W)`` float32, channels (phi, zeta, delta) in SI units.
     """
+    normalize = _flag("normalize", normalize)
     _check_sw(n, nlat, nlon, dt, solver_dt, spinup, lmax, grid, mach, seed, batch_size)
     params = dict(n=n, nlat=nlat, nlon=nlon, dt=dt, solver_dt=solver_dt, spinup=spinup, lmax=lmax, grid=grid,
                   mach=mach, seed=seed, version=SOLVER_VERSION)  # fmt: skip
-
-    def generate() -> dict:
-        out, used_lmax = _simulate(
-            n, nlat, nlon, dt, solver_dt, spinup, lmax, grid, mach, seed, batch_size, device, progress, 1,
-            "shallow_water",
-        )
-        return {"inputs": out[:, 0].float(), "targets": out[:, 1].float(), "lmax": used_lmax,
-                "stats": _stats(out[:, :1])}  # fmt: skip
-
-    data = cached("shallow_water", params, generate, cache=cache, cache_dir=cache_dir)
+    sim = (n, nlat, nlon, dt, solver_dt, spinup, lmax, grid, mach, seed, batch_size, device, progress)
+    data, meta = _cached_states("shallow_water", params, sim, 1, normalize, cache, cache_dir, pairs=True)
     inputs, targets = data["inputs"], data["targets"]
     if normalize:
         inputs, targets = _normalise(inputs, data["stats"], 1), _normalise(targets, data["stats"], 1)
-    meta = {**params, "lmax": data["lmax"], "mmax": data["lmax"], "normalized": normalize, **data["stats"]}
     return PDEData(inputs, targets, meta)
 
 
@@ -316,19 +333,12 @@ def shallow_water_rollouts(
     ``fields``: ``(n, steps + 1, 3, H, W)`` float32; ``times``: ``(steps + 1,)`` seconds since the
     random state (``spinup + i dt``).
     """
-    steps = _check_int("steps", steps)
+    steps = _count("steps", steps)
+    normalize = _flag("normalize", normalize)
     _check_sw(n, nlat, nlon, dt, solver_dt, spinup, lmax, grid, mach, seed, batch_size)
     params = dict(n=n, steps=steps, nlat=nlat, nlon=nlon, dt=dt, solver_dt=solver_dt, spinup=spinup, lmax=lmax,
                   grid=grid, mach=mach, seed=seed, version=SOLVER_VERSION)  # fmt: skip
-
-    def generate() -> dict:
-        out, used_lmax = _simulate(
-            n, nlat, nlon, dt, solver_dt, spinup, lmax, grid, mach, seed, batch_size, device, progress, steps,
-            "shallow_water_rollouts",
-        )
-        return {"fields": out.float(), "lmax": used_lmax, "stats": _stats(out)}
-
-    data = cached("shallow_water_rollouts", params, generate, cache=cache, cache_dir=cache_dir)
+    sim = (n, nlat, nlon, dt, solver_dt, spinup, lmax, grid, mach, seed, batch_size, device, progress)
+    data, meta = _cached_states("shallow_water_rollouts", params, sim, steps, normalize, cache, cache_dir, pairs=False)
     fields = _normalise(data["fields"], data["stats"], 2) if normalize else data["fields"]
-    meta = {**params, "lmax": data["lmax"], "mmax": data["lmax"], "normalized": normalize, **data["stats"]}
     return PDESequence(fields, spinup + dt * torch.arange(steps + 1, dtype=torch.float64), meta)

@@ -78,13 +78,13 @@ def test_generator_pairs_and_nested_resolutions():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(n=0), r"n must be >= 1, got 0"),
-        (dict(n=2, viscosity=-0.1), r"viscosity must be finite and > 0, got -0.1"),
+        (dict(n=0), r"n must be an int >= 1, got 0"),
+        (dict(n=2, viscosity=-0.1), r"viscosity must be > 0, got -0.1"),
         (dict(n=2, resolution=100), r"resolution=100 must divide solver_resolution=1024"),
         (dict(n=2, solver_resolution=1023, resolution=3), r"solver_resolution must be even, got 1023"),
         (dict(n=2, dt=0.3), r"t_final=1.0 must be a positive whole multiple of dt=0.3"),
         (dict(n=2, resolution=()), r"resolution must be an int or a non-empty sequence of ints, got \(\)"),
-        (dict(n=2, grf_tau=0), r"grf_tau must be finite and > 0, got 0.0"),
+        (dict(n=2, grf_tau=0), r"grf_tau must be > 0, got 0.0"),
     ],
 )
 def test_bad_parameters(kwargs, match):
@@ -102,7 +102,7 @@ def test_resolution_types():
     single = burgers(2, resolution=np.int64(8), **tiny)  # numpy integers count as one size
     assert single.inputs.shape == (2, 1, 8)
     assert list(burgers(2, resolution=[8, 16], **tiny)) == [8, 16]
-    with pytest.raises(TypeError, match=r"resolution must be an int or a sequence of ints, got str: '64'"):
+    with pytest.raises(TypeError, match=r"resolution must be an int or a sequence of ints, got str '64'"):
         burgers(2, resolution="64", **tiny)
-    with pytest.raises(TypeError, match=r"n must be an int, got float: 2.5"):
+    with pytest.raises(TypeError, match=r"n must be an int, got float 2.5"):
         burgers(2.5, **tiny)

@@ -94,11 +94,11 @@ def test_total_pressure_obeys_the_energy_bounds():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(n=-1), r"n must be >= 1, got -1"),
+        (dict(n=-1), r"n must be an int >= 1, got -1"),
         (dict(n=2, resolution=48), r"resolution=48 must divide solver_resolution=128 \(endpoint=False\)"),
         (dict(n=2, resolution=64, endpoint=True), r"resolution=64 needs resolution - 1 to divide solver_resolution=128"),
-        (dict(n=2, a_low=0), r"a_low must be finite and > 0, got 0.0"),
-        (dict(n=2, face_mean="geometric"), r"face_mean must be one of \('harmonic', 'arithmetic'\), got 'geometric'"),
+        (dict(n=2, a_low=0), r"a_low must be > 0, got 0.0"),
+        (dict(n=2, face_mean="geometric"), r"face_mean must be one of \('harmonic', 'arithmetic'\), got str 'geometric'"),
         (dict(n=2, forcing=float("nan")), r"forcing must be finite, got nan"),
     ],
 )

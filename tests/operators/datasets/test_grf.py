@@ -77,10 +77,10 @@ def test_seed_determinism_and_device_independent_draws():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(n=0, size=8, alpha=2, tau=3), r"n must be a positive int, got 0"),
+        (dict(n=0, size=8, alpha=2, tau=3), r"n must be an int >= 1, got 0"),
         (dict(n=1, size=(8, 8, 8), alpha=2, tau=3), r"size must be 1 or 2 ints >= 2, got \(8, 8, 8\)"),
-        (dict(n=1, size=8, alpha=-1, tau=3), r"alpha must be finite and > 0, got -1"),
-        (dict(n=1, size=8, alpha=2, tau=0.0), r"tau must be finite and > 0, got 0.0"),
+        (dict(n=1, size=8, alpha=-1, tau=3), r"alpha must be > 0, got -1.0"),
+        (dict(n=1, size=8, alpha=2, tau=0.0), r"tau must be > 0, got 0.0"),
     ],
 )
 def test_bad_arguments(kwargs, match):

@@ -112,17 +112,17 @@ def test_normalisation_statistics():
     "kwargs, match",
     [
         (dict(dt=1000.0, solver_dt=300.0), r"dt=1000.0 must be a positive whole multiple of solver_dt=300.0"),
-        (dict(grid="healpix"), r"grid must be one of \('equiangular', 'legendre-gauss', 'lobatto'\), got 'healpix'"),
+        (dict(grid="healpix"), r"grid must be one of \('equiangular', 'legendre-gauss', 'lobatto'\), got str 'healpix'"),
         (dict(lmax=40), r"lmax=40 exceeds what nlat=16, nlon=32 resolve \(16\)"),
-        (dict(mach=0.0), r"mach must be finite and > 0, got 0.0"),
-        (dict(nlat=2), r"nlat must be >= 4, got 2"),
+        (dict(mach=0.0), r"mach must be > 0, got 0.0"),
+        (dict(nlat=2), r"nlat must be an int >= 4, got 2"),
         (dict(spinup=100.0), r"spinup=100.0 must be a positive whole multiple of solver_dt=300.0"),
     ],
 )
 def test_bad_parameters(kwargs, match):
     with pytest.raises(ValueError, match=match):
         shallow_water(2, **{**SMALL, **kwargs})
-    with pytest.raises(ValueError, match=r"steps must be >= 1, got 0"):
+    with pytest.raises(ValueError, match=r"steps must be an int >= 1, got 0"):
         shallow_water_rollouts(2, steps=0, **SMALL)
 
 
