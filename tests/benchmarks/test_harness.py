@@ -1,5 +1,8 @@
 """The benchmark harness measures what it says: CPU time, ratio direction, thread count restored.
 
+No test here reads a real clock or asserts a timing: the timers are replaced by scripted fakes,
+so the checks hold on a loaded machine.
+
 Also the command line (option checks, default output names) and the mixers-quality
 results cache key; nothing here runs a benchmark suite.
 """
@@ -8,7 +11,6 @@ from __future__ import annotations
 
 import math
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -19,35 +21,78 @@ from benchmarks import _harness as harness
 from benchmarks._harness import BenchContext, Row, compare, one_thread_cpu_ms, print_table, rows_to_dicts
 
 
-def _spin(seconds: float):
-    """A call that burns about ``seconds`` of this thread's CPU time."""
+class _FakeCpuClock:
+    """A process-CPU clock that advances only when a fake workload says so: no test reads real time."""
 
-    def fn():
-        end = time.process_time() + seconds
-        while time.process_time() < end:
-            pass
+    def __init__(self) -> None:
+        self.now = 0.0
 
-    return fn
+    def __call__(self) -> float:
+        return self.now
+
+    def work(self, seconds: float, calls: list | None = None):
+        """A call that costs exactly ``seconds`` of CPU time (0 for one that only waits)."""
+
+        def fn():
+            if calls is not None:
+                calls.append(torch.get_num_threads())
+            self.now += seconds
+
+        return fn
 
 
-def _sleep(seconds: float):
-    return lambda: time.sleep(seconds)
+def test_one_thread_cpu_ms_takes_the_fastest_cpu_round_at_one_thread_and_restores_threads(monkeypatch):
+    clock = _FakeCpuClock()
+    monkeypatch.setattr(harness.time, "process_time", clock)
+    costs = iter([0.5, 0.004, 0.003, 0.005])  # warm-up (not counted), then three rounds: fastest 3 ms
+    seen: list[int] = []
 
+    def varying():
+        seen.append(torch.get_num_threads())
+        clock.now += next(costs)
 
-def test_one_thread_cpu_counts_cpu_not_waiting_and_restores_threads():
     threads = torch.get_num_threads()
-    ms = one_thread_cpu_ms({"spin": _spin(0.03), "sleep": _sleep(0.03)}, rounds=2)
+    ms = one_thread_cpu_ms({"varying": varying, "wait": clock.work(0.0)}, rounds=3)
+    assert ms == {"varying": pytest.approx(3.0), "wait": 0.0}  # a call that only waits costs no CPU time
+    assert seen == [1, 1, 1, 1]  # warm-up and every round at one thread
     assert torch.get_num_threads() == threads
-    assert ms["spin"] >= 25.0  # at least the CPU time burnt
-    assert ms["sleep"] < 10.0  # sleeping costs (almost) no CPU time, whatever the wall clock says
 
 
-def test_compare_ratio_is_baseline_over_ours():
-    ctx = BenchContext(device=torch.device("cpu"), quick=True, min_run_time=0.05)
-    row = compare("t", "case", "phase", ("fast", _spin(0.002)), ("slow", _spin(0.008)), ctx)
-    assert row.ours == "fast" and row.baseline == "slow"
-    assert row.baseline_value > row.ours_value
-    assert 2.0 < row.ratio < 8.0  # about 4x, with generous margins for a shared machine
+def test_one_thread_cpu_ms_restores_threads_when_a_call_fails(monkeypatch):
+    monkeypatch.setattr(harness.time, "process_time", _FakeCpuClock())
+    threads = torch.get_num_threads()
+
+    def failing():
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        one_thread_cpu_ms({"failing": failing}, rounds=2)
+    assert torch.get_num_threads() == threads
+
+
+@pytest.mark.parametrize("quick, rounds", [(True, 1), (False, 3)])
+def test_compare_alternates_rounds_keeps_each_fastest_and_reports_baseline_over_ours(quick, rounds, monkeypatch):
+    """``compare`` with a scripted timer: rounds alternate ours/baseline, each keeps its fastest median,
+    the row is in milliseconds, and the ratio is baseline / ours."""
+    ours_s = [0.004, 0.002, 0.003][:rounds]
+    base_s = [0.010, 0.012, 0.008][:rounds]
+    script = iter(t for pair in zip(ours_s, base_s) for t in pair)
+    calls = []
+
+    def fake_time_median(fn, ctx):
+        calls.append((fn, ctx.min_run_time))
+        return next(script)
+
+    monkeypatch.setattr(harness, "time_median", fake_time_median)
+    ours_fn, base_fn = (lambda: None), (lambda: None)
+    ctx = BenchContext(device=torch.device("cpu"), quick=quick, min_run_time=0.3)
+    row = compare("t", "case", "phase", ("fast", ours_fn), ("slow", base_fn), ctx, params={"n": 4})
+    assert [fn for fn, _ in calls] == [ours_fn, base_fn] * rounds
+    assert all(t == pytest.approx(0.3 / rounds) for _, t in calls)  # the time budget is shared by the rounds
+    assert (row.ours, row.baseline, row.unit, row.params) == ("fast", "slow", "ms", {"n": 4})
+    assert row.ours_value == pytest.approx(min(ours_s) * 1e3)
+    assert row.baseline_value == pytest.approx(min(base_s) * 1e3)
+    assert row.ratio == pytest.approx(min(base_s) / min(ours_s))
 
 
 # ---------------------------------------------------------------- ratio direction per row
