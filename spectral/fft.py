@@ -1,8 +1,10 @@
-"""Truncated ("pruned") n-d Fourier transforms, their inverse to any grid, and resampling.
+"""Every Fourier transform of the library: truncated ("pruned") n-d transforms and their inverse
+to any grid, resampling, and the token-axis rfft and FFT convolution of the mixers.
 
 Legend: ``B`` batch, ``C`` channels, ``*grid`` the last ``d`` axes (``d`` = 1, 2, 3),
 ``H, W`` a 2-D grid, ``K`` kept bins per axis (see :mod:`spectral.modes`),
-``F = W // 2 + 1`` rfft bins.
+``F = W // 2 + 1`` rfft bins; for the mixers ``N`` tokens, ``D`` embedding, ``P`` an
+FFT length.
 
 The forward transform returns only the kept wavenumbers ``|k| < n_modes[i]`` in the
 compact layout of :mod:`spectral.modes`. It transforms one axis at a time, starting
@@ -12,12 +14,24 @@ axes are inverted first while the last axis still holds only its kept bins, and 
 last axis is expanded by ``irfft(n=W)``. No full-size zero-padded spectrum is ever
 built, and the output grid is a free argument.
 
+Autograd
+--------
+Every step is a ``torch.autograd.Function`` (in ``spectral/_fft_autograd.py``) whose
+backward is its exact adjoint written as another such Function: the adjoint of an
+rfft is one inverse real FFT of the kept bins, where torch's generic backward
+zero-pads to a full complex FFT (on CPU, where the mixers are memory-bound, that
+removes about a third of their fwd+bwd time). Backward passes are differentiable
+again, so second derivatives (gradient penalties, Hessian-vector products) are exact.
+
 Precision policy
 ----------------
 float16 / bfloat16 inputs are transformed in float32 (cuFFT's half precision needs
 power-of-two sizes and no FFT library has bfloat16), with autocast disabled inside the
 transform; float64 / complex128 stay in double precision. The forward transform
 returns complex64 for half inputs; the inverse returns ``out_dtype`` when given.
+
+An empty batch (a leading axis of size 0, which FFT backends reject) gives an empty
+result of the right shape and dtype; tensors on the ``meta`` device give meta results.
 """
 
 from __future__ import annotations
@@ -28,7 +42,20 @@ from typing import Literal
 
 import torch
 
-from spectral.modes import as_n_modes, check_grid, max_modes, modes_from_kept_shape
+from spectral._fft_autograd import (
+    _FFTConv,
+    _FftKeep,
+    _IfftPad,
+    _IrfftPad,
+    _RFFT,
+    _RfftKeep,
+    empty_result,
+    norm_scale,
+    real_edge_bins,
+    rfft_bin_weights,
+)
+from spectral.checks import check_bool, check_int, check_ints, check_tensor, describe
+from spectral.modes import as_n_modes, check_grid, kept_shape, max_modes, modes_from_kept_shape
 
 __all__ = [
     "FFT_NORMS",
@@ -39,17 +66,23 @@ __all__ = [
     "truncated_fftn",
     "truncated_ifftn",
     "resample",
+    "rfft",
+    "fft_conv",
+    "real_edge_bins",
+    "norm_scale",
 ]
 
 FFTNorm = Literal["forward", "backward", "ortho"]
 FFT_NORMS: tuple[str, ...] = ("forward", "backward", "ortho")
 
 _HALF = (torch.float16, torch.bfloat16)
+_COMPLEX_OF = {torch.float32: torch.complex64, torch.float64: torch.complex128}
+_REAL_OF = {torch.complex64: torch.float32, torch.complex128: torch.float64}
 
 
 def check_norm(norm: str) -> str:
     """Return ``norm`` if it is one of :data:`FFT_NORMS`, else raise ValueError."""
-    if norm not in FFT_NORMS:
+    if not isinstance(norm, str) or norm not in FFT_NORMS:
         raise ValueError(f"norm must be one of {FFT_NORMS}, got {norm!r}")
     return norm
 
@@ -64,46 +97,36 @@ def compute_dtype(dtype: torch.dtype) -> torch.dtype:
 
 
 def fft_precision(x: torch.Tensor):
-    """Context for an FFT region: autocast off on ``x``'s device type (a no-op elsewhere)."""
-    if torch.is_autocast_enabled(x.device.type):
-        return torch.autocast(device_type=x.device.type, enabled=False)
+    """Context for an FFT region: autocast off on ``x``'s device type (a no-op elsewhere).
+
+    Devices without autocast (``meta``: shape inference) get a no-op context.
+    """
+    device_type = x.device.type
+    if device_type == "meta":  # torch.is_autocast_enabled("meta") raises "unknown device type"
+        return nullcontext()
+    if torch.is_autocast_enabled(device_type):
+        return torch.autocast(device_type=device_type, enabled=False)
     return nullcontext()
 
 
-def _check_field(x: torch.Tensor, d: int, complex_data: bool, name: str = "x") -> None:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+def _check_field(x: torch.Tensor, d: int, complex_data: bool, owner: str, name: str = "x") -> None:
+    check_tensor(owner, name, x, kind="floating")
     if x.ndim < d:
         raise ValueError(
-            f"{name}: expected at least {d} dims (..., {', '.join('N%d' % i for i in range(d))}) "
+            f"{owner}: {name}: expected at least {d} dims (..., {', '.join('N%d' % i for i in range(d))}) "
             f"for {d} transformed axes, got shape {tuple(x.shape)}"
         )
-    if x.is_complex():
-        if not complex_data:
-            raise TypeError(
-                f"{name} has complex dtype {x.dtype}; pass complex_data=True to transform "
-                f"complex fields (full FFT on every axis)"
-            )
-    elif not x.is_floating_point():
-        raise TypeError(f"{name} must have a floating or complex dtype, got {x.dtype}")
+    if x.is_complex() and not complex_data:
+        raise TypeError(
+            f"{owner}: {name} has complex dtype {x.dtype}; pass complex_data=True to transform "
+            f"complex fields (full FFT on every axis)"
+        )
 
 
-def _keep_two_sided(y: torch.Tensor, m: int, dim: int) -> torch.Tensor:
-    """Keep bins ``0..m-1`` and ``-(m-1)..-1`` of a full FFT axis, compact order."""
-    n = y.shape[dim]
-    if m == 1:
-        return y.narrow(dim, 0, 1)
-    return torch.cat([y.narrow(dim, 0, m), y.narrow(dim, n - m + 1, m - 1)], dim=dim)
-
-
-def _pad_two_sided(y: torch.Tensor, m: int, n: int, dim: int) -> torch.Tensor:
-    """Place a compact two-sided axis of ``2m - 1`` bins into ``n`` FFT bins (zeros between)."""
-    if 2 * m - 1 == n:
-        return y
-    shape = list(y.shape)
-    shape[dim] = n - (2 * m - 1)
-    zeros = y.new_zeros(shape)
-    return torch.cat([y.narrow(dim, 0, m), zeros, y.narrow(dim, m, m - 1)], dim=dim)
+def _spectrum_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The complex dtype of the spectrum of ``dtype`` data (half precisions in 64-bit complex)."""
+    dt = compute_dtype(dtype)
+    return _COMPLEX_OF.get(dt, dt)
 
 
 def truncated_fftn(
@@ -152,9 +175,13 @@ def truncated_fftn(
     """
     modes = as_n_modes(n_modes)
     check_norm(norm)
+    complex_data = check_bool("complex_data", complex_data)
     d = len(modes)
-    _check_field(x, d, complex_data)
+    _check_field(x, d, complex_data, "truncated_fftn")
     check_grid(x.shape[-d:], modes, shape=x.shape)
+    if x.numel() == 0:  # an empty batch: FFT backends reject it
+        shape = (*x.shape[:-d], *kept_shape(modes, complex_data=complex_data))
+        return empty_result(shape, _spectrum_dtype(x.dtype), x)
     with fft_precision(x):
         y = x.to(compute_dtype(x.dtype))
         if complex_data:
@@ -192,7 +219,8 @@ def truncated_ifftn(
     norm : {"forward", "backward", "ortho"}
         Must match the forward transform.
     out_dtype : torch.dtype, optional
-        Cast the result to this dtype (e.g. back to float16 after a half-precision input).
+        Cast the result to this dtype (e.g. back to float16 after a half-precision input);
+        a floating or complex dtype, complex for ``complex_data=True``.
 
     Returns
     -------
@@ -203,6 +231,15 @@ def truncated_ifftn(
     -----
     modes: (B, C, 2 m_0 - 1, m_1) complex -> (B, C, H, W) real
 
+    Raises
+    ------
+    ValueError
+        ``grid`` empty, with more than 3 entries or non-positive ones, a spectrum shape
+        no ``n_modes`` gives, a grid that does not admit the modes, an unknown ``norm``.
+    TypeError
+        Non-complex ``modes``, non-int ``grid`` entries, an ``out_dtype`` that is not a
+        floating or complex ``torch.dtype`` (a real one for ``complex_data=True``).
+
     Examples
     --------
     >>> x = torch.randn(2, 3, 16, 16, dtype=torch.float64)
@@ -210,99 +247,33 @@ def truncated_ifftn(
     >>> truncated_ifftn(c, (32, 32)).shape
     torch.Size([2, 3, 32, 32])
     """
-    grid_t = (grid,) if isinstance(grid, int) else tuple(grid)
+    grid_t = check_ints("grid", grid)
     d = len(grid_t)
+    if d > 3:
+        raise ValueError(f"grid must have 1 to 3 entries (one per transformed axis), got {grid!r}")
     check_norm(norm)
-    if not isinstance(modes, torch.Tensor) or not modes.is_complex():
-        got = modes.dtype if isinstance(modes, torch.Tensor) else type(modes).__name__
-        raise TypeError(f"modes must be a complex tensor, got {got}")
+    complex_data = check_bool("complex_data", complex_data)
+    check_tensor("truncated_ifftn", "modes", modes, kind="complex")
+    if out_dtype is not None and (not isinstance(out_dtype, torch.dtype) or not (
+            out_dtype.is_complex or (out_dtype.is_floating_point and not complex_data))):
+        want = "a complex torch.dtype" if complex_data else "a floating or complex torch.dtype"
+        raise TypeError(f"truncated_ifftn: out_dtype must be None or {want}, got {describe(out_dtype)}")
     if modes.ndim < d:
         raise ValueError(f"modes: expected at least {d} dims for grid {grid_t}, got shape {tuple(modes.shape)}")
     n_modes = modes_from_kept_shape(modes.shape[-d:], complex_data=complex_data)
     check_grid(grid_t, n_modes, name="grid")
-    with fft_precision(modes):
-        y = modes.to(compute_dtype(modes.dtype))
-        two_sided = range(-d, 0) if complex_data else range(-d, -1)
-        for dim in two_sided:
-            y = _IfftPad.apply(y, grid_t[dim], dim, norm)  # (..., N, ..., m) complex
-        if not complex_data:
-            y = _IrfftPad.apply(y, grid_t[-1], norm)  # (..., H, W) real
+    if modes.numel() == 0:  # an empty batch: FFT backends reject it
+        dtype = _spectrum_dtype(modes.dtype)
+        y = empty_result((*modes.shape[:-d], *grid_t), dtype if complex_data else _REAL_OF[dtype], modes)
+    else:
+        with fft_precision(modes):
+            y = modes.to(compute_dtype(modes.dtype))
+            two_sided = range(-d, 0) if complex_data else range(-d, -1)
+            for dim in two_sided:
+                y = _IfftPad.apply(y, grid_t[dim], dim, norm)  # (..., N, ..., m) complex
+            if not complex_data:
+                y = _IrfftPad.apply(y, grid_t[-1], norm)  # (..., H, W) real
     return y if out_dtype is None else y.to(out_dtype)
-
-
-# Each axis step is an autograd.Function whose backward is the adjoint transform of the
-# kept bins only: the adjoint of "rfft, keep m bins" is an irfft of those m bins (half the
-# cost of autograd's full-length c2c on a zero-padded gradient), and the adjoint of a
-# two-sided keep is a two-sided pad followed by one c2c. The adjoint of a transform with
-# norm a carries the scale of the opposite convention, hence _DUAL.
-_DUAL = {"forward": "backward", "backward": "forward", "ortho": "ortho"}
-
-
-def _bin_weights(m: int, edge: float, rest: float, like: torch.Tensor) -> torch.Tensor:
-    w = torch.full((m,), rest, dtype=like.real.dtype, device=like.device)
-    w[0] = edge
-    return w
-
-
-def _drop_dc_imag(y: torch.Tensor) -> torch.Tensor:
-    """New tensor with the imaginary part of bin 0 of the last axis set to zero."""
-    return torch.complex(y.real, y.imag * _bin_weights(y.shape[-1], 0.0, 1.0, y))
-
-
-class _RfftKeep(torch.autograd.Function):
-    """``rfft(x, dim=-1)[..., :m]``; backward: ``irfft`` of the ``m`` gradient bins."""
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, m: int, norm: str) -> torch.Tensor:
-        ctx.n, ctx.norm = x.shape[-1], norm
-        return torch.fft.rfft(x, dim=-1, norm=norm).narrow(-1, 0, m)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        # Re(sum_k g_k e^{+2 pi i k n / N}) = irfft(h) with h_0 = g_0, h_k = g_k / 2 (no Nyquist kept).
-        h = grad * _bin_weights(grad.shape[-1], 1.0, 0.5, grad)
-        return torch.fft.irfft(h, n=ctx.n, dim=-1, norm=_DUAL[ctx.norm]), None, None
-
-
-class _IrfftPad(torch.autograd.Function):
-    """``irfft(y, n, dim=-1)`` of ``m`` kept bins (DC imaginary part dropped); backward: ``rfft`` kept bins."""
-
-    @staticmethod
-    def forward(ctx, y: torch.Tensor, n: int, norm: str) -> torch.Tensor:
-        ctx.m, ctx.norm = y.shape[-1], norm
-        return torch.fft.irfft(_drop_dc_imag(y), n=n, dim=-1, norm=norm)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        g = torch.fft.rfft(grad, dim=-1, norm=_DUAL[ctx.norm]).narrow(-1, 0, ctx.m)
-        return g * _bin_weights(ctx.m, 1.0, 2.0, g), None, None
-
-
-class _FftKeep(torch.autograd.Function):
-    """``fft`` along ``dim`` keeping the two-sided bins ``|k| < m``; backward: pad + ``ifft``."""
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, m: int, dim: int, norm: str) -> torch.Tensor:
-        ctx.n, ctx.m, ctx.dim, ctx.norm, ctx.real_input = x.shape[dim], m, dim, norm, not x.is_complex()
-        return _keep_two_sided(torch.fft.fft(x, dim=dim, norm=norm), m, dim)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        g = torch.fft.ifft(_pad_two_sided(grad, ctx.m, ctx.n, ctx.dim), dim=ctx.dim, norm=_DUAL[ctx.norm])
-        return (g.real if ctx.real_input else g), None, None, None
-
-
-class _IfftPad(torch.autograd.Function):
-    """``ifft`` along ``dim`` onto ``n`` points from two-sided kept bins; backward: ``fft`` + keep."""
-
-    @staticmethod
-    def forward(ctx, y: torch.Tensor, n: int, dim: int, norm: str) -> torch.Tensor:
-        ctx.m, ctx.dim, ctx.norm = (y.shape[dim] + 1) // 2, dim, norm
-        return torch.fft.ifft(_pad_two_sided(y, ctx.m, n, dim), dim=dim, norm=norm)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        return _keep_two_sided(torch.fft.fft(grad, dim=ctx.dim, norm=_DUAL[ctx.norm]), ctx.m, ctx.dim), None, None, None
 
 
 def resample(x: torch.Tensor, size: int | Sequence[int]) -> torch.Tensor:
@@ -337,11 +308,13 @@ def resample(x: torch.Tensor, size: int | Sequence[int]) -> torch.Tensor:
     >>> bool(torch.allclose(y, torch.sin(2 * torch.pi * torch.arange(32, dtype=torch.float64) / 32), atol=1e-12))
     True
     """
-    size_t = (size,) if isinstance(size, int) else tuple(size)
-    if not 1 <= len(size_t) <= 3 or any(not isinstance(s, int) or s < 1 for s in size_t):
+    size_t = check_ints("size", size)
+    if len(size_t) > 3:
         raise ValueError(f"size must be 1 to 3 positive ints, got {size!r}")
     d = len(size_t)
-    _check_field(x, d, complex_data=True)
+    _check_field(x, d, True, "resample")
+    if x.numel() == 0:  # an empty batch: FFT backends reject it
+        return empty_result((*x.shape[:-d], *size_t), x.dtype, x)
     with fft_precision(x):
         y = x.to(compute_dtype(x.dtype))
         for dim in range(-d, 0):
@@ -358,14 +331,10 @@ def _resample_axis(x: torch.Tensor, n_new: int, dim: int) -> torch.Tensor:
     factor = 2.0 if n_new < n else 0.5  # fold (down) or split (up) the Nyquist bin
     if not x.is_complex():
         spec = torch.fft.rfft(x, dim=dim, norm="forward").narrow(dim, 0, nk // 2 + 1)
-        if even:
-            scale = torch.ones(nk // 2 + 1, dtype=x.dtype, device=x.device)
-            scale[-1] = factor
-            spec = spec * scale.view([-1] + [1] * (-dim - 1))
-            if n_new < n:  # the folded bin is the new Nyquist: keep 2 Re (its Hermitian part), do not leave
-                last = spec.narrow(dim, nk // 2, 1)  # the imaginary part to the backend (cuFFT need not drop it)
-                spec = torch.cat((spec.narrow(dim, 0, nk // 2), torch.complex(last.real, torch.zeros_like(last.real))),
-                                 dim=dim)
+        if even:  # the Nyquist bin of the smaller grid, folded (down) or split (up); after folding it is the
+            spec = spec * rfft_bin_weights(nk // 2 + 1, nk, dc=1.0, nyquist=factor, rest=1.0, like=spec, dim=dim)
+            if n_new < n:  # target's Nyquist: keep its Hermitian part (cuFFT need not drop the imaginary part)
+                spec = real_edge_bins(spec, n_new, dim)
         return torch.fft.irfft(spec, n=n_new, dim=dim, norm="forward")
     spec = torch.fft.fft(x, dim=dim, norm="forward")
     n_pos = nk // 2 + 1 if even else max_modes(nk)  # bins 0..nk//2 (even) or 0..(nk-1)/2
@@ -386,3 +355,75 @@ def _resample_axis(x: torch.Tensor, n_new: int, dim: int) -> torch.Tensor:
         shape[dim] = gap
         parts.append(x.new_zeros(shape, dtype=spec.dtype))
     return torch.fft.ifft(torch.cat(parts + [neg], dim=dim), dim=dim, norm="forward")
+
+
+def rfft(x: torch.Tensor, *, n: int | None = None, dim: int = 1, norm: FFTNorm = "backward") -> torch.Tensor:
+    """``torch.fft.rfft(x, n, dim, norm)`` whose backward is one ``irfft`` (no full complex FFT).
+
+    The backward is itself differentiable (exact second derivatives). FFT mixing is
+    global: a NaN or inf anywhere along ``dim`` of ``x`` spreads to every output bin of
+    that slice (and, after an inverse transform, to every token of that sample).
+
+    Shape
+    -----
+    x: (B, N, D) real -> (B, n // 2 + 1, D) complex (for ``dim=1``); an empty ``x`` gives
+    an empty spectrum of that shape
+
+    Raises
+    ------
+    TypeError
+        ``x`` not a real floating tensor, ``n`` or ``dim`` not an int.
+    ValueError
+        ``dim`` out of range, ``n < 1``, an unknown ``norm``.
+    """
+    check_tensor("rfft", "x", x, kind="real")
+    if x.ndim == 0:
+        raise ValueError(f"rfft: x must have at least 1 dim, got shape {tuple(x.shape)}")
+    dim = check_int("dim", dim, min=-x.ndim, max=x.ndim - 1)
+    n = x.shape[dim] if n is None else n
+    n = check_int("n", n, min=1)
+    check_norm(norm)
+    if x.numel() == 0:  # an empty batch: FFT backends reject it
+        shape = list(x.shape)
+        shape[dim] = n // 2 + 1
+        return empty_result(shape, _spectrum_dtype(x.dtype), x)
+    return _RFFT.apply(x, n, dim, norm)
+
+
+def fft_conv(x: torch.Tensor, w: torch.Tensor, p: int) -> torch.Tensor:
+    """Filter the token axis of ``x`` by the response ``w`` on a ``P``-point circle, keep ``N`` outputs.
+
+    ``y = irfft(rfft(x, n=P) * w, n=P)[:, :N]``: a circular convolution for ``P = N``, a
+    linear one when ``P >= 2N - 1`` and ``w`` holds a kernel placed without overlap.
+    ``w`` must have real DC (and even-``P`` Nyquist) bins (:func:`real_edge_bins`).
+    Both gradients are exact at every order (``create_graph=True`` works).
+
+    FFT mixing is global: a NaN or inf in one token of a sample spreads to every token
+    of that sample's output (other samples are not affected).
+
+    Shape
+    -----
+    x: (B, N, D) real, w: (P // 2 + 1, D) complex -> (B, N, D) real
+
+    Raises
+    ------
+    TypeError
+        ``x`` not a real floating tensor, ``w`` not a tensor, ``p`` not an int.
+    ValueError
+        Shapes that disagree (the message shows both), ``P < N``.
+    """
+    check_tensor("fft_conv", "x", x, kind="real")
+    check_tensor("fft_conv", "w", w, kind="floating")
+    p = check_int("p", p, min=1)
+    if w.shape != (p // 2 + 1, x.shape[-1]) or x.ndim != 3 or p < x.shape[1]:
+        raise ValueError(
+            f"fft_conv: expected x (B, N, D), w (P // 2 + 1, D) with P >= N; "
+            f"got x {tuple(x.shape)}, w {tuple(w.shape)}, P={p}"
+        )
+    w = w.to(torch.promote_types(x.dtype, torch.complex64))
+    if x.numel() == 0:  # an empty batch: FFT backends reject it
+        return empty_result(x.shape, x.dtype, x, w)
+    spec = None
+    if torch.is_grad_enabled() and x.requires_grad and w.requires_grad:  # the spectrum in x's graph: exact
+        spec = _RFFT.apply(x.transpose(1, 2), p, -1, "backward")  # d(dL/dw)/dx; (B, D, F) complex
+    return _FFTConv.apply(x, spec, w, p)

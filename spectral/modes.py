@@ -20,10 +20,11 @@ resolution-invariant.
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Sequence
 
 import torch
+
+from spectral.checks import check_int, describe
 
 __all__ = [
     "as_n_modes",
@@ -50,7 +51,7 @@ def as_n_modes(n_modes: int | Sequence[int], *, max_dims: int = 3) -> tuple[int,
     Raises
     ------
     TypeError
-        If an entry is not an integer.
+        If ``n_modes`` or an entry is not an integer (bools, floats, strings, None).
     ValueError
         If an entry is below 1 or the number of entries is not in ``1..max_dims``.
 
@@ -58,8 +59,9 @@ def as_n_modes(n_modes: int | Sequence[int], *, max_dims: int = 3) -> tuple[int,
     >>> as_n_modes((np.int64(8), 8))
     (8, 8)
     """
-    if isinstance(n_modes, (str, bytes)):
-        raise TypeError(f"n_modes must be an int or a sequence of ints, got {type(n_modes).__name__} {n_modes!r}")
+    max_dims = check_int("max_dims", max_dims)
+    if isinstance(n_modes, (str, bytes)) or n_modes is None:
+        raise TypeError(f"n_modes must be an int or a sequence of ints, got {describe(n_modes)}")
     try:
         modes = tuple(n_modes)
     except TypeError:  # not iterable (an int, a numpy integer, a 0-d tensor or array): one axis
@@ -69,23 +71,7 @@ def as_n_modes(n_modes: int | Sequence[int], *, max_dims: int = 3) -> tuple[int,
             f"n_modes must have 1 to {max_dims} entries (one per transformed axis), "
             f"got {n_modes!r}"
         )
-    out = []
-    for i, m in enumerate(modes):
-        out.append(_as_index(m, f"n_modes[{i}]"))
-        if out[-1] < 1:
-            raise ValueError(f"n_modes[{i}]={out[-1]} must be >= 1")
-    return tuple(out)
-
-
-def _as_index(value, name: str) -> int:
-    """``operator.index(value)`` as a Python int; TypeError for bools (also numpy / tensor ones) and floats."""
-    message = f"{name} must be an int, got {type(value).__name__} {value!r}"
-    if isinstance(value, bool) or getattr(value, "dtype", None) in (torch.bool, bool):  # bool, np.bool_, bool tensor
-        raise TypeError(message)
-    try:
-        return int(operator.index(value))
-    except (TypeError, ValueError, RuntimeError):
-        raise TypeError(message) from None
+    return tuple(check_int(f"n_modes[{i}]", m, min=1) for i, m in enumerate(modes))
 
 
 def max_modes(n: int) -> int:

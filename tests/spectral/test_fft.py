@@ -245,15 +245,78 @@ def test_error_even_two_sided_kept_axis():
 
 
 def test_error_real_modes_to_inverse():
-    with pytest.raises(TypeError, match="modes must be a complex tensor, got torch.float32"):
+    with pytest.raises(TypeError, match="truncated_ifftn: modes must have a complex dtype, got torch.float32"):
         truncated_ifftn(torch.zeros(2, 7, 4), (16, 16))
 
 
 def test_error_bad_n_modes():
-    with pytest.raises(ValueError, match=r"n_modes\[1\]=0 must be >= 1"):
+    with pytest.raises(ValueError, match=r"n_modes\[1\] must be an int >= 1, got 0"):
         truncated_fftn(torch.randn(2, 8, 8), (3, 0))
     with pytest.raises(TypeError, match=r"n_modes\[0\] must be an int, got float 2.5"):
         truncated_fftn(torch.randn(2, 8), (2.5,))
+
+
+def test_error_bad_inverse_grid():
+    c = truncated_fftn(torch.randn(2, 8, 8), (3, 3))
+    with pytest.raises(ValueError, match=r"grid must not be empty, got \(\)"):
+        truncated_ifftn(c, ())
+    with pytest.raises(ValueError, match=r"grid must have 1 to 3 entries .* got \(8, 8, 8, 8\)"):
+        truncated_ifftn(c.reshape(1, 1, 2, 5, 3), (8, 8, 8, 8))
+    with pytest.raises(TypeError, match=r"grid\[0\] must be an int, got float 8.0"):
+        truncated_ifftn(c, (8.0, 8))
+    with pytest.raises(TypeError, match=r"grid\[1\] must be an int, got bool True"):
+        truncated_ifftn(c, (8, True))
+    with pytest.raises(TypeError, match=r"grid must be an int or a sequence of ints, got str '8'"):
+        truncated_ifftn(c, "8")
+    with pytest.raises(ValueError, match=r"grid\[0\] must be an int >= 1, got 0"):
+        truncated_ifftn(c, (0, 8))
+
+
+def test_error_bad_out_dtype():
+    """out_dtype='float32' reached Tensor.to as a device string ("Invalid device string")."""
+    c = truncated_fftn(torch.randn(2, 8, 8), (3, 3))
+    with pytest.raises(TypeError, match=r"out_dtype must be None or a floating or complex torch.dtype, got str 'float32'"):
+        truncated_ifftn(c, (8, 8), out_dtype="float32")
+    with pytest.raises(TypeError, match=r"out_dtype must be None or a floating or complex torch.dtype, got dtype torch.int64"):
+        truncated_ifftn(c, (8, 8), out_dtype=torch.int64)
+    z = truncated_fftn(torch.randn(2, 8, 8, dtype=torch.complex64), (3, 3), complex_data=True)
+    with pytest.raises(TypeError, match=r"out_dtype must be None or a complex torch.dtype, got dtype torch.float32"):
+        truncated_ifftn(z, (8, 8), complex_data=True, out_dtype=torch.float32)  # dropped the imaginary part
+    assert truncated_ifftn(c, (8, 8), out_dtype=torch.float64).dtype == torch.float64
+
+
+def test_error_bad_flags_and_inputs():
+    with pytest.raises(TypeError, match=r"complex_data must be a bool, got str 'yes'"):
+        truncated_fftn(torch.randn(2, 8), (3,), complex_data="yes")
+    with pytest.raises(TypeError, match=r"truncated_fftn: x must be a torch.Tensor, got list"):
+        truncated_fftn([1.0, 2.0, 3.0], (1,))
+    with pytest.raises(TypeError, match=r"truncated_ifftn: modes must be a torch.Tensor, got numpy.ndarray of shape \(2, 3\)"):
+        truncated_ifftn(np.zeros((2, 3), dtype=np.complex64), 8)
+    with pytest.raises(ValueError, match=r"norm must be one of .*got 1"):
+        truncated_ifftn(torch.zeros(2, 3, dtype=torch.complex64), 8, norm=1)
+
+
+def test_error_bad_rfft_and_fft_conv_arguments():
+    from spectral.fft import fft_conv, rfft
+
+    x = torch.randn(2, 6, 3)
+    with pytest.raises(ValueError, match=r"n must be an int >= 1, got 0"):
+        rfft(x, n=0)
+    with pytest.raises(ValueError, match=r"dim must be an int in \[-3, 2\], got 3"):
+        rfft(x, dim=3)
+    with pytest.raises(TypeError, match=r"rfft: x must have a real floating dtype, got torch.complex64"):
+        rfft(x.to(torch.complex64))
+    with pytest.raises(ValueError, match=r"norm must be one of"):
+        rfft(x, norm="unitary")
+    w = torch.zeros(4, 3, dtype=torch.complex64)
+    with pytest.raises(TypeError, match=r"p must be an int, got bool True"):
+        fft_conv(x, w, True)
+    with pytest.raises(TypeError, match=r"fft_conv: w must be a torch.Tensor, got numpy.ndarray of shape \(4, 3\)"):
+        fft_conv(x, w.numpy(), 6)
+    with pytest.raises(TypeError, match=r"fft_conv: x must have a real floating dtype, got torch.int64"):
+        fft_conv(x.long(), w, 6)
+    with pytest.raises(ValueError, match=r"fft_conv: expected .* got x \(2, 6, 3\), w \(4, 3\), P=8"):
+        fft_conv(x, w, 8)
 
 
 # ---------------------------------------------------------------------------- hypothesis
@@ -335,10 +398,17 @@ def test_resample_half_precision_keeps_dtype():
 
 
 def test_resample_errors():
-    with pytest.raises(ValueError, match=r"size must be 1 to 3 positive ints, got \(0, 4\)"):
+    with pytest.raises(ValueError, match=r"size\[0\] must be an int >= 1, got 0"):
         resample(torch.randn(4, 4), (0, 4))
     with pytest.raises(ValueError, match=r"expected at least 3 dims .* got shape \(4, 4\)"):
         resample(torch.randn(4, 4), (8, 8, 8))
+    with pytest.raises(TypeError, match=r"size\[0\] must be an int, got bool True"):
+        resample(torch.randn(4, 4), (True, 4))  # resampled to 1 point before
+    with pytest.raises(TypeError, match=r"size must be an int or a sequence of ints, got str '8'"):
+        resample(torch.randn(4, 4), "8")
+    with pytest.raises(ValueError, match=r"size must be 1 to 3 positive ints, got \(2, 2, 2, 2\)"):
+        resample(torch.randn(4, 4, 4, 4), (2, 2, 2, 2))
+    assert resample(torch.randn(2, 4), np.int64(8)).shape == (2, 8)
 
 
 # ---------------------------------------------------------------------------- torch.compile
