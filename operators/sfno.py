@@ -3,7 +3,7 @@
 Legend: ``B`` batch, ``C`` channels (``Cin`` in, ``Cout`` out, ``Ch`` hidden), ``H, W``
 latitudes and longitudes of the input grid, ``Ho, Wo`` of the output grid.
 
-lifting -> ``n_layers`` :class:`~operators._blocks.FourierBlock` around a
+lifting -> ``n_layers`` :class:`~operators.layers.FourierBlock` around a
 :class:`~operators.spherical_conv.SphericalConv` (the FNO block structure with the
 spherical harmonic transform in place of the FFT) -> projection. The blocks share one
 pair of Legendre tables; the last block's convolution evaluates onto ``out_shape``.
@@ -17,10 +17,11 @@ from typing import Literal
 
 import torch
 from torch import nn
-from torch_harmonics.quadrature import precompute_latitudes
 
-from operators._blocks import ACTIVATIONS, Activation, ChannelLinear, ChannelMLP, FourierBlock, LiftBlocksProject
-from operators.spherical_conv import WEIGHTS, Grid, SphericalConv, spherical_resample
+from operators.layers import FourierBlock, LiftBlocksProject, Norm, Skip, check_operator_options, pointwise_mlp
+from operators.spherical_conv import GRIDS, WEIGHTS, Grid, SphericalConv, spherical_resample
+from spectral.activations import Activation
+from spectral.checks import check_bool, check_choice
 
 __all__ = ["SFNO", "SFNOConfig", "LatitudeEmbedding", "SphericalConv"]
 
@@ -44,9 +45,9 @@ class SFNOConfig:
     projection_ratio: float = 2.0
     mlp_expansion: float = 0.5
     activation: Activation = "gelu"
-    norm: Literal["instance", "group"] | None = None
-    skip: Literal["linear", "identity", "soft-gating"] | None = "linear"
-    mlp_skip: Literal["linear", "identity", "soft-gating"] | None = "soft-gating"
+    norm: Norm | None = None
+    skip: Skip | None = "linear"
+    mlp_skip: Skip | None = "soft-gating"
     bias: bool = True
 
 
@@ -126,72 +127,47 @@ class SFNO(LiftBlocksProject):
         projection_ratio: float = 2.0,
         mlp_expansion: float = 0.5,
         activation: Activation = "gelu",
-        norm: Literal["instance", "group"] | None = None,
-        skip: Literal["linear", "identity", "soft-gating"] | None = "linear",
-        mlp_skip: Literal["linear", "identity", "soft-gating"] | None = "soft-gating",
+        norm: Norm | None = None,
+        skip: Skip | None = "linear",
+        mlp_skip: Skip | None = "soft-gating",
         bias: bool = True,
         device=None,
         dtype=None,
     ) -> None:
         super().__init__()
-        for name, value in (("in_channels", in_channels), ("out_channels", out_channels),
-                            ("hidden_channels", hidden_channels), ("n_layers", n_layers)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        for name, value in (("lifting_ratio", lifting_ratio), ("projection_ratio", projection_ratio),
-                            ("mlp_expansion", mlp_expansion)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise ValueError(f"{name} must be a number >= 0, got {value!r}")
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
-        if weights not in WEIGHTS:
-            raise ValueError(f"weights must be one of {WEIGHTS}, got {weights!r}")
+        o = check_operator_options(
+            in_channels=in_channels, out_channels=out_channels, hidden_channels=hidden_channels, n_layers=n_layers,
+            lifting_ratio=lifting_ratio, projection_ratio=projection_ratio, mlp_expansion=mlp_expansion,
+            activation=activation, norm=norm, skip=skip, mlp_skip=mlp_skip, dtype=dtype)
+        check_choice("weights", weights, WEIGHTS)
+        check_choice("grid", grid, GRIDS)
+        positional_embedding, bias = check_bool("positional_embedding", positional_embedding), check_bool("bias", bias)
         kw = dict(device=device, dtype=dtype)
-        conv_kw = dict(grid=grid, lmax=lmax, mmax=mmax, weights=weights, bias=bias, **kw)
-        first = SphericalConv(hidden_channels, hidden_channels, img_shape, **conv_kw)
-        last = None if out_shape is None else SphericalConv(hidden_channels, hidden_channels, img_shape, out_shape=out_shape, **conv_kw)
-        out = first.img_shape if last is None else last.out_shape
-        last = None if out == first.img_shape else last
-        if last is not None and (last.lmax, last.mmax) != (first.lmax, first.mmax):  # the defaults depend on out_shape
-            conv_kw.update(lmax=last.lmax, mmax=last.mmax)
-            first = SphericalConv(hidden_channels, hidden_channels, img_shape, **conv_kw)
-        n_same = n_layers - (last is not None)
-        convs = ([first] + [SphericalConv(hidden_channels, hidden_channels, img_shape, **conv_kw) for _ in range(n_same - 1)])[:n_same]
-        convs += [last] if last is not None else []
-        for conv in convs[1:]:  # one pair of Legendre tables for all blocks (the last block's inverse may differ)
-            conv.sht = convs[0].sht
-            if conv.out_shape == convs[0].out_shape:
-                conv.isht = convs[0].isht
+        convs = _shared_convs(o["hidden_channels"], o["n_layers"], img_shape, out_shape,
+                              dict(grid=grid, lmax=lmax, mmax=mmax, weights=weights, bias=bias, **kw))
+        first, out = convs[0], convs[-1].out_shape
         self.config = SFNOConfig(
-            in_channels, out_channels, first.img_shape, hidden_channels, n_layers, grid, first.lmax, first.mmax, out,
-            weights, bool(positional_embedding), float(lifting_ratio), float(projection_ratio), float(mlp_expansion),
-            activation, norm, skip, mlp_skip, bool(bias),
+            o["in_channels"], o["out_channels"], first.img_shape, o["hidden_channels"], o["n_layers"], grid, first.lmax,
+            first.mmax, out, weights, positional_embedding, o["lifting_ratio"], o["projection_ratio"],
+            o["mlp_expansion"], activation, norm, skip, mlp_skip, bias,
         )
-        self.in_channels, self.out_channels = in_channels, out_channels
+        self.in_channels, self.out_channels = o["in_channels"], o["out_channels"]
         self.img_shape, self.out_shape, self.lmax, self.mmax = first.img_shape, out, first.lmax, first.mmax
         self.embedding = LatitudeEmbedding(first.img_shape[0], grid, **kw) if positional_embedding else None
-        cin = in_channels + (2 if positional_embedding else 0)
-        self.lifting = _pointwise(cin, hidden_channels, round(lifting_ratio * hidden_channels), activation, kw)
+        ch, cin = o["hidden_channels"], self.in_channels + (2 if positional_embedding else 0)
+        self.lifting = pointwise_mlp(cin, ch, round(o["lifting_ratio"] * ch), activation=activation, **kw)
         resample = _SphericalResample(convs[-1]) if out != first.img_shape else None
+        n = len(convs)
         self.blocks = nn.ModuleList(
-            FourierBlock(conv, mlp_expansion=mlp_expansion, skip=skip, mlp_skip=mlp_skip, activation=activation,
-                         norm=norm, last=i == n_layers - 1, resample=resample if i == n_layers - 1 else None, **kw)
+            FourierBlock(conv, mlp_expansion=o["mlp_expansion"], skip=skip, mlp_skip=mlp_skip, activation=activation,
+                         norm=norm, last=i == n - 1, resample=resample if i == n - 1 else None, **kw)
             for i, conv in enumerate(convs)
         )
-        self.projection = _pointwise(hidden_channels, out_channels, round(projection_ratio * hidden_channels), activation, kw)
+        self.projection = pointwise_mlp(ch, self.out_channels, round(o["projection_ratio"] * ch), activation=activation, **kw)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Predict on ``out_shape`` from a field on ``img_shape``."""
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"SFNO: x must be a torch.Tensor, got {type(x).__name__}")
-        if x.is_complex() or not x.is_floating_point():
-            raise TypeError(f"SFNO: x must be a real floating tensor, got dtype {x.dtype}")
-        if x.ndim != 4 or x.shape[1] != self.in_channels or tuple(x.shape[2:]) != self.img_shape:
-            raise ValueError(
-                f"SFNO: expected x of shape (B, {self.in_channels}, {self.img_shape[0]}, {self.img_shape[1]}), "
-                f"got {tuple(x.shape)}"
-            )
-        self._check_dtype(x)
+        self.check_input(x, self.img_shape)
         if self.embedding is not None:
             x = self.embedding(x)  # (B, Cin + 2, H, W)
         x = self.lifting(x)  # (B, Ch, H, W)
@@ -221,6 +197,8 @@ class LatitudeEmbedding(nn.Module):
 
     def __init__(self, nlat: int, grid: Grid, *, device=None, dtype=None) -> None:
         super().__init__()
+        from torch_harmonics.quadrature import precompute_latitudes  # heavy: imported when first needed
+
         colat = precompute_latitudes(nlat, grid)[0]  # (H,) float64, 0 at the north pole
         feats = torch.stack([torch.cos(colat), torch.sin(colat)])  # (2, H): sin(lat), cos(lat)
         self.nlat, self.grid = nlat, grid
@@ -253,8 +231,25 @@ class _SphericalResample(nn.Module):
         return spherical_resample(x, self.sht.table, self.isht.table, self.out_shape[1])  # (B, C, Ho, Wo)
 
 
-def _pointwise(cin: int, cout: int, hidden: int, activation: str, kw: dict) -> nn.Module:
-    """Two-layer channel MLP of width ``hidden``, or one linear layer when ``hidden`` is 0."""
-    if hidden > 0:
-        return ChannelMLP(cin, cout, hidden, activation=activation, **kw)
-    return ChannelLinear(cin, cout, **kw)
+def _shared_convs(channels: int, n_layers: int, img_shape, out_shape, conv_kw: dict) -> list[SphericalConv]:
+    """The ``n_layers`` convolutions of an SFNO, sharing one pair of Legendre tables.
+
+    All map ``img_shape`` to itself except the last, which evaluates onto ``out_shape``
+    when that differs (and then holds its own inverse table). ``lmax``/``mmax`` default
+    over both grids, so every block keeps the same modes.
+    """
+    first = SphericalConv(channels, channels, img_shape, **conv_kw)
+    last = None if out_shape is None else SphericalConv(channels, channels, img_shape, out_shape=out_shape, **conv_kw)
+    if last is not None and last.out_shape == first.img_shape:
+        last = None
+    if last is not None and (last.lmax, last.mmax) != (first.lmax, first.mmax):  # the defaults depend on out_shape
+        conv_kw = {**conv_kw, "lmax": last.lmax, "mmax": last.mmax}
+        first = SphericalConv(channels, channels, img_shape, **conv_kw)
+    n_same = n_layers - (last is not None)
+    convs = ([first] + [SphericalConv(channels, channels, img_shape, **conv_kw) for _ in range(n_same - 1)])[:n_same]
+    convs += [last] if last is not None else []
+    for conv in convs[1:]:  # one pair of Legendre tables for all blocks (the last block's inverse may differ)
+        conv.sht = convs[0].sht
+        if conv.out_shape == convs[0].out_shape:
+            conv.isht = convs[0].isht
+    return convs

@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Literal
+from typing import Any, Literal
 
 import torch
-import torch_harmonics as th
 from einops import rearrange
 from torch import nn
 
+from operators.layers import check_field, empty_batch
+from spectral.checks import check_bool, check_choice, check_int, check_ints, check_real_dtype, describe
 from spectral.complex import as_complex, complex_bmm, init_complex_
 from spectral.fft import compute_dtype, fft_precision, truncated_fftn, truncated_ifftn
 
@@ -49,13 +50,6 @@ GRIDS: tuple[str, ...] = ("equiangular", "legendre-gauss", "lobatto", "equiangul
 WEIGHTS: tuple[str, ...] = ("dhconv", "full")
 
 
-def _check_grid_kind(grid: str, name: str = "grid") -> str:
-    """Return ``grid`` if it is one of :data:`GRIDS`, else raise ValueError."""
-    if grid not in GRIDS:
-        raise ValueError(f"{name} must be one of {GRIDS}, got {grid!r}")
-    return grid
-
-
 def degree_limit(nlat: int, grid: str) -> int:
     """Default ``lmax`` of a grid (torch-harmonics' own default truncation).
 
@@ -64,7 +58,7 @@ def degree_limit(nlat: int, grid: str) -> int:
     on the first three; "equiangular-trapezoidal" (nodes equispaced in ``cos theta``,
     trapezoidal weights) is only approximate.
     """
-    _check_grid_kind(grid)
+    check_choice("grid", grid, GRIDS)
     return {"legendre-gauss": nlat, "lobatto": nlat - 1}.get(grid, (nlat + 1) // 2)
 
 
@@ -82,6 +76,8 @@ def legendre_table(
     Tensor
         forward: ``(M, L, H)``, ``2 pi w_k P_lm(cos theta_k)``; inverse: ``(M, H, L)``.
     """
+    import torch_harmonics as th  # heavy (seconds): imported by the first layer that needs a table
+
     cls = th.InverseRealSHT if inverse else th.RealSHT
     built = cls(nlat, nlon, lmax=lmax, mmax=lmax, grid=grid)
     table = built.pct if inverse else built.weights  # (M', H, L') / (M', L', H) float64
@@ -189,9 +185,13 @@ def spherical_conv(
 
     Shape
     -----
-    x: (B, Cin, H, W) real -> (B, Cout, Ho, Wo) real, dtype of x
+    x: (B, Cin, H, W) real -> (B, Cout, Ho, Wo) real, dtype of x; ``B = 0`` gives an empty output
+    (connected to ``weight`` and ``bias``: zero gradients)
     """
     b, m_orders, n_deg = x.shape[0], analysis.shape[0], analysis.shape[1]
+    if b == 0:  # FFT backends reject an empty batch
+        params = [weight] + ([] if bias is None else [bias])
+        return empty_batch(x, params, (0, weight.shape[2], synthesis.shape[1], nlon_out))  # (0, Cout, Ho, Wo)
     with fft_precision(x):
         y = _analysis(x.to(compute_dtype(x.dtype)).flatten(0, 1), analysis)  # (M, L, B * Cin * 2)
         w = as_complex(weight)
@@ -283,16 +283,14 @@ class SphericalConv(nn.Module):
         dtype=None,
     ) -> None:
         super().__init__()
-        for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
-            if not _is_int(value) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if weights not in WEIGHTS:
-            raise ValueError(f"weights must be one of {WEIGHTS}, got {weights!r}")
-        self.in_channels, self.out_channels, self.weights = in_channels, out_channels, weights
-        self.img_shape = _check_shape(img_shape, "img_shape")
-        self.out_shape = self.img_shape if out_shape is None else _check_shape(out_shape, "out_shape")
-        self.grid = _check_grid_kind(grid)
-        self.out_grid = grid if out_grid is None else _check_grid_kind(out_grid, "out_grid")
+        self.in_channels, self.out_channels = check_int("in_channels", in_channels), check_int("out_channels", out_channels)
+        self.weights = check_choice("weights", weights, WEIGHTS)
+        self.img_shape = _check_grid_shape("img_shape", img_shape)
+        self.out_shape = self.img_shape if out_shape is None else _check_grid_shape("out_shape", out_shape)
+        self.grid = check_choice("grid", grid, GRIDS)
+        self.out_grid = grid if out_grid is None else check_choice("out_grid", out_grid, GRIDS)
+        bias = check_bool("bias", bias)
+        check_real_dtype("dtype", dtype)
         lmax, mmax = _check_degrees(lmax, mmax, self.img_shape, self.out_shape, self.grid, self.out_grid)
         kw = dict(device=device, dtype=dtype)
         analysis = legendre_table(*self.img_shape, lmax, mmax, self.grid, **kw)  # (M, L, H)
@@ -320,15 +318,7 @@ class SphericalConv(nn.Module):
 
     def forward(self, x: torch.Tensor, output_shape: tuple[int, int] | None = None) -> torch.Tensor:
         """Apply the layer; ``output_shape`` may only repeat the ``out_shape`` it was built for."""
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"SphericalConv: x must be a torch.Tensor, got {type(x).__name__}")
-        if x.is_complex() or not x.is_floating_point():
-            raise TypeError(f"SphericalConv: x must be a real floating tensor, got dtype {x.dtype}")
-        if x.ndim != 4 or x.shape[1] != self.in_channels or tuple(x.shape[2:]) != self.img_shape:
-            raise ValueError(
-                f"SphericalConv: expected x of shape (B, {self.in_channels}, {self.img_shape[0]}, "
-                f"{self.img_shape[1]}), got {tuple(x.shape)}"
-            )
+        check_field("SphericalConv", x, self.in_channels, self.img_shape)
         if output_shape is not None and tuple(output_shape) != self.out_shape:
             raise ValueError(
                 f"SphericalConv: built for out_shape={self.out_shape}, got output_shape={tuple(output_shape)}; "
@@ -343,27 +333,29 @@ class SphericalConv(nn.Module):
                 f"lmax={self.lmax}, mmax={self.mmax}, weights={self.weights!r}{out}, bias={self.bias is not None}")
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _check_shape(shape: object, name: str) -> tuple[int, int]:
-    if not isinstance(shape, (tuple, list)) or len(shape) != 2 or not all(_is_int(n) and n >= 2 for n in shape):
-        raise ValueError(f"{name} must be (nlat, nlon), two ints >= 2, got {shape!r}")
-    return int(shape[0]), int(shape[1])
+def _check_grid_shape(name: str, shape: Any) -> tuple[int, int]:
+    """``(nlat, nlon)``: a tuple or list of two ints >= 2 (numpy integers too)."""
+    if not isinstance(shape, (tuple, list)):
+        raise TypeError(f"{name} must be (nlat, nlon), two ints >= 2, got {describe(shape)}")
+    if len(shape) != 2:
+        raise ValueError(f"{name} must be (nlat, nlon), two ints >= 2, got {tuple(shape)!r}")
+    nlat, nlon = check_ints(name, shape, length=2, min=2)
+    return nlat, nlon
 
 
 def _check_degrees(lmax, mmax, img_shape, out_shape, grid, out_grid) -> tuple[int, int]:
     """Validate (or default) ``lmax`` and ``mmax`` against both grids; see :class:`SphericalConv`."""
     (nlat, nlon), (_, nlon_out) = img_shape, out_shape
+    lmax = check_int("lmax", lmax, min=None, allow_none=True)  # the range, with its reason, below
+    mmax = check_int("mmax", mmax, min=None, allow_none=True)
     if lmax is None:
         lmax = min(degree_limit(nlat, grid), degree_limit(out_shape[0], out_grid))
-    elif not _is_int(lmax) or not 1 <= lmax <= nlat:
+    elif not 1 <= lmax <= nlat:
         raise ValueError(f"lmax must be an int in [1, {nlat}] (the latitudes of img_shape={img_shape}), got {lmax!r}")
     m_limit = min((nlon + 1) // 2, (nlon_out + 1) // 2)
     if mmax is None:
         mmax = min(lmax, m_limit)
-    elif not _is_int(mmax) or not 1 <= mmax <= min(lmax, m_limit):
+    elif not 1 <= mmax <= min(lmax, m_limit):
         raise ValueError(
             f"mmax must be an int in [1, {min(lmax, m_limit)}]: mmax <= lmax={lmax} and mmax <= (W + 1) // 2 "
             f"for img_shape={img_shape} and out_shape={out_shape} (Nyquist excluded), got {mmax!r}"

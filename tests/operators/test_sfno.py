@@ -225,7 +225,7 @@ def test_bad_shapes_raise_value_error_showing_the_shape():
         (dict(lmax=12, mmax=12, out_shape=(16, 20)), r"mmax must be an int in \[1, 10\]"),
         (dict(grid="gauss"), r"grid must be one of \('equiangular', 'legendre-gauss'"),
         (dict(out_grid="healpix"), r"out_grid must be one of"),
-        (dict(weights="diagonal"), r"weights must be one of \('dhconv', 'full'\), got 'diagonal'"),
+        (dict(weights="diagonal"), r"weights must be one of \('dhconv', 'full'\), got str 'diagonal'"),
         (dict(out_shape=(16,)), r"out_shape must be \(nlat, nlon\).*got \(16,\)"),
     ],
 )
@@ -339,3 +339,123 @@ def test_empty_batch_gives_an_empty_output_in_the_graph(out_shape):
     assert x.grad.shape == x.shape
     for p in model.parameters():
         torch.testing.assert_close(p.grad, torch.zeros_like(p))
+
+
+# --- issue 17: one validation path, second derivatives, empty batches, the meta device ---
+
+
+def test_numpy_integers_are_accepted_like_python_ints(generator):
+    """``SFNO(mmax=np.int64(4))`` was refused as "must be an int in [1, 4] ... got np.int64(4)"."""
+    i64 = np.int64
+    model = SFNO(i64(2), i64(1), (i64(8), i64(16)), hidden_channels=i64(4), n_layers=i64(2), lmax=i64(4), mmax=i64(4))
+    plain = SFNO(2, 1, (8, 16), hidden_channels=4, n_layers=2, lmax=4, mmax=4)
+    assert model.config == plain.config and type(model.config.mmax) is int
+    plain.load_state_dict(model.state_dict())
+    x = torch.randn(2, 2, 8, 16, generator=generator)
+    torch.testing.assert_close(model(x), plain(x), rtol=0, atol=0)
+    conv = SphericalConv(i64(2), i64(3), [i64(8), i64(16)], lmax=i64(4), mmax=i64(3), out_shape=(i64(10), i64(20)))
+    assert (conv.img_shape, conv.out_shape, conv.lmax, conv.mmax) == ((8, 16), (10, 20), 4, 3)
+
+
+_BAD_SFNO_OPTIONS = [  # (kwargs, error, message pattern)
+        (dict(n_layers=True), TypeError, r"n_layers must be an int, got bool True"),
+        (dict(hidden_channels=None), TypeError, r"hidden_channels must be an int, got NoneType None"),
+        (dict(hidden_channels="8"), TypeError, r"hidden_channels must be an int, got str '8'"),
+        (dict(hidden_channels=8.0), TypeError, r"hidden_channels must be an int, got float 8.0"),
+        (dict(hidden_channels=0), ValueError, r"hidden_channels must be an int >= 1, got 0"),
+        (dict(lifting_ratio=float("nan")), ValueError, r"lifting_ratio must be finite, got nan"),
+        (dict(mlp_expansion=float("inf")), ValueError, r"mlp_expansion must be finite, got inf"),
+        (dict(projection_ratio="2"), TypeError, r"projection_ratio must be a real number, got str '2'"),
+        (dict(projection_ratio=-1.0), ValueError, r"projection_ratio must be >= 0, got -1.0"),
+        (dict(dtype=torch.complex64), TypeError, r"dtype must be a real floating torch.dtype .*complex64"),
+        (dict(activation="swish"), ValueError, r"activation must be one of \(.*'gelu'.*\), got str 'swish'"),
+        (dict(norm="batch"), ValueError, r"norm must be one of \('instance', 'group'\) or None, got str 'batch'"),
+        (dict(skip="none"), ValueError, r"skip must be one of \(.*\) or None, got str 'none'"),
+        (dict(grid="gauss"), ValueError, r"grid must be one of \('equiangular'.*got str 'gauss'"),
+        (dict(positional_embedding="yes"), TypeError, r"positional_embedding must be a bool, got str 'yes'"),
+        (dict(bias=None), TypeError, r"bias must be a bool, got NoneType None"),
+        (dict(lmax=True), TypeError, r"lmax must be an int or None, got bool True"),
+        (dict(mmax=4.0), TypeError, r"mmax must be an int or None, got float 4.0"),
+]
+
+
+@pytest.mark.parametrize("kwargs,error,pattern", _BAD_SFNO_OPTIONS,
+                         ids=[",".join(f"{k}={v!r}" for k, v in c[0].items()) for c in _BAD_SFNO_OPTIONS])
+def test_sfno_bad_options_raise_named_errors(kwargs, error, pattern):
+    with pytest.raises(error, match=pattern):
+        SFNO(2, 1, (8, 16), **{"hidden_channels": 4, "n_layers": 1, **kwargs})
+
+
+_BAD_CONV_OPTIONS = [  # (args, kwargs, error, message pattern)
+        ((0, 3, (8, 16)), {}, ValueError, r"in_channels must be an int >= 1, got 0"),
+        ((2, None, (8, 16)), {}, TypeError, r"out_channels must be an int, got NoneType None"),
+        ((2, 3, (8.0, 16)), {}, TypeError, r"img_shape\[0\] must be an int, got float 8.0"),
+        ((2, 3, (8, True)), {}, TypeError, r"img_shape\[1\] must be an int, got bool True"),
+        ((2, 3, (1, 16)), {}, ValueError, r"img_shape\[0\] must be an int >= 2, got 1"),
+        ((2, 3, "ab"), {}, TypeError, r"img_shape must be \(nlat, nlon\), two ints >= 2, got str 'ab'"),
+        ((2, 3, 16), {}, TypeError, r"img_shape must be \(nlat, nlon\), two ints >= 2, got int 16"),
+        ((2, 3, (8, 16)), dict(out_shape=(8, None)), TypeError, r"out_shape\[1\] must be an int, got NoneType None"),
+        ((2, 3, (8, 16)), dict(dtype=torch.complex128), TypeError, r"dtype must be a real floating torch.dtype"),
+        ((2, 3, (8, 16)), dict(weights=None), ValueError, r"weights must be one of \('dhconv', 'full'\), got NoneType"),
+        ((2, 3, (8, 16)), dict(bias="no"), TypeError, r"bias must be a bool, got str 'no'"),
+]
+
+
+@pytest.mark.parametrize("args,kwargs,error,pattern", _BAD_CONV_OPTIONS,
+                         ids=[" ".join([repr(c[0])] + [f"{k}={v!r}" for k, v in c[1].items()]) for c in _BAD_CONV_OPTIONS])
+def test_spherical_conv_bad_options_raise_named_errors(args, kwargs, error, pattern):
+    with pytest.raises(error, match=pattern):
+        SphericalConv(*args, **kwargs)
+
+
+def _gradgradcheck_with_parameters(module, *inputs) -> None:
+    """gradgradcheck over the inputs and every parameter (float64, finite differences)."""
+    names, params = zip(*((n, p.detach().clone().requires_grad_()) for n, p in module.named_parameters()))
+
+    def f(*args):
+        return torch.func.functional_call(module, dict(zip(names, args[len(inputs):])), args[: len(inputs)])
+
+    assert torch.autograd.gradgradcheck(f, (*inputs, *params), eps=1e-6, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("weights,out_shape", [("dhconv", None), ("full", (6, 10))], ids=["dhconv", "full-to-6x10"])
+def test_spherical_conv_second_derivatives_are_exact(weights, out_shape, generator):
+    conv = SphericalConv(2, 2, (4, 8), grid="legendre-gauss", lmax=3, mmax=3, weights=weights, out_shape=out_shape,
+                         dtype=torch.float64)
+    x = torch.randn(1, 2, 4, 8, dtype=torch.float64, generator=generator, requires_grad=True)
+    _gradgradcheck_with_parameters(conv, x)
+
+
+def test_sfno_second_derivatives_are_exact(generator):
+    """Lifting, a block onto another grid (spherical conv, resampled linear skip, norm) and projection."""
+    model = SFNO(1, 1, (4, 8), hidden_channels=2, n_layers=1, lifting_ratio=0, projection_ratio=0, mlp_expansion=0,
+                 grid="legendre-gauss", lmax=2, mmax=2, out_shape=(3, 6), norm="instance", dtype=torch.float64)
+    x = torch.randn(1, 1, 4, 8, dtype=torch.float64, generator=generator, requires_grad=True)
+    _gradgradcheck_with_parameters(model, x)
+
+
+@pytest.mark.parametrize("weights,out_shape", [("dhconv", None), ("full", (10, 20))], ids=["dhconv", "full-to-10x20"])
+def test_spherical_conv_empty_batch_gives_an_empty_output_in_the_graph(weights, out_shape):
+    """B = 0 failed inside MKL ("Inconsistent configuration parameters"); now (0, Cout, Ho, Wo), zero gradients."""
+    conv = SphericalConv(2, 3, (8, 16), weights=weights, out_shape=out_shape, dtype=torch.float64)
+    x = torch.randn(0, 2, 8, 16, dtype=torch.float64, requires_grad=True)
+    y = conv(x)
+    assert y.shape == (0, 3, *(out_shape or (8, 16))) and y.dtype == torch.float64
+    y.sum().backward()
+    assert x.grad.shape == x.shape
+    for p in conv.parameters():
+        torch.testing.assert_close(p.grad, torch.zeros_like(p))
+
+
+@pytest.mark.parametrize("out_shape", [None, (10, 20)], ids=["same-grid", "out-shape"])
+def test_built_on_meta_maps_meta_to_meta(out_shape):
+    """device="meta" (shape inference, deferred initialisation): a meta input gives a meta output of the real shape."""
+    for weights in ("dhconv", "full"):
+        conv = SphericalConv(2, 3, (8, 16), weights=weights, out_shape=out_shape, device="meta")
+        assert all(t.is_meta for t in (*conv.parameters(), *conv.buffers()))
+        y = conv(torch.empty(2, 2, 8, 16, device="meta"))
+        assert y.is_meta and y.shape == (2, 3, *(out_shape or (8, 16)))
+    model = SFNO(2, 3, (8, 16), hidden_channels=4, n_layers=2, out_shape=out_shape, device="meta")
+    for batch in (2, 0):
+        y = model(torch.empty(batch, 2, 8, 16, device="meta"))
+        assert y.is_meta and y.shape == (batch, 3, *(out_shape or (8, 16))) and y.dtype == torch.float32
