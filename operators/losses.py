@@ -11,18 +11,21 @@ Norms are quadratures of the continuous ones over ``[0, L_1] x ... x [0, L_d]``:
   and the weights are the trapezoidal rule's.
 
 Each sample's norm sums over all its channels and grid points; the batch is then
-reduced with ``mean`` or ``sum``.
+reduced with ``mean`` or ``sum``. An empty batch (``B = 0``) follows torch's losses:
+``mean`` over no samples is NaN, ``sum`` is 0.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
+from spectral.checks import check_bool, check_choice, check_int, check_number, check_tensor, describe
 from spectral.fft import truncated_fftn, truncated_ifftn
 from spectral.modes import compact_wavenumbers, max_modes
 
@@ -43,26 +46,63 @@ def _root_zero_safe(s: torch.Tensor, root: Callable[[torch.Tensor], torch.Tensor
     return torch.where(zero, 0.0, root(torch.where(zero, 1.0, s)))
 
 
+def _per_sample(u: torch.Tensor) -> torch.Tensor:
+    """``(B, ...) -> (B, n)``; not ``reshape(B, -1)``, which cannot infer ``n`` when ``B = 0``."""
+    return u.reshape(u.shape[0], math.prod(u.shape[1:]))
+
+
+def _check_extent(extent: Any, ndim: int) -> tuple[float, ...]:
+    """``extent`` as ``ndim`` finite lengths > 0 (one number is used for every axis)."""
+    if isinstance(extent, (str, bytes)) or not isinstance(extent, (Sequence, numbers.Real, torch.Tensor)):
+        raise TypeError(f"extent must be a positive number or {ndim} of them, got {describe(extent)}")
+    if not isinstance(extent, Sequence):
+        return (check_number("extent", extent, min=0, min_open=True),) * ndim
+    if len(extent) != ndim:
+        raise ValueError(f"extent must be a positive number or {ndim} of them, got {extent!r}")
+    return tuple(check_number(f"extent[{i}]", e, min=0, min_open=True) for i, e in enumerate(extent))
+
+
+def _check_order(p: Any) -> float:
+    """``p >= 1`` as a float, or ``math.inf``."""
+    if isinstance(p, numbers.Real) and not isinstance(p, bool) and p == math.inf:
+        return math.inf
+    try:
+        return check_number("p", p, min=1)
+    except ValueError:
+        raise ValueError(f"p must be >= 1 (or math.inf), got {p!r}") from None
+
+
 class _FunctionNormLoss(nn.Module):
-    def __init__(self, ndim: int, *, relative: bool, reduction: str, periodic: bool, extent: float | Sequence[float]) -> None:
+    """Shared part of the losses: validated options, quadrature and ``forward``; subclasses define ``norm``."""
+
+    def __init__(
+        self,
+        ndim: int = 2,
+        *,
+        relative: bool = True,
+        reduction: Reduction = "mean",
+        periodic: bool = True,
+        extent: float | Sequence[float] = 1.0,
+    ) -> None:
         super().__init__()
-        if ndim not in (1, 2, 3):
-            raise ValueError(f"ndim must be 1, 2 or 3, got {ndim!r}")
-        if reduction not in REDUCTIONS:
-            raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
-        ext = (extent,) * ndim if isinstance(extent, (int, float)) else tuple(extent)
-        if len(ext) != ndim or any(not isinstance(e, (int, float)) or not e > 0 for e in ext):
-            raise ValueError(f"extent must be a positive number or {ndim} of them, got {extent!r}")
-        self.ndim, self.relative, self.reduction, self.periodic = ndim, bool(relative), reduction, bool(periodic)
-        self.extent = tuple(float(e) for e in ext)
+        self.ndim = check_int("ndim", ndim, min=1, max=3)
+        self.relative, self.periodic = check_bool("relative", relative), check_bool("periodic", periodic)
+        self.reduction = check_choice("reduction", reduction, REDUCTIONS)
+        self.extent = _check_extent(extent, self.ndim)
+
+    def norm(self, u: torch.Tensor) -> torch.Tensor:  # pragma: no cover - every loss defines it
+        raise NotImplementedError
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The loss of ``pred`` against ``target``, reduced over the batch."""
+        self._check(pred, target)
+        err = self.norm(pred - target)
+        return self._ratio(err, self.norm(target) if self.relative else err)
 
     def _check(self, pred: torch.Tensor, target: torch.Tensor) -> None:
         name = type(self).__name__
-        for arg, t in (("pred", pred), ("target", target)):
-            if not isinstance(t, torch.Tensor):
-                raise TypeError(f"{name}: {arg} must be a torch.Tensor, got {type(t).__name__}")
-            if not (t.is_floating_point() or t.is_complex()):
-                raise TypeError(f"{name}: {arg} must be a floating or complex tensor, got dtype {t.dtype}")
+        check_tensor(name, "pred", pred, kind="floating")
+        check_tensor(name, "target", target, kind="floating")
         if pred.shape != target.shape:
             raise ValueError(f"{name}: pred and target shapes differ: {tuple(pred.shape)} vs {tuple(target.shape)}")
         if pred.ndim < self.ndim + 1:
@@ -89,7 +129,7 @@ class _FunctionNormLoss(nn.Module):
 
     def _integrate(self, f: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """Per-sample quadrature of ``f (B, ..., *grid) >= 0``: sum over channels and grid."""
-        return (f * weights).reshape(f.shape[0], -1).sum(-1)
+        return _per_sample(f * weights).sum(-1)
 
     def _ratio(self, err: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
         if not self.relative:
@@ -121,11 +161,21 @@ class LpLoss(_FunctionNormLoss):
     periodic : bool
         Periodic grid (equal weights) or grid with both end points (trapezoid).
     extent : float or sequence of float
-        Domain length of each axis.
+        Domain length of each axis (finite, > 0).
 
     Shape
     -----
-    pred, target: (B, ..., *grid) real or complex -> () real
+    pred, target: (B, ..., *grid) real or complex -> () real; ``B = 0``: NaN for "mean" (as torch's
+    losses), 0 for "sum"
+
+    Raises
+    ------
+    TypeError
+        A bool, string or None for a number (``LpLoss(True)``), a non-bool flag; at call
+        time a non-tensor or an integer tensor.
+    ValueError
+        ``ndim`` outside 1..3, ``p < 1`` or NaN, a non-finite or non-positive ``extent``,
+        an unknown ``reduction``; at call time mismatched or too small shapes.
 
     Examples
     --------
@@ -135,32 +185,17 @@ class LpLoss(_FunctionNormLoss):
     1.0
     """
 
-    def __init__(
-        self,
-        ndim: int = 2,
-        p: float = 2.0,
-        *,
-        relative: bool = True,
-        reduction: Reduction = "mean",
-        periodic: bool = True,
-        extent: float | Sequence[float] = 1.0,
-    ) -> None:
+    def __init__(self, ndim: int = 2, p: float = 2.0, *, relative: bool = True, reduction: Reduction = "mean",
+                 periodic: bool = True, extent: float | Sequence[float] = 1.0) -> None:
         super().__init__(ndim, relative=relative, reduction=reduction, periodic=periodic, extent=extent)
-        if not isinstance(p, (int, float)) or not p >= 1:
-            raise ValueError(f"p must be >= 1 (or math.inf), got {p!r}")
-        self.p = float(p)
+        self.p = _check_order(p)
 
     def norm(self, u: torch.Tensor) -> torch.Tensor:
         """Per-sample Lp norm ``(B,)`` of ``u (B, ..., *grid)``."""
         if math.isinf(self.p):
-            return u.abs().reshape(u.shape[0], -1).amax(-1)
+            return _per_sample(u.abs()).amax(-1)
         w = self._weights(u.shape[-self.ndim:], u)
         return _root_zero_safe(self._integrate(u.abs().pow(self.p), w), lambda s: s.pow(1.0 / self.p))
-
-    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        self._check(pred, target)
-        err = self.norm(pred - target)
-        return self._ratio(err, self.norm(target) if self.relative else err)
 
     def extra_repr(self) -> str:
         return f"p={self.p}, " + super().extra_repr()
@@ -175,19 +210,14 @@ class H1Loss(_FunctionNormLoss):
 
     Parameters
     ----------
-    ndim : int
-        Number of trailing grid axes (1 to 3).
-    relative : bool
-        Divide by the H1 norm of the target.
-    reduction : {"mean", "sum"}
+    ndim, relative, reduction, extent
+        As in :class:`LpLoss` (``relative`` divides by the H1 norm of the target).
     periodic : bool
         Periodic data (spectral derivatives) or not (finite differences).
-    extent : float or sequence of float
-        Domain length of each axis.
 
     Shape
     -----
-    pred, target: (B, ..., *grid) real or complex -> () real
+    pred, target: (B, ..., *grid) real or complex -> () real; ``B = 0``: NaN for "mean", 0 for "sum"
 
     Examples
     --------
@@ -197,17 +227,6 @@ class H1Loss(_FunctionNormLoss):
     >>> float(loss(t, t))
     0.0
     """
-
-    def __init__(
-        self,
-        ndim: int = 2,
-        *,
-        relative: bool = True,
-        reduction: Reduction = "mean",
-        periodic: bool = True,
-        extent: float | Sequence[float] = 1.0,
-    ) -> None:
-        super().__init__(ndim, relative=relative, reduction=reduction, periodic=periodic, extent=extent)
 
     def gradient(self, u: torch.Tensor) -> list[torch.Tensor]:
         """``[d_1 u, ..., d_d u]``, each shaped like ``u``."""
@@ -233,8 +252,3 @@ class H1Loss(_FunctionNormLoss):
         for du in self.gradient(u):
             sq = sq + self._integrate(du.abs().square(), w)
         return _root_zero_safe(sq, torch.sqrt)
-
-    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        self._check(pred, target)
-        err = self.norm(pred - target)
-        return self._ratio(err, self.norm(target) if self.relative else err)

@@ -103,14 +103,16 @@ def test_bad_input_messages():
         LpLoss(2)(torch.zeros(2, 1, 8, 8), torch.zeros(2, 1, 8, 9))
     with pytest.raises(ValueError, match=r"2 grid axes, got shape \(8, 8\)"):
         LpLoss(2)(torch.zeros(8, 8), torch.zeros(8, 8))
-    with pytest.raises(ValueError, match=r"reduction must be one of \('mean', 'sum'\), got 'max'"):
+    with pytest.raises(ValueError, match=r"reduction must be one of \('mean', 'sum'\), got str 'max'"):
         LpLoss(2, reduction="max")
     with pytest.raises(ValueError, match=r"p must be >= 1"):
         LpLoss(2, 0.5)
-    with pytest.raises(ValueError, match=r"ndim must be 1, 2 or 3, got 4"):
+    with pytest.raises(ValueError, match=r"ndim must be an int in \[1, 3\], got 4"):
         H1Loss(4)
-    with pytest.raises(ValueError, match=r"extent must be a positive number or 2 of them"):
+    with pytest.raises(ValueError, match=r"extent\[1\] must be > 0, got -1.0"):
         H1Loss(2, extent=(1.0, -1.0))
+    with pytest.raises(ValueError, match=r"extent must be a positive number or 2 of them, got \(1.0, 2.0, 3.0\)"):
+        H1Loss(2, extent=(1.0, 2.0, 3.0))
     with pytest.raises(ValueError, match=r"at least 3 points, got shape \(1, 1, 2, 8\)"):
         H1Loss(2, periodic=False)(torch.zeros(1, 1, 2, 8), torch.zeros(1, 1, 2, 8))
     assert "relative=True" in repr(H1Loss()) and "p=2.0" in repr(LpLoss())
@@ -229,7 +231,86 @@ def test_integer_input_raises_type_error_naming_the_dtype(loss, dtype):
     name = type(loss).__name__
     ints = torch.ones(2, 1, 8, dtype=dtype)
     floats = torch.ones(2, 1, 8)
-    with pytest.raises(TypeError, match=rf"{name}: pred must be a floating or complex tensor, got dtype {dtype}"):
+    with pytest.raises(TypeError, match=rf"{name}: pred must have a floating or complex dtype, got {dtype}"):
         loss(ints, floats)
-    with pytest.raises(TypeError, match=rf"{name}: target must be a floating or complex tensor, got dtype {dtype}"):
+    with pytest.raises(TypeError, match=rf"{name}: target must have a floating or complex dtype, got {dtype}"):
         loss(floats, ints)
+
+
+# --- issue 17: one validation path, second derivatives, empty batches, the meta device ---
+
+
+_BAD_OPTIONS = [  # (constructor call, error, message pattern)
+        (lambda: LpLoss(True), TypeError, r"ndim must be an int, got bool True"),  # was taken as ndim=1
+        (lambda: LpLoss(2, True), TypeError, r"p must be a real number, got bool True"),
+        (lambda: H1Loss(None), TypeError, r"ndim must be an int, got NoneType None"),
+        (lambda: H1Loss(2.0), TypeError, r"ndim must be an int, got float 2.0"),
+        (lambda: LpLoss(2, "2"), TypeError, r"p must be a real number, got str '2'"),
+        (lambda: LpLoss(2, float("nan")), ValueError, r"p must be >= 1 \(or math.inf\), got nan"),
+        (lambda: LpLoss(2, -math.inf), ValueError, r"p must be >= 1 \(or math.inf\), got -inf"),
+        (lambda: LpLoss(2, extent=math.inf), ValueError, r"extent must be finite, got inf"),  # gave NaN losses
+        (lambda: H1Loss(2, extent=(1.0, float("nan"))), ValueError, r"extent\[1\] must be finite, got nan"),
+        (lambda: H1Loss(2, extent="1"), TypeError, r"extent must be a positive number or 2 of them, got str '1'"),
+        (lambda: H1Loss(1, extent=0), ValueError, r"extent must be > 0, got 0.0"),
+        (lambda: LpLoss(2, relative="no"), TypeError, r"relative must be a bool, got str 'no'"),
+        (lambda: H1Loss(2, periodic=None), TypeError, r"periodic must be a bool, got NoneType None"),
+        (lambda: H1Loss(2, reduction=None), ValueError, r"reduction must be one of \('mean', 'sum'\), got NoneType"),
+]
+
+
+@pytest.mark.parametrize("make,error,pattern", _BAD_OPTIONS, ids=[f"{c[1].__name__}-{i}" for i, c in enumerate(_BAD_OPTIONS)])
+def test_bad_options_raise_named_errors(make, error, pattern):
+    with pytest.raises(error, match=pattern):
+        make()
+
+
+def test_numpy_numbers_and_inf_are_accepted(generator):
+    pred = torch.randn(3, 1, 6, 5, dtype=torch.float64, generator=generator)
+    target = torch.randn(3, 1, 6, 5, dtype=torch.float64, generator=generator)
+    for p in (np.int64(3), np.float64(3.0)):
+        assert LpLoss(np.int64(2), p, extent=np.float32(2.0))(pred, target).item() == LpLoss(2, 3, extent=2.0)(pred, target).item()
+    e, t = (pred - target).abs().reshape(3, -1), target.abs().reshape(3, -1)
+    ref = (e.amax(-1) / t.amax(-1)).mean().item()
+    np.testing.assert_allclose(LpLoss(2, np.float64(np.inf))(pred, target).item(), ref, rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "loss",
+    [LpLoss(2), LpLoss(2, 3.0, relative=False, periodic=False), LpLoss(2, math.inf), H1Loss(2),
+     H1Loss(2, periodic=False, reduction="sum"), H1Loss(1, relative=False, extent=2.0)],
+    ids=repr,
+)
+def test_second_derivatives_are_exact(loss, generator):
+    shape = (2, 1, 4, 3) if loss.ndim == 2 else (2, 2, 5)
+    pred = torch.randn(shape, dtype=torch.float64, generator=generator, requires_grad=True)
+    target = torch.randn(shape, dtype=torch.float64, generator=generator, requires_grad=True)
+    assert torch.autograd.gradgradcheck(loss, (pred, target), eps=1e-6, atol=1e-5, rtol=1e-4)
+
+
+def test_second_derivatives_of_complex_h1_are_exact(generator):
+    pred = torch.randn(2, 1, 5, dtype=torch.complex128, generator=generator, requires_grad=True)
+    target = torch.randn(2, 1, 5, dtype=torch.complex128, generator=generator, requires_grad=True)
+    assert torch.autograd.gradgradcheck(H1Loss(1), (pred, target), eps=1e-6, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize(
+    "loss_type,kwargs",
+    [(LpLoss, {}), (LpLoss, dict(p=math.inf)), (H1Loss, {}), (H1Loss, dict(periodic=False, relative=False))],
+    ids=["L2", "Linf", "H1", "H1-fd-absolute"],
+)
+def test_empty_batch_follows_torch_losses(loss_type, kwargs, reduction):
+    """B = 0 failed in a reshape (or MKL); now like torch's losses: mean over nothing is NaN, a sum 0."""
+    pred = torch.randn(0, 2, 8, 8, requires_grad=True)
+    value = loss_type(2, reduction=reduction, **kwargs)(pred, torch.randn(0, 2, 8, 8))
+    reference = torch.nn.functional.mse_loss(torch.zeros(0), torch.zeros(0), reduction=reduction)  # nan / 0
+    assert value.shape == () and value.dtype == torch.float32
+    torch.testing.assert_close(value, reference, equal_nan=True)
+    value.backward()
+    assert pred.grad.shape == pred.shape
+
+
+@pytest.mark.parametrize("loss", [LpLoss(2), LpLoss(2, math.inf), H1Loss(2), H1Loss(2, periodic=False)], ids=repr)
+def test_meta_inputs_give_a_meta_scalar(loss):
+    value = loss(torch.empty(3, 1, 8, 8, device="meta"), torch.empty(3, 1, 8, 8, device="meta"))
+    assert value.is_meta and value.shape == ()
