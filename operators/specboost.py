@@ -20,11 +20,12 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from operators._checkpoint import atomic_save
+from operators.checkpoint import atomic_save
 from operators._distributed import resolve_device
 from operators.fno import FNO
 from operators.sfno import SFNO
 from operators.training import Trainer
+from spectral.checks import check_choice, check_int, check_ints, check_tensor, describe
 from spectral.fft import resample
 
 __all__ = ["SpecBoost", "STAGE_INPUTS", "STAGE_OBJECTIVES", "SAVE_FORMAT"]
@@ -81,8 +82,7 @@ class SpecBoost(nn.Module):
 
     def __init__(self, stages: Sequence[nn.Module], *, stage_input: StageInput = "input") -> None:
         super().__init__()
-        if stage_input not in STAGE_INPUTS:
-            raise ValueError(f"stage_input must be one of {STAGE_INPUTS}, got {stage_input!r}")
+        check_choice("stage_input", stage_input, STAGE_INPUTS)
         if isinstance(stages, nn.Module) and not isinstance(stages, nn.ModuleList):
             stages = [stages]
         stages = list(stages)
@@ -130,7 +130,7 @@ class SpecBoost(nn.Module):
 
     def freeze_before(self, m: int) -> None:
         """Freeze stages ``0..m-1`` (no gradients, eval mode) and unfreeze stages ``m..``."""
-        m = self._check_stage_count(m, "m", lo=0)
+        m = check_int("m", m, min=0, max=len(self.stages))
         for j, stage in enumerate(self.stages):
             stage.requires_grad_(j >= m)
         self.n_frozen = m
@@ -154,7 +154,7 @@ class SpecBoost(nn.Module):
         self, x: torch.Tensor, output_shape: Sequence[int] | None = None, *, n_stages: int | None = None
     ) -> torch.Tensor:
         """Sum of the first ``n_stages`` (default all) stage outputs, on ``output_shape`` or the input grid."""
-        k = len(self.stages) if n_stages is None else self._check_stage_count(n_stages, "n_stages", lo=1)
+        k = len(self.stages) if n_stages is None else check_int("n_stages", n_stages, max=len(self.stages))
         out = self._check_input(x, output_shape)
         previous, total = None, None
         for m in range(k):
@@ -182,16 +182,18 @@ class SpecBoost(nn.Module):
         return resample(self.stages[m](z), out)
 
     def _check_input(self, x: torch.Tensor, output_shape: Sequence[int] | None) -> tuple[int, ...] | None:
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"SpecBoost: x must be a torch.Tensor, got {type(x).__name__}")
+        check_tensor("SpecBoost", "x", x, kind="any")  # the stages check the dtype
         cin = self.in_channels
         if x.ndim < 3 or (cin is not None and x.shape[1] != cin):
             raise ValueError(f"SpecBoost: expected x of shape (B, {cin or 'Cin'}, *grid), got {tuple(x.shape)}")
         if output_shape is None:
             return None
-        out = tuple(output_shape) if isinstance(output_shape, Sequence) else None
-        if out is None or len(out) != x.ndim - 2 or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in out):
-            raise ValueError(f"SpecBoost: output_shape must be {x.ndim - 2} positive ints, got {output_shape!r}")
+        d = x.ndim - 2
+        if not isinstance(output_shape, Sequence) or isinstance(output_shape, str):
+            raise TypeError(f"SpecBoost: output_shape must be {d} positive ints, got {describe(output_shape)}")
+        if len(output_shape) != d:
+            raise ValueError(f"SpecBoost: output_shape must be {d} positive ints, got {tuple(output_shape)!r}")
+        out = check_ints("output_shape", output_shape, length=d, min=1)
         for m, stage in enumerate(self.stages):
             if isinstance(stage, SFNO) and out != tuple(stage.config.out_shape or stage.config.img_shape):
                 raise ValueError(
@@ -200,11 +202,6 @@ class SpecBoost(nn.Module):
                     "latitude as periodic. Build the stages with out_shape instead of passing output_shape"
                 )
         return None if out == tuple(x.shape[2:]) else out
-
-    def _check_stage_count(self, value: int, name: str, *, lo: int) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= len(self.stages):
-            raise ValueError(f"{name} must be an int in [{lo}, {len(self.stages)}], got {name}={value!r}")
-        return value
 
     # ------------------------------------------------------------------ training
     @torch.no_grad()
@@ -223,12 +220,13 @@ class SpecBoost(nn.Module):
 
     def _stage_data(self, m: int, inputs: torch.Tensor, targets: torch.Tensor, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``z_m`` and ``P_m`` for a whole data set, computed in eval mode without gradients."""
-        m = self._check_stage_count(m, "m", lo=0)
+        m = check_int("m", m, min=0, max=len(self.stages))
+        batch_size = check_int("batch_size", batch_size)
         if m == len(self.stages):
             raise ValueError(f"m must be an int in [0, {len(self.stages) - 1}] (a stage index), got m={m}")
         for name, t in (("inputs", inputs), ("targets", targets)):
             if not isinstance(t, torch.Tensor) or t.ndim < 3:
-                raise ValueError(f"{name}: expected a tensor of shape (n, C, *grid), got {_shape(t)}")
+                raise ValueError(f"{name}: expected a tensor of shape (n, C, *grid), got {describe(t)}")
         cout = self.out_channels
         if targets.shape[0] != inputs.shape[0] or targets.shape[2:] != inputs.shape[2:] or (cout is not None and targets.shape[1] != cout):
             raise ValueError(
@@ -264,8 +262,7 @@ class SpecBoost(nn.Module):
         At ``m = 0`` (``P_0 = 0``) the two objectives coincide and the stage trains bare,
         so its checkpoints resume under either objective.
         """
-        if objective not in STAGE_OBJECTIVES:
-            raise ValueError(f"objective must be one of {STAGE_OBJECTIVES}, got {objective!r}")
+        check_choice("objective", objective, STAGE_OBJECTIVES)
         if m == 0:
             objective = "residual"
         if not (isinstance(train, (tuple, list)) and len(train) == 2):
@@ -348,6 +345,3 @@ def _accepts_output_shape(stage: nn.Module) -> bool:
     params = inspect.signature(stage.forward).parameters
     return "output_shape" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
 
-
-def _shape(t: object) -> object:
-    return tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__

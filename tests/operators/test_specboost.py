@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -188,7 +189,7 @@ def test_save_load_round_trip(tmp_path, mode):
 
 # ------------------------------------------------------------------ bad input
 def test_bad_stage_input():
-    with pytest.raises(ValueError, match=r"stage_input must be one of \('input', 'input\+previous'\), got 'prev'"):
+    with pytest.raises(ValueError, match=r"stage_input must be one of \('input', 'input\+previous'\), got str 'prev'"):
         SpecBoost(_stages(1, "input"), stage_input="prev")
     with pytest.raises(ValueError, match="at least one"):
         SpecBoost([])
@@ -209,7 +210,7 @@ def test_bad_forward_input():
         boost(torch.randn(4, 3, 8, 8, dtype=torch.float64))
     with pytest.raises(ValueError, match=r"output_shape must be 2 positive ints, got \(16,\)"):
         boost(torch.randn(4, 2, 8, 8, dtype=torch.float64), output_shape=(16,))
-    with pytest.raises(ValueError, match=r"n_stages must be an int in \[1, 2\], got n_stages=3"):
+    with pytest.raises(ValueError, match=r"n_stages must be an int in \[1, 2\], got 3"):
         boost(torch.randn(4, 2, 8, 8, dtype=torch.float64), n_stages=3)
     with pytest.raises(TypeError, match="x must be a torch.Tensor, got list"):
         boost([1.0])
@@ -222,7 +223,7 @@ def test_bad_training_input(tmp_path):
         boost.residual_targets(1, x, torch.randn(4, 1, 8, 9, dtype=torch.float64))
     with pytest.raises(ValueError, match=r"m must be an int in \[0, 1\] \(a stage index\), got m=2"):
         boost.residual_targets(2, x, torch.randn(4, 1, 8, 8, dtype=torch.float64))
-    with pytest.raises(ValueError, match=r"objective must be one of \('residual', 'ensemble'\), got 'boost'"):
+    with pytest.raises(ValueError, match=r"objective must be one of \('residual', 'ensemble'\), got str 'boost'"):
         boost.fit_stage(1, (x, x[:, :1]), objective="boost", epochs=1, device="cpu")
     plain = SpecBoost([_Pointwise()])
     with pytest.raises(ValueError, match=r"stages\[0\] \(_Pointwise\) has no dataclass or dict `config`"):
@@ -240,3 +241,78 @@ def test_output_shape_is_refused_for_sfno_stages_unless_it_is_their_out_shape():
     with pytest.raises(ValueError, match=r"stage 0 is an SFNO.*out_shape=\(12, 24\).*output_shape=\(16, 32\)"):
         boost(x, output_shape=(16, 32))
     torch.testing.assert_close(boost(x, output_shape=(12, 24)), sfno(x))  # its own grid: the stage's output
+
+
+# --- issue 17: one validation path, second derivatives, empty batches, the meta device ---
+
+
+def test_bad_counts_and_output_shapes_raise_named_errors():
+    boost = SpecBoost(_stages(2, "input"))
+    x = torch.randn(2, 2, 8, 8, dtype=torch.float64)
+    cases = [
+        (dict(n_stages=True), TypeError, r"n_stages must be an int, got bool True"),
+        (dict(n_stages=0), ValueError, r"n_stages must be an int in \[1, 2\], got 0"),
+        (dict(output_shape=(16.0, 16)), TypeError, r"output_shape\[0\] must be an int, got float 16.0"),
+        (dict(output_shape=(16, None)), TypeError, r"output_shape\[1\] must be an int, got NoneType None"),
+        (dict(output_shape=(0, 16)), ValueError, r"output_shape\[0\] must be an int >= 1, got 0"),
+        (dict(output_shape="16"), TypeError, r"output_shape must be 2 positive ints, got str '16'"),
+    ]
+    for kwargs, error, pattern in cases:
+        with pytest.raises(error, match=pattern):
+            boost(x, **kwargs)
+    with pytest.raises(TypeError, match=r"m must be an int, got bool True"):
+        boost.freeze_before(True)
+    with pytest.raises(ValueError, match=r"batch_size must be an int >= 1, got 0"):
+        boost.residual_targets(1, x, x[:, :1], batch_size=0)
+    with pytest.raises(TypeError, match=r"SpecBoost: x must be a torch.Tensor, got numpy.ndarray of shape \(2, 2, 8, 8\)"):
+        boost(x.numpy())
+
+
+def test_numpy_integers_are_accepted(generator):
+    boost = SpecBoost(_stages(2, "input"))
+    x = torch.randn(2, 2, 8, 8, dtype=torch.float64, generator=generator)
+    torch.testing.assert_close(boost(x, n_stages=np.int64(1)), boost(x, n_stages=1), rtol=0, atol=0)
+    big = boost(x, output_shape=(np.int64(12), np.int64(12)))
+    torch.testing.assert_close(big, boost(x, output_shape=(12, 12)), rtol=0, atol=0)
+    boost.freeze_before(np.int64(1))
+    assert boost.n_frozen == 1 and type(boost.n_frozen) is int
+
+
+def test_second_derivatives_are_exact(generator):
+    """gradgradcheck in float64 over the input and every stage's parameters ("input+previous": stage 1 sees stage 0)."""
+    stages = [FNO(1 + (1 if m else 0), 1, (2, 2), hidden_channels=2, n_layers=1, lifting_ratio=0, projection_ratio=0,
+                  mlp_expansion=0, positional_embedding=False, dtype=torch.float64) for m in range(2)]
+    boost = SpecBoost(stages, stage_input="input+previous")
+    names, params = zip(*((n, p.detach().clone().requires_grad_()) for n, p in boost.named_parameters()))
+    x = torch.randn(1, 1, 4, 3, dtype=torch.float64, generator=generator, requires_grad=True)
+
+    def f(x, *ps):
+        return torch.func.functional_call(boost, dict(zip(names, ps)), (x,))
+
+    assert torch.autograd.gradgradcheck(f, (x, *params), eps=1e-6, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_empty_batch_gives_an_empty_output(mode):
+    boost = SpecBoost(_stages(2, mode), stage_input=mode)
+    x = torch.randn(0, 2, 8, 8, dtype=torch.float64, requires_grad=True)
+    assert boost(x).shape == (0, 1, 8, 8)
+    y = boost(x, output_shape=(12, 12))
+    assert y.shape == (0, 1, 12, 12)
+    y.sum().backward()
+    assert x.grad.shape == x.shape
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_built_on_meta_maps_meta_to_meta(mode):
+    """A meta input gave a CPU tensor of uninitialised memory; now a meta output of the right shape."""
+    extra = 1 if mode == "input+previous" else 0
+    stages = [FNO(2 + (extra if m else 0), 1, (3, 3), hidden_channels=4, n_layers=1, device="meta") for m in range(2)]
+    boost = SpecBoost(stages, stage_input=mode)
+    x = torch.empty(3, 2, 8, 8, device="meta")
+    for output_shape, grid in ((None, (8, 8)), ((12, 12), (12, 12))):
+        y = boost(x, output_shape)
+        assert y.is_meta and y.shape == (3, 1, *grid)
+    sfno = SpecBoost([SFNO(2, 1, (8, 16), hidden_channels=4, n_layers=1, out_shape=(10, 20), device="meta")])
+    y = sfno(torch.empty(3, 2, 8, 16, device="meta"))
+    assert y.is_meta and y.shape == (3, 1, 10, 20)
