@@ -74,6 +74,10 @@ class FANAttention(nn.Module):
     A query row whose keys are all masked out gets NaN, as in ``nn.MultiheadAttention``.
     ``is_causal=True`` keeps key ``j`` for query ``i`` when ``j <= i`` (top-left
     aligned, like ``F.scaled_dot_product_attention``) and combines with the masks.
+    Second derivatives (``create_graph=True``) are exact: the recorded backward recomputes
+    the attention with differentiable ops (torch's fused kernels have none), while a plain
+    backward still runs the fused kernel; with attention dropout active in training a
+    double backward raises a RuntimeError (the dropout mask cannot be redrawn).
 
     References
     ----------
