@@ -17,6 +17,8 @@ import torch
 from einops import rearrange
 from torch import nn
 
+from spectral.checks import check_int, check_number, check_real_dtype, check_tensor
+
 __all__ = [
     "as_complex",
     "init_complex_",
@@ -37,8 +39,11 @@ def as_complex(weight: torch.Tensor) -> torch.Tensor:
     ------
     ValueError
         If the last axis is not of size 2.
+    TypeError
+        If ``weight`` is not a real floating tensor.
     """
-    if weight.shape[-1] != 2:
+    check_tensor("as_complex", "weight", weight, kind="real")
+    if weight.ndim == 0 or weight.shape[-1] != 2:
         raise ValueError(f"weight: expected a trailing axis of 2 (real, imag), got shape {tuple(weight.shape)}")
     if weight.dtype in (torch.float16, torch.bfloat16):
         weight = weight.float()
@@ -68,7 +73,7 @@ def contract_modes(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     ValueError
         If the channel counts or mode shapes disagree.
     """
-    _check_contract(x, weight, weight.shape[2:], weight.shape[0], "(Cin, Cout, *K)")
+    _check_contract(x, weight, 2, "(Cin, Cout, *K)", "contract_modes")
     w = rearrange(weight, "i o ... -> (...) i o")
     return contract_modes_packed(x, w)
 
@@ -95,6 +100,7 @@ def contract_modes_packed(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor
         If the channel counts or mode shapes disagree.
     """
     _check_complex_x(x, "contract_modes_packed")
+    check_tensor("contract_modes_packed", "weight", weight, kind="floating")
     kept = x.shape[2:]
     if x.ndim < 3 or weight.ndim != 3 or weight.shape[0] != math.prod(kept) or weight.shape[1] != x.shape[1]:
         raise ValueError(
@@ -122,6 +128,8 @@ class _ModeMatmul(torch.autograd.Function):
     The gradient arriving from the ``(B, Cout, *K)`` layout is a permuted view; handed to
     ``bmm`` as is, CPU ``bmm`` falls back to one small matmul per mode (and copies for the
     conjugated operand), orders of magnitude slower. The backward makes it contiguous.
+    Its ops are torch's own, on the saved inputs (which stay in the autograd graph), so
+    the backward is differentiable again and second derivatives are exact.
     """
 
     @staticmethod
@@ -152,11 +160,12 @@ def contract_modes_diagonal(x: torch.Tensor, weight: torch.Tensor) -> torch.Tens
     ValueError
         If the channel counts or mode shapes disagree.
     """
-    _check_contract(x, weight, weight.shape[1:], weight.shape[0], "(C, *K)", "contract_modes_diagonal")
+    _check_contract(x, weight, 1, "(C, *K)", "contract_modes_diagonal")
     return x * weight.to(x.dtype)
 
 
 def _check_complex_x(x: torch.Tensor, owner: str) -> None:
+    check_tensor(owner, "x", x, kind="any")
     if not x.is_complex():
         raise TypeError(
             f"{owner}: x must be complex (the spectrum of a field), got x of dtype {x.dtype}; "
@@ -164,13 +173,14 @@ def _check_complex_x(x: torch.Tensor, owner: str) -> None:
         )
 
 
-def _check_contract(
-    x: torch.Tensor, weight: torch.Tensor, w_kept, w_in: int, layout: str, owner: str = "contract_modes"
-) -> None:
+def _check_contract(x: torch.Tensor, weight: torch.Tensor, lead: int, layout: str, owner: str) -> None:
+    """``x`` (B, Cin, *K) complex against ``weight`` whose first ``lead`` axes are channels, then *K."""
     _check_complex_x(x, owner)
-    if x.ndim < 3 or tuple(x.shape[2:]) != tuple(w_kept) or x.shape[1] != w_in:
+    check_tensor(owner, "weight", weight, kind="floating")
+    if weight.ndim < lead + 1 or x.ndim < 3 or tuple(x.shape[2:]) != tuple(weight.shape[lead:]) \
+            or x.shape[1] != weight.shape[0]:
         raise ValueError(
-            f"expected x (B, Cin, *K) matching weight {layout} = {tuple(weight.shape)}, "
+            f"{owner}: expected x (B, Cin, *K) matching weight {layout} = {tuple(weight.shape)}, "
             f"got x of shape {tuple(x.shape)}"
         )
 
@@ -181,8 +191,10 @@ def modrelu(z: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     ``bias`` broadcasts against ``z``'s trailing dims and is cast to ``z``'s real dtype,
     so the result keeps ``z``'s dtype (a float64 bias does not promote complex64 to complex128).
     """
+    check_tensor("modrelu", "z", z, kind="any")
     if not z.is_complex():
         raise TypeError(f"modrelu expects a complex tensor, got {z.dtype}")
+    check_tensor("modrelu", "bias", bias, kind="real")
     mag = z.abs()  # (...) z's real dtype
     bias = bias.to(mag.dtype)
     nonzero = mag > 0  # z / |z| is taken as 0 at z = 0 (dividing by a clamped |z| overflows for b > ~4)
@@ -198,11 +210,21 @@ class ModReLU(nn.Module):
     num_features : int
         Size of the last axis of the input (the bias is shared over the others).
     init_bias : float
-        Initial value of every bias (negative values give a dead zone around 0).
+        Initial value of every bias (finite; negative values give a dead zone around 0).
+    device, dtype
+        Of the bias; ``dtype`` is a real floating dtype (the bias is real).
 
     Shape
     -----
     z: (..., num_features) complex -> (..., num_features) complex
+
+    Raises
+    ------
+    TypeError
+        ``num_features`` not an int (bools too), ``init_bias`` not a real number, a
+        complex or non-floating ``dtype``.
+    ValueError
+        ``num_features < 1``, a non-finite ``init_bias``.
 
     Examples
     --------
@@ -214,10 +236,9 @@ class ModReLU(nn.Module):
 
     def __init__(self, num_features: int, *, init_bias: float = 0.0, device=None, dtype=None) -> None:
         super().__init__()
-        if num_features < 1:
-            raise ValueError(f"num_features must be >= 1, got {num_features}")
-        self.num_features = num_features
-        self.init_bias = init_bias
+        self.num_features = check_int("num_features", num_features)
+        self.init_bias = check_number("init_bias", init_bias)
+        check_real_dtype("dtype", dtype)
         self.bias = nn.Parameter(torch.empty(num_features, device=device, dtype=dtype))
         self.reset_parameters()
 

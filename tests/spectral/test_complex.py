@@ -143,3 +143,53 @@ def test_modrelu_module_gradients_and_errors():
     with pytest.raises(TypeError, match="modrelu expects a complex tensor, got torch.float32"):
         act(torch.randn(3, 4))
     assert "4, init_bias=0.1" in repr(act)
+
+
+@pytest.mark.parametrize(
+    "kwargs,error,pattern",
+    [
+        (dict(num_features=8, init_bias="1"), TypeError, r"init_bias must be a real number, got str '1'"),
+        (dict(num_features=8, init_bias=float("inf")), ValueError, r"init_bias must be finite, got inf"),
+        (dict(num_features=8, init_bias=float("nan")), ValueError, r"init_bias must be finite, got nan"),
+        (dict(num_features=None), TypeError, r"num_features must be an int, got NoneType None"),
+        (dict(num_features=True), TypeError, r"num_features must be an int, got bool True"),
+        (dict(num_features="8"), TypeError, r"num_features must be an int, got str '8'"),
+        (dict(num_features=0), ValueError, r"num_features must be an int >= 1, got 0"),
+        (dict(num_features=4, dtype=torch.complex64), TypeError, r"dtype must be a real floating torch.dtype.*complex64"),
+    ],
+    ids=["str-bias", "inf-bias", "nan-bias", "none-features", "bool-features", "str-features", "zero", "complex-dtype"],
+)
+def test_modrelu_constructor_errors_name_the_argument(kwargs, error, pattern):
+    """init_bias='1' was a fill_ dump, inf gave NaN outputs, None/str reached a comparison."""
+    n = kwargs.pop("num_features")
+    with pytest.raises(error, match=pattern):
+        ModReLU(n, **kwargs)
+
+
+def test_modrelu_gradgradcheck_and_empty_and_meta():
+    act = ModReLU(3, init_bias=-0.2, dtype=torch.float64)
+    z = _crandn(2, 3).requires_grad_(True)
+    assert torch.autograd.gradgradcheck(lambda t, b: modrelu(t, b), (z, act.bias))
+    out = act(_crandn(0, 3))
+    assert out.shape == (0, 3) and out.dtype == torch.complex128
+    meta = ModReLU(3, device="meta")
+    y = meta(torch.empty(2, 3, dtype=torch.complex64, device="meta"))
+    assert y.device.type == "meta" and y.shape == (2, 3) and y.dtype == torch.complex64
+
+
+def test_contraction_input_errors_name_the_argument():
+    x, w = _crandn(2, 3, 5), _crandn(3, 4, 5)
+    with pytest.raises(TypeError, match=r"contract_modes: x must be a torch.Tensor, got numpy.ndarray of shape \(2, 3, 5\)"):
+        contract_modes(x.numpy(), w)
+    with pytest.raises(TypeError, match=r"contract_modes: weight must be a torch.Tensor, got list"):
+        contract_modes(x, [[1.0]])
+    with pytest.raises(TypeError, match=r"contract_modes_packed: weight must have a floating or complex dtype, got torch.int64"):
+        contract_modes_packed(x, torch.zeros(5, 3, 4, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"contract_modes: expected x \(B, Cin, \*K\) matching weight \(Cin, Cout, \*K\) = \(3,\)"):
+        contract_modes(x, _crandn(3))
+    with pytest.raises(TypeError, match=r"contract_modes_diagonal: weight must be a torch.Tensor, got float"):
+        contract_modes_diagonal(x, 2.0)
+    with pytest.raises(TypeError, match=r"as_complex: weight must be a torch.Tensor, got numpy.ndarray"):
+        as_complex(np.zeros((3, 2)))
+    with pytest.raises(ValueError, match=r"trailing axis of 2 \(real, imag\), got shape \(\)"):
+        as_complex(torch.tensor(1.0))
