@@ -1,14 +1,16 @@
-"""error_spectrum / fraction_above / plot_error_spectra against numpy and analytic spectra."""
+"""spectral.analysis.error_spectrum / fraction_above / plot_error_spectra against numpy and analytic spectra."""
 
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import torch
 
-from operators.error_spectrum import error_spectrum, fraction_above, plot_error_spectra
+from spectral.analysis import error_spectrum, fraction_above, plot_error_spectra
 
 
 def _numpy_error_spectrum(pred: np.ndarray, target: np.ndarray, ndim: int) -> np.ndarray:
@@ -101,9 +103,9 @@ def test_bad_input():
         error_spectrum(t, torch.zeros(2, 1, 8, 9))
     with pytest.raises(ValueError, match=r"with 3 grid axes, got \(8, 8\)"):
         error_spectrum(t[0, 0], t[0, 0], ndim=3)
-    with pytest.raises(ValueError, match=r"normalization must be one of \('global', 'per-sample'\), got 'sum'"):
+    with pytest.raises(ValueError, match=r"normalization must be one of \('global', 'per-sample'\), got str 'sum'"):
         error_spectrum(t, t, normalization="sum")
-    with pytest.raises(ValueError, match="ndim must be 1, 2 or 3, got 4"):
+    with pytest.raises(ValueError, match=r"ndim must be an int in \[1, 3\], got 4"):
         error_spectrum(t, t, ndim=4)
     with pytest.raises(TypeError, match="pred must have a floating or complex dtype, got torch.int64"):
         error_spectrum(t.long(), t)
@@ -114,3 +116,59 @@ def test_bad_input():
         fraction_above(torch.zeros(3), torch.arange(3), 1)
     with pytest.raises(ValueError, match="non-empty mapping"):
         plot_error_spectra({})
+
+
+def test_the_old_import_path_re_exports_the_same_functions():
+    import operators.error_spectrum as old
+    import spectral.analysis as new
+
+    assert old.__all__ == ["error_spectrum", "fraction_above", "plot_error_spectra", "NORMALIZATIONS"]
+    for name in old.__all__:
+        assert getattr(old, name) is getattr(new, name)
+
+
+def test_importing_spectral_analysis_does_not_import_matplotlib():
+    code = "import sys, spectral.analysis; print('matplotlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("normalization", ["global", "per-sample"])
+def test_all_zero_target_is_a_named_error(normalization):
+    """An all-zero target returned 1e304 (the energy was clamped to the smallest float64)."""
+    t = torch.zeros(2, 1, 8, 8)
+    with pytest.raises(ValueError, match=r"error_spectrum: target .*zero energy .*undefined"):
+        error_spectrum(t + 1, t, normalization=normalization)
+
+
+def test_per_sample_names_the_zero_energy_samples():
+    t = torch.randn(4, 1, 8, 8, dtype=torch.float64)
+    t[1] = 0
+    t[3] = 0
+    with pytest.raises(ValueError, match=r"target samples \[1, 3\] have zero energy"):
+        error_spectrum(t + 1, t, normalization="per-sample")
+    spectrum, _ = error_spectrum(t + 1, t)  # global: the set as a whole has energy
+    assert spectrum.sum().item() == pytest.approx(4 * 64 / (t**2).sum().item(), rel=1e-12)
+
+
+def test_argument_types_are_named():
+    t = torch.randn(2, 1, 8, 8)
+    with pytest.raises(TypeError, match=r"ndim must be an int, got bool True"):
+        error_spectrum(t, t, ndim=True)
+    with pytest.raises(TypeError, match=r"error_spectrum: target must be a torch.Tensor, got numpy.ndarray"):
+        error_spectrum(t, t.numpy())
+    with pytest.raises(TypeError, match=r"k must be a real number, got str '2'"):
+        fraction_above(torch.ones(3), torch.arange(3), "2")
+    with pytest.raises(TypeError, match=r"kept_mode must be an int or None, got float 5.5"):
+        plot_error_spectra({"a": error_spectrum(t + 1, t)}, kept_mode=5.5)
+
+
+def test_empty_set_of_samples_and_meta():
+    p = torch.zeros(0, 2, 8, 8, requires_grad=True)
+    spectrum, k = error_spectrum(p, torch.zeros(0, 2, 8, 8))
+    assert spectrum.shape == k.shape == (7,) and spectrum.dtype == torch.float64 and (spectrum == 0).all()
+    spectrum.sum().backward()
+    assert p.grad.shape == p.shape
+    m = torch.empty(3, 2, 8, 8, device="meta")
+    sm, km = error_spectrum(m, m, normalization="per-sample")
+    assert sm.device.type == "meta" and sm.shape == (7,) and sm.dtype == torch.float64
