@@ -234,11 +234,11 @@ def _attention(q, k, v, keep, p_drop: float, only_causal: bool):
     :class:`_TwiceDifferentiableSDPA` runs the same kernel forward and backward and, only
     for a backward that is itself recorded (``create_graph=True``), recomputes the
     attention with differentiable ops. Plain SDPA when nothing needs a gradient, under
-    ``torch.compile`` or when a float ``attn_mask`` itself needs one.
+    ``torch.compile`` or ``torch.func`` transforms, or when a float ``attn_mask`` needs one.
     """
     sdpa_mask = None if only_causal else keep
     plain = (not torch.is_grad_enabled() or not (q.requires_grad or k.requires_grad or v.requires_grad)
-             or torch.compiler.is_compiling() or (keep is not None and keep.requires_grad))
+             or torch.compiler.is_compiling() or _functorch_active() or (keep is not None and keep.requires_grad))
     if plain:
         return F.scaled_dot_product_attention(q, k, v, attn_mask=sdpa_mask, dropout_p=p_drop, is_causal=only_causal)
     return _TwiceDifferentiableSDPA.apply(q, k, v, sdpa_mask, keep, p_drop, only_causal)
@@ -296,3 +296,9 @@ def _keeps_graph() -> bool:
     """Whether the running backward was called with ``retain_graph=True`` (True if torch cannot say)."""
     probe = getattr(torch._C._autograd, "_get_current_graph_task_keep_graph", None)
     return True if probe is None else bool(probe())
+
+
+def _functorch_active() -> bool:
+    """Whether a ``torch.func`` transform (grad, vmap, jacrev, ...) is running (False if torch cannot say)."""
+    probe = getattr(torch._C, "_are_functorch_transforms_active", None)
+    return False if probe is None else bool(probe())

@@ -398,6 +398,14 @@ def test_attention_first_backward_is_torchs_own_kernel(only_causal):
         assert all(torch.equal(a, b) for a, b in zip(got, ref))
 
 
+def test_attention_under_torch_func_transforms_matches_autograd():
+    attn = FANAttention(8, 2)
+    x = torch.randn(2, 5, 8, requires_grad=True)
+    got = torch.func.grad(lambda t: attn(t, is_causal=True)[0].sum())(x.detach())
+    attn(x, is_causal=True)[0].sum().backward()
+    torch.testing.assert_close(got, x.grad)
+
+
 def test_attention_double_backward_with_active_dropout_is_a_clear_error():
     attn = FANAttention(4, 2, dropout=0.5, dtype=F64)
     x = torch.randn(2, 3, 4, dtype=F64, requires_grad=True)
