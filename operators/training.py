@@ -43,6 +43,7 @@ from operators._distributed import (
     setup_distributed,
 )
 from operators.losses import LpLoss
+from spectral.checks import check_choice, check_int, check_number
 
 __all__ = ["Trainer", "NonFiniteLossError", "SCHEDULERS", "AMP_MODES"]
 
@@ -81,22 +82,6 @@ def _default_loss() -> LossFn:
     axis serves data of any dimension.
     """
     return LpLoss(1, 2.0, relative=True, reduction="mean", periodic=True)
-
-
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {name}={value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {name}={value}")
-    return value
-
-
-def _check_float(name: str, value: object, *, positive: bool) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number, got {name}={value!r}")
-    if not math.isfinite(value) or value < 0 or (positive and value == 0):
-        raise ValueError(f"{name} must be a finite number {'> 0' if positive else '>= 0'}, got {name}={value}")
-    return float(value)
 
 
 def _length(source: BatchSource) -> int | None:
@@ -222,22 +207,20 @@ class Trainer:
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-        self.epochs = _check_int("epochs", epochs, 1)
-        self.batch_size = _check_int("batch_size", batch_size, 1)
-        self.eval_batch_size = _check_int(
-            "eval_batch_size", batch_size if eval_batch_size is None else eval_batch_size, 1
+        self.epochs = check_int("epochs", epochs)
+        self.batch_size = check_int("batch_size", batch_size)
+        self.eval_batch_size = check_int(
+            "eval_batch_size", self.batch_size if eval_batch_size is None else eval_batch_size
         )
-        self.eval_every = _check_int("eval_every", eval_every, 1)
-        self.seed = _check_int("seed", seed, 0)
-        if scheduler not in SCHEDULERS:
-            raise ValueError(f"scheduler must be one of {SCHEDULERS}, got scheduler={scheduler!r}")
-        if amp is not None and amp not in AMP_MODES:
-            raise ValueError(f"amp must be None or one of {AMP_MODES}, got amp={amp!r}")
-        lr = _check_float("lr", lr, positive=True)
-        weight_decay = _check_float("weight_decay", weight_decay, positive=False)
-        step_size = max(1, epochs // 4) if step_size is None else _check_int("step_size", step_size, 1)
-        gamma = _check_float("gamma", gamma, positive=True)
-        grad_clip = None if grad_clip is None else _check_float("grad_clip", grad_clip, positive=True)
+        self.eval_every = check_int("eval_every", eval_every)
+        self.seed = check_int("seed", seed, min=0)
+        check_choice("scheduler", scheduler, SCHEDULERS)
+        check_choice("amp", amp, AMP_MODES, allow_none=True)
+        lr = check_number("lr", lr, min=0, min_open=True)
+        weight_decay = check_number("weight_decay", weight_decay, min=0)
+        step_size = max(1, self.epochs // 4) if step_size is None else check_int("step_size", step_size)
+        gamma = check_number("gamma", gamma, min=0, min_open=True)
+        grad_clip = check_number("grad_clip", grad_clip, min=0, min_open=True, allow_none=True)
         if loss is not None and not callable(loss):
             raise TypeError(f"loss must be callable, got {type(loss).__name__}")
         if metrics is not None and not isinstance(metrics, Mapping):
@@ -336,7 +319,7 @@ class Trainer:
             raise TypeError(f"inputs must be a tensor with a sample axis, got {type(inputs).__name__}")
         if len(inputs) == 0:
             raise ValueError(f"inputs must hold at least one sample, got inputs of shape {tuple(inputs.shape)}")
-        step = _check_int("batch_size", self.eval_batch_size if batch_size is None else batch_size, 1)
+        step = check_int("batch_size", self.eval_batch_size if batch_size is None else batch_size)
         was_training = self.model.training
         self.model.eval()
         try:

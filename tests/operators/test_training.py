@@ -371,19 +371,19 @@ def test_non_finite_loss_stops_with_epoch_and_batch(poison):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        (dict(epochs=0), r"epochs must be >= 1, got epochs=0"),
-        (dict(batch_size=0), r"batch_size must be >= 1, got batch_size=0"),
-        (dict(eval_batch_size=0), r"eval_batch_size must be >= 1, got eval_batch_size=0"),
-        (dict(eval_every=0), r"eval_every must be >= 1, got eval_every=0"),
-        (dict(scheduler="linear"), r"scheduler must be one of \('cosine', 'step', 'constant'\), got scheduler='linear'"),
-        (dict(scheduler="step", step_size=0), r"step_size must be >= 1, got step_size=0"),
-        (dict(lr=-1.0), r"lr must be a finite number > 0, got lr=-1.0"),
-        (dict(lr=float("nan")), r"lr must be a finite number > 0, got lr=nan"),
-        (dict(weight_decay=-0.1), r"weight_decay must be a finite number >= 0, got weight_decay=-0.1"),
-        (dict(gamma=0.0), r"gamma must be a finite number > 0, got gamma=0.0"),
-        (dict(grad_clip=0.0), r"grad_clip must be a finite number > 0, got grad_clip=0.0"),
-        (dict(seed=-1), r"seed must be >= 0, got seed=-1"),
-        (dict(amp="fp8"), r"amp must be None or one of \('bf16', 'fp16'\), got amp='fp8'"),
+        (dict(epochs=0), r"epochs must be an int >= 1, got 0"),
+        (dict(batch_size=0), r"batch_size must be an int >= 1, got 0"),
+        (dict(eval_batch_size=0), r"eval_batch_size must be an int >= 1, got 0"),
+        (dict(eval_every=0), r"eval_every must be an int >= 1, got 0"),
+        (dict(scheduler="linear"), r"scheduler must be one of \('cosine', 'step', 'constant'\), got str 'linear'"),
+        (dict(scheduler="step", step_size=0), r"step_size must be an int >= 1, got 0"),
+        (dict(lr=-1.0), r"lr must be > 0, got -1.0"),
+        (dict(lr=float("nan")), r"lr must be finite, got nan"),
+        (dict(weight_decay=-0.1), r"weight_decay must be >= 0, got -0.1"),
+        (dict(gamma=0.0), r"gamma must be > 0, got 0.0"),
+        (dict(grad_clip=0.0), r"grad_clip must be > 0, got 0.0"),
+        (dict(seed=-1), r"seed must be an int >= 0, got -1"),
+        (dict(amp="fp8"), r"amp must be one of \('bf16', 'fp16'\) or None, got str 'fp8'"),
         (dict(amp="bf16"), r"amp='bf16' needs a CUDA device, got device=cpu"),
         (dict(resume=True), r"resume=True needs checkpoint_dir, got checkpoint_dir=None"),
         (dict(metrics={"loss": torch.sub}), r"names other than 'loss'"),
@@ -396,8 +396,13 @@ def test_bad_config_raises_value_error(kwargs, message):
 
 
 def test_bad_types_raise_type_error():
-    with pytest.raises(TypeError, match=r"epochs must be an int, got epochs=2\.5"):
+    with pytest.raises(TypeError, match=r"epochs must be an int, got float 2\.5"):
         _trainer(epochs=2.5)
+    for name, value in (("batch_size", True), ("seed", "0"), ("eval_every", None)):
+        with pytest.raises(TypeError, match=rf"{name} must be an int, got"):
+            _trainer(**{name: value})
+    with pytest.raises(TypeError, match=r"lr must be a real number, got str '1e-3'"):
+        _trainer(lr="1e-3")
     with pytest.raises(TypeError, match=r"model must be a torch.nn.Module, got function"):
         Trainer(lambda x: x)
 
@@ -469,7 +474,7 @@ def test_predict_without_samples_names_inputs():
 
 def test_predict_batch_size_0_is_refused_not_replaced():
     x, _ = worker.make_data(4, 8, 0)
-    with pytest.raises(ValueError, match=r"batch_size must be >= 1, got batch_size=0"):
+    with pytest.raises(ValueError, match=r"batch_size must be an int >= 1, got 0"):
         _trainer().predict(x, batch_size=0)
 
 
