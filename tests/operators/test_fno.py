@@ -7,10 +7,7 @@ import pytest
 import torch
 
 from benchmarks.bench_fno_accuracy import load_neuralop_weights
-from operators.layers import ChannelLinear, ChannelMLP, DomainPadding, FourierBlock, GridEmbedding, SoftGating, channel_linear
-from spectral.activations import ACTIVATIONS
 from operators.fno import FNO, FNOConfig
-from operators.spectral_conv import SpectralConv
 from tests.operators.test_spectral_conv import _band_limited
 
 
@@ -71,70 +68,6 @@ def test_resolution_invariance_within_tolerance():
     from_33 = model(torch.from_numpy(sample((33, 33))), output_shape=(64, 64)).detach().numpy()
     assert np.abs(from_33 - out[64]).max() / scale < 5e-2
     assert np.abs(from_33 - out[64]).max() > 0  # (a real evaluation, not a copy)
-
-
-def test_channel_linear_and_mlp_match_einsum(generator):
-    lin = ChannelLinear(3, 5, dtype=torch.float64)
-    x = torch.randn(2, 3, 4, 5, 6, dtype=torch.float64, generator=generator)
-    ref = torch.einsum("oi,bihwd->bohwd", lin.weight, x) + lin.bias.reshape(1, 5, 1, 1, 1)
-    torch.testing.assert_close(lin(x), ref)
-    mlp = ChannelMLP(3, 2, 7, n_layers=3, activation="tanh", dtype=torch.float64)
-    h = x
-    for i, layer in enumerate(mlp.layers):
-        h = torch.einsum("oi,bihwd->bohwd", layer.weight, h) + layer.bias.reshape(1, -1, 1, 1, 1)
-        h = torch.tanh(h) if i < 2 else h
-    torch.testing.assert_close(mlp(x), h)
-    gate = SoftGating(3)
-    with torch.no_grad():
-        gate.weight.copy_(torch.tensor([1.0, 2.0, -1.0]))
-    torch.testing.assert_close(gate(x.float()), x.float() * torch.tensor([1.0, 2.0, -1.0]).reshape(1, 3, 1, 1, 1))
-
-
-@pytest.mark.parametrize("activation", ACTIVATIONS)
-@pytest.mark.parametrize("with_bias,with_residual", [(True, False), (False, True), (True, True)], ids=["bias", "residual", "both"])
-def test_channel_linear_fused_activation_matches_autograd(activation, with_bias, with_residual, generator):
-    """The recompute-in-backward path gives the plain composition's values and gradients."""
-    x = torch.randn(2, 3, 5, 4, dtype=torch.float64, generator=generator, requires_grad=True)
-    w = torch.randn(4, 3, dtype=torch.float64, generator=generator, requires_grad=True)
-    b = torch.randn(4, dtype=torch.float64, generator=generator, requires_grad=True) if with_bias else None
-    r = torch.randn(2, 4, 5, 4, dtype=torch.float64, generator=generator, requires_grad=True) if with_residual else None
-    act = {"gelu": torch.nn.functional.gelu, "relu": torch.relu, "silu": torch.nn.functional.silu,
-           "tanh": torch.tanh, "identity": lambda t: t}[activation]
-    ref = torch.einsum("oi,bihw->bohw", w, act(x))
-    ref = ref + (b.reshape(1, 4, 1, 1) if b is not None else 0) + (r if r is not None else 0)
-    got = channel_linear(x, w, b, residual=r, activation=activation)
-    torch.testing.assert_close(got, ref)
-    inputs = [t for t in (x, w, b, r) if t is not None]
-    g = torch.randn(ref.shape, dtype=torch.float64, generator=generator)
-    for a, e in zip(torch.autograd.grad(got, inputs, g), torch.autograd.grad(ref, inputs, g)):
-        torch.testing.assert_close(a, e)
-
-
-def test_grid_embedding_is_nested_across_resolutions():
-    emb = GridEmbedding(2)
-    a, b = emb(torch.zeros(1, 1, 8, 6)), emb(torch.zeros(1, 1, 16, 12))
-    torch.testing.assert_close(b[:, :, ::2, ::2], a)
-    np.testing.assert_allclose(a[0, 1, :, 0].numpy(), np.arange(8) / 8)
-    np.testing.assert_allclose(a[0, 2, 0, :].numpy(), np.arange(6) / 6)
-
-
-@pytest.mark.parametrize("mode", ["one-sided", "symmetric"])
-def test_domain_padding_roundtrip(mode, generator):
-    pad = DomainPadding((0.25, 0.5), mode=mode)
-    x = torch.randn(2, 3, 8, 10, generator=generator)
-    p = pad.pad(x)
-    assert p.shape == (2, 3, 10, 15) == (2, 3, *pad.padded_shape((8, 10)))
-    torch.testing.assert_close(pad.crop(p, (8, 10)), x)
-    assert p.abs().sum() == x.abs().sum()  # zeros only in the padding
-
-
-def test_fourier_block_reduces_to_its_conv_and_skip(generator):
-    conv = SpectralConv(4, 4, (3, 3), dtype=torch.float64)
-    block = FourierBlock(conv, mlp_expansion=0, skip="identity", activation="identity", last=True)
-    x = torch.randn(2, 4, 8, 8, dtype=torch.float64, generator=generator)
-    torch.testing.assert_close(block(x), conv(x) + x)
-    separable = FourierBlock(SpectralConv(4, 4, (3, 3), separable=True), norm="group")
-    assert separable(x.float()).shape == x.shape
 
 
 def test_state_dict_config_and_double(generator):
@@ -237,16 +170,7 @@ def test_output_shape_with_domain_padding_is_the_same_operator(n_modes, grid, re
     torch.testing.assert_close(fine[every_r], same, rtol=1e-9, atol=1e-11 * same.abs().max().item())
 
 
-def test_domain_padding_of_an_output_grid_scales_the_input_padding():
-    one = DomainPadding(0.25)
-    assert one.amounts((10,)) == [(0, 2)] and one.padded_shape((30,), (10,)) == (36,)  # not round(0.25 * 30) = 8
-    sym = DomainPadding(0.1, mode="symmetric")
-    assert sym.amounts((32,)) == [(1, 2)] and sym.amounts((64,), (32,)) == [(2, 4)]  # not (3, 3)
-    x = torch.arange(36.0).reshape(1, 1, 36)
-    torch.testing.assert_close(one.crop(x, (30,), (10,)), x[..., :30])
-    assert sym.crop(torch.arange(70.0).reshape(1, 1, 70), (64,), (32,))[0, 0, 0] == 2
-    with pytest.raises(ValueError, match=r"input grid \(10,\) does not scale .* output grid \(15,\)"):
-        DomainPadding(0.3).padded_shape((15,), (10,))  # 3 * 15 / 10 = 4.5 points
+def test_domain_padding_that_does_not_scale_to_the_output_grid_is_a_named_error():
     model = FNO(1, 1, 4, hidden_channels=4, n_layers=1, domain_padding=0.3)
     with pytest.raises(ValueError, match=r"input grid \(10,\) does not scale to a whole number of points on the output grid \(15,\)"):
         model(torch.randn(1, 1, 10), output_shape=(15,))
@@ -307,13 +231,6 @@ def test_empty_batch_gives_an_empty_output_in_the_graph(kwargs, output_shape):
         assert model(x).dtype == model(torch.randn(1, 2, 8, 9)).dtype == torch.bfloat16
 
 
-def test_channel_linear_on_an_empty_batch():
-    lin = ChannelLinear(3, 5)
-    y = lin(torch.randn(0, 3, 4, 6), activation="gelu")
-    assert y.shape == (0, 5, 4, 6)
-    assert channel_linear(torch.randn(0, 3, 4), lin.weight, residual=torch.randn(0, 5, 4)).shape == (0, 5, 4)
-
-
 def test_numpy_integer_n_modes_build_the_same_model():
     torch.manual_seed(0)
     ref = FNO(1, 1, (8, 8), hidden_channels=4, n_layers=1)
@@ -322,3 +239,103 @@ def test_numpy_integer_n_modes_build_the_same_model():
     assert model.n_modes == model.config.n_modes == (8, 8) and "n_modes=(8, 8)" in repr(model)
     x = torch.randn(2, 1, 16, 16)
     torch.testing.assert_close(model(x), ref(x), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(
+    "kwargs,exc,match",
+    [
+        (dict(lifting_ratio=float("nan")), ValueError, r"lifting_ratio must be finite, got nan"),
+        (dict(projection_ratio=float("inf")), ValueError, r"projection_ratio must be finite, got inf"),
+        (dict(mlp_expansion="1"), TypeError, r"mlp_expansion must be a real number, got str '1'"),
+        (dict(lifting_ratio=True), TypeError, r"lifting_ratio must be a real number, got bool True"),
+        (dict(n_layers=True), TypeError, r"n_layers must be an int, got bool True"),
+        (dict(hidden_channels=None), TypeError, r"hidden_channels must be an int, got NoneType None"),
+        (dict(hidden_channels="8"), TypeError, r"hidden_channels must be an int, got str '8'"),
+        (dict(hidden_channels=8.0), TypeError, r"hidden_channels must be an int, got float 8\.0"),
+        (dict(rank=True), TypeError, r"rank must be an int or None, got bool True"),
+        (dict(rank=0), ValueError, r"rank must be an int >= 1, got 0"),
+        (dict(separable="yes"), TypeError, r"separable must be a bool, got str 'yes'"),
+        (dict(positional_embedding=None), TypeError, r"positional_embedding must be a bool, got NoneType None"),
+        (dict(domain_padding=float("nan")), ValueError, r"domain_padding must be a number in \[0, 10\) or one per axis \(2\), got nan"),
+        (dict(domain_padding="0.1"), TypeError, r"domain_padding must be a number in \[0, 10\) or a sequence of them, got str"),
+    ],
+    ids=["nan-ratio", "inf-ratio", "str-ratio", "bool-ratio", "bool-depth", "none-width", "str-width", "float-width",
+         "bool-rank", "zero-rank", "str-flag", "none-flag", "nan-padding", "str-padding"],
+)
+def test_bad_sizes_and_numbers_are_named_errors(kwargs, exc, match):
+    """The sweep's classes: NaN/inf/str/bool sizes and ratios (NaN gave "cannot convert float NaN to integer")."""
+    with pytest.raises(exc, match=match):
+        FNO(1, 1, (4, 4), **kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs,exc,match",
+    [
+        (dict(dtype=torch.complex64), TypeError, r"dtype must be a real floating torch\.dtype .*complex64"),
+        (dict(dtype="float32"), TypeError, r"dtype must be a real floating torch\.dtype .*str 'float32'"),
+        (dict(fft_norm="none"), ValueError, r"fft_norm must be one of \('forward', 'backward', 'ortho'\), got str 'none'"),
+        (dict(mlp_skip="gate"), ValueError, r"mlp_skip must be one of \('linear', 'identity', 'soft-gating'\) or None"),
+        (dict(activation=None), ValueError, r"activation must be one of .* got NoneType None"),
+    ],
+    ids=["complex-dtype", "str-dtype", "fft-norm", "mlp-skip", "none-activation"],
+)
+def test_bad_dtype_and_choices_are_named_errors(kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        FNO(1, 1, (4, 4), **kwargs)
+
+
+@pytest.mark.parametrize(
+    "output_shape,exc,match",
+    [
+        ((16, "16"), TypeError, r"FNO\(2-d\): output_shape\[1\] must be an int, got str '16'"),
+        ((16.0, 16), TypeError, r"FNO\(2-d\): output_shape\[0\] must be an int, got float 16\.0"),
+        ((16, True), TypeError, r"FNO\(2-d\): output_shape\[1\] must be an int, got bool True"),
+        ((16, 0), ValueError, r"FNO\(2-d\): output_shape\[1\] must be an int >= 1, got 0"),
+        ("16", TypeError, r"FNO\(2-d\): output_shape must be an int or a sequence of ints, got str '16'"),
+    ],
+    ids=["str-entry", "float-entry", "bool-entry", "zero-entry", "str"],
+)
+def test_bad_output_shape_entries_are_named_errors(output_shape, exc, match):
+    model = FNO(1, 1, (3, 3), hidden_channels=4, n_layers=1)
+    with pytest.raises(exc, match=match):
+        model(torch.randn(1, 1, 8, 8), output_shape=output_shape)
+    assert model(torch.randn(1, 1, 8, 8), output_shape=(np.int64(16), 16)).shape == (1, 1, 16, 16)
+
+
+@pytest.mark.parametrize(
+    "kwargs,output_shape",
+    [
+        (dict(), None),
+        (dict(domain_padding=0.25, padding_mode="symmetric", skip="soft-gating", mlp_skip="identity"), None),
+        (dict(positional_embedding=False, skip="identity", mlp_skip="linear", norm="group"), (8, 10)),
+        (dict(skip=None, mlp_skip=None, activation="silu", rank=2), None),
+        (dict(separable=True, mlp_expansion=0, lifting_ratio=0, projection_ratio=0, activation="tanh"), None),
+    ],
+    ids=["plain-grid-embedding", "padding-softgating-identity", "identity-linear-group-output-shape", "no-skips-silu-cp",
+         "separable-linear-lift"],
+)
+def test_gradgradcheck(kwargs, output_shape, generator):
+    """Exact second derivatives through the whole operator (float64, tiny, inputs and every parameter)."""
+    model = FNO(1, 1, (2, 2), hidden_channels=2, n_layers=2, dtype=torch.float64, **kwargs)
+    names = [n for n, _ in model.named_parameters()]
+    params = tuple(p.detach().clone().requires_grad_(True) for p in model.parameters())
+    x = torch.randn(1, 1, 4, 5, dtype=torch.float64, generator=generator, requires_grad=True)
+
+    def f(x, *ps):
+        return torch.func.functional_call(model, dict(zip(names, ps)), (x,), {"output_shape": output_shape})
+
+    assert torch.autograd.gradgradcheck(f, (x, *params), eps=1e-6, atol=1e-5, rtol=1e-3, fast_mode=True)
+
+
+@pytest.mark.parametrize(
+    "kwargs,output_shape",
+    [(dict(), None), (dict(domain_padding=0.25, norm="group"), (16, 18)), (dict(rank=2, norm="instance", skip="identity"), None)],
+    ids=["plain", "pad-group-output-shape", "cp-instance"],
+)
+def test_meta_device_gives_a_meta_output_of_the_right_shape(kwargs, output_shape):
+    """device="meta" (shape inference, deferred init): a meta input maps to a meta output (it raised before)."""
+    model = FNO(2, 3, (3, 3), hidden_channels=4, n_layers=2, device="meta", **kwargs)
+    assert all(p.device.type == "meta" for p in model.parameters())
+    for batch in (2, 0):
+        y = model(torch.empty(batch, 2, 8, 9, device="meta"), output_shape=output_shape)
+        assert y.device.type == "meta" and y.shape == (batch, 3, *(output_shape or (8, 9))) and y.dtype == torch.float32

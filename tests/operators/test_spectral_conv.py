@@ -411,3 +411,99 @@ def test_functional_empty_batch():
     w, b = torch.randn(5 * 3, 2, 4, 2), torch.randn(4)
     y = spectral_conv(torch.randn(0, 2, 8, 8), w, (3, 3), bias=b, output_shape=(10, 10))
     assert y.shape == (0, 4, 10, 10) and y.dtype == torch.float32
+
+
+@pytest.mark.parametrize("kwargs", [dict(), dict(separable=True), dict(rank=2), dict(complex_data=True), dict(complex_data=True, rank=2)],
+                         ids=["dense", "separable", "cp", "complex", "complex-cp"])
+@pytest.mark.parametrize("output_shape", [None, (5, 7)], ids=["same-grid", "output-shape"])
+def test_gradgradcheck(kwargs, output_shape, generator):
+    """Exact second derivatives in x and every parameter (float64, tiny sizes), on and off the input grid."""
+    conv = SpectralConv(2, 2, (2, 2), dtype=torch.float64, **kwargs)
+    with torch.no_grad():
+        conv.bias.normal_(generator=generator)
+    x = torch.randn(1, 2, 4, 3, dtype=torch.float64, generator=generator)
+    if conv.complex_data:
+        x = torch.complex(x, torch.randn(x.shape, dtype=torch.float64, generator=generator))
+    names = [n for n, _ in conv.named_parameters()]
+    params = tuple(p.detach().clone().requires_grad_(True) for p in conv.parameters())
+
+    def f(inp, *ps):
+        out = torch.func.functional_call(conv, dict(zip(names, ps)), (inp,), {"output_shape": output_shape})
+        return torch.view_as_real(out) if out.is_complex() else out
+
+    fast = bool(kwargs) or output_shape is not None  # full Jacobians for the plain case, random projections for the rest
+    assert torch.autograd.gradgradcheck(f, (x.requires_grad_(True), *params), eps=1e-6, atol=1e-5, rtol=1e-3, fast_mode=fast)
+
+
+@pytest.mark.parametrize("kwargs", [dict(), dict(separable=True), dict(rank=2), dict(complex_data=True)],
+                         ids=["dense", "separable", "cp", "complex"])
+def test_meta_device_gives_a_meta_output_of_the_right_shape(kwargs):
+    """device="meta": built without memory, a meta input maps to a meta output (it raised "unknown device type
+    for autocast" before)."""
+    conv = SpectralConv(3, 3, (3, 3), device="meta", **kwargs)
+    assert all(p.device.type == "meta" for p in conv.parameters())
+    dtype = torch.complex64 if conv.complex_data else torch.float32
+    for batch, out in ((2, None), (2, (16, 18)), (0, (16, 18))):
+        y = conv(torch.empty(batch, 3, 8, 9, device="meta", dtype=dtype), output_shape=out)
+        assert y.device.type == "meta" and y.shape == (batch, 3, *(out or (8, 9))) and y.dtype == dtype
+
+
+@pytest.mark.parametrize("kwargs,shape", [LAYER_CASES[i] for i in (3, 4, 5, 7)])
+def test_functional_factorizations_match_naive_dft(kwargs, shape, generator):
+    """spectral_conv with factorization="separable" / "cp" (the module's path) against the naive reference."""
+    conv = SpectralConv(3, 3, dtype=torch.float64, **kwargs)
+    with torch.no_grad():
+        conv.bias.normal_(generator=generator)
+    x = torch.randn(shape, dtype=torch.float64, generator=generator)
+    if conv.complex_data:
+        x = torch.complex(x, torch.randn(shape, dtype=torch.float64, generator=generator))
+    weight = conv.weight if conv.rank is None else (conv.factor_in, conv.factor_out, *conv.factor_modes)
+    out_grid = tuple(n + 2 for n in shape[2:])
+    got = spectral_conv(x, weight, conv.n_modes, bias=conv.bias, output_shape=out_grid, complex_data=conv.complex_data,
+                        factorization=conv.factorization)
+    np.testing.assert_allclose(got.detach().numpy(), _naive_conv(conv, x.numpy(), out_grid), rtol=1e-10, atol=1e-10)
+
+
+def test_functional_checks_separable_and_cp_weights(generator):
+    x = torch.randn(2, 3, 10, 9, generator=generator)
+    conv = SpectralConv(3, 3, (4, 3), rank=2)
+    factors = (conv.factor_in, conv.factor_out, *conv.factor_modes)
+    assert spectral_conv(x, factors, (4, 3), factorization="cp").shape == (2, 3, 10, 9)
+    with pytest.raises(ValueError, match=r"expected CP factors of shapes \[\(3, 2, 2\), \(3, 2, 2\), \(7, 2, 2\), \(3, 2, 2\)\]"):
+        spectral_conv(x, (*factors[:3], factors[2]), (4, 3), factorization="cp")
+    with pytest.raises(TypeError, match=r"factorization='cp' needs weight = \(A, B, U_1, \.\.\., U_2\), got Tensor"):
+        spectral_conv(x, conv.factor_in.detach(), (4, 3), factorization="cp")
+    with pytest.raises(ValueError, match=r"expected weight of shape \(3, 7, 3, 2\) .*got \(3, 7, 2, 2\)"):
+        spectral_conv(x, torch.zeros(3, 7, 2, 2), (4, 3), factorization="separable")
+    with pytest.raises(ValueError, match=r"factorization must be one of \('dense', 'separable', 'cp'\), got str 'tucker'"):
+        spectral_conv(x, torch.zeros(3, 7, 3, 2), (4, 3), factorization="tucker")
+    with pytest.raises(TypeError, match=r"spectral_conv: x has complex dtype torch\.complex64; use complex_data=True"):
+        spectral_conv(torch.complex(x, x), torch.zeros(21, 3, 3, 2), (4, 3))
+    with pytest.raises(ValueError, match=r"n_modes\[-1\]=3 exceeds the 2 modes .*output_shape of shape \(10, 4\)"):
+        spectral_conv(x, torch.zeros(21, 3, 3, 2), (4, 3), output_shape=(10, 4))
+
+
+@pytest.mark.parametrize(
+    "build,exc,match",
+    [
+        (lambda: SpectralConv(None, 4, 4), TypeError, r"in_channels must be an int, got NoneType None"),
+        (lambda: SpectralConv("3", 4, 4), TypeError, r"in_channels must be an int, got str '3'"),
+        (lambda: SpectralConv(3, 4.0, 4), TypeError, r"out_channels must be an int, got float 4\.0"),
+        (lambda: SpectralConv(True, 4, 4), TypeError, r"in_channels must be an int, got bool True"),
+        (lambda: SpectralConv(3, 4, 4, rank=2.5), TypeError, r"rank must be an int or None, got float 2\.5"),
+        (lambda: SpectralConv(3, 4, 4, dtype=torch.complex64), TypeError, r"dtype must be a real floating torch\.dtype .*complex64"),
+        (lambda: SpectralConv(3, 4, 4, complex_data="yes"), TypeError, r"complex_data must be a bool, got str 'yes'"),
+        (lambda: SpectralConv(3, 4, 4, bias=None), TypeError, r"bias must be a bool, got NoneType None"),
+        (lambda: SpectralConv(3, 4, 4)(torch.randn(1, 3, 8), output_shape=(8.0,)), TypeError,
+         r"SpectralConv\(1-d\): output_shape\[0\] must be an int, got float 8\.0"),
+        (lambda: SpectralConv(3, 4, 4)(np.zeros((1, 3, 8), np.float32)), TypeError,
+         r"SpectralConv\(1-d\): x must be a torch\.Tensor, got numpy\.ndarray of shape \(1, 3, 8\) \(convert with torch\.as_tensor\)"),
+        (lambda: SpectralConv(3, 4, 4)(torch.ones(1, 3, 8, dtype=torch.int64)), TypeError,
+         r"SpectralConv\(1-d\): x must have a floating or complex dtype, got torch\.int64"),
+    ],
+    ids=["none", "str", "float", "bool", "float-rank", "complex-dtype", "str-flag", "none-bias", "float-output-shape", "numpy-x",
+         "int-x"],
+)
+def test_bad_sizes_dtypes_and_inputs_are_named_errors(build, exc, match):
+    with pytest.raises(exc, match=match):
+        build()
