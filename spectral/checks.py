@@ -37,6 +37,7 @@ __all__ = [
     "check_shape",
     "check_real_dtype",
     "check_dtype_matches",
+    "autocast_enabled",
     "describe",
 ]
 
@@ -266,16 +267,29 @@ def check_shape(owner: str, name: str, x: torch.Tensor, expected: Sequence[int |
         raise ValueError(f"{owner}: expected {name} of shape ({text}), got {shape}")
 
 
+def autocast_enabled(device_type: str) -> bool:
+    """``torch.is_autocast_enabled(device_type)``, and False on devices without autocast.
+
+    ``torch.is_autocast_enabled("meta")`` raises "unknown device type for autocast"; shape
+    inference on the meta device runs every check and FFT region through here instead.
+    """
+    if device_type == "meta":
+        return False
+    return torch.is_autocast_enabled(device_type)
+
+
 def check_dtype_matches(owner: str, x: torch.Tensor, weight: torch.Tensor, name: str = "x") -> None:
     """TypeError unless ``x`` has the parameters' dtype.
 
     Autocast casts by itself, so a mismatch under autocast is accepted, unless one side is
     float64: autocast never casts float64 tensors, so the layer's matmuls would fail inside torch.
+    Works on the meta device (no autocast there: a mismatch is an error).
     """
     if x.dtype == weight.dtype:
         return
-    if torch.is_autocast_enabled(x.device.type) and torch.float64 not in (x.dtype, weight.dtype):
+    autocast = autocast_enabled(x.device.type)
+    if autocast and torch.float64 not in (x.dtype, weight.dtype):
         return
-    hint = " (autocast does not cast float64)" if torch.is_autocast_enabled(x.device.type) else ""
+    hint = " (autocast does not cast float64)" if autocast else ""
     raise TypeError(f"{owner}: got {name} of dtype {x.dtype} but the parameters have {weight.dtype}{hint}; "
                     f"cast one of them (e.g. module.to({x.dtype}))")

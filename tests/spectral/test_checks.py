@@ -152,3 +152,18 @@ def test_check_shape_shows_the_pattern_and_the_whole_shape():
 def test_describe_is_short():
     assert describe("x" * 500).endswith("...")
     assert len(describe("x" * 500)) < 100
+
+
+def test_check_dtype_matches_on_meta_and_under_autocast():
+    from spectral.checks import autocast_enabled, check_dtype_matches
+
+    w = torch.zeros(2, device="meta")
+    check_dtype_matches("Layer", torch.zeros(2, device="meta"), w)
+    with pytest.raises(TypeError, match=r"Layer: got x of dtype torch.float64 but the parameters have torch.float32"):
+        check_dtype_matches("Layer", torch.zeros(2, device="meta", dtype=torch.float64), w)
+    assert autocast_enabled("meta") is False
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert autocast_enabled("cpu")
+        check_dtype_matches("Layer", torch.zeros(2, dtype=torch.bfloat16), torch.zeros(2))
+        with pytest.raises(TypeError, match=r"autocast does not cast float64"):
+            check_dtype_matches("Layer", torch.zeros(2, dtype=torch.float64), torch.zeros(2))
