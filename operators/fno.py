@@ -13,11 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
 from operators.layers import (
     DomainPadding,
-    FourierBlock,
     GridEmbedding,
     LiftBlocksProject,
     Norm,
@@ -28,7 +26,6 @@ from operators.layers import (
     check_output_shape,
     check_padding_fractions,
     grid_letters,
-    pointwise_mlp,
 )
 from operators.spectral_conv import SpectralConv
 from spectral.activations import Activation
@@ -147,41 +144,27 @@ class FNO(LiftBlocksProject):
     ) -> None:
         super().__init__()
         modes = as_n_modes(n_modes)
-        opts = check_operator_options(
+        o = check_operator_options(
             in_channels=in_channels, out_channels=out_channels, hidden_channels=hidden_channels, n_layers=n_layers,
             lifting_ratio=lifting_ratio, projection_ratio=projection_ratio, mlp_expansion=mlp_expansion,
             activation=activation, norm=norm, skip=skip, mlp_skip=mlp_skip, dtype=dtype,
         )
-        in_channels, out_channels, hidden_channels, n_layers = (
-            opts[k] for k in ("in_channels", "out_channels", "hidden_channels", "n_layers"))
-        lifting_ratio, projection_ratio, mlp_expansion = opts["lifting_ratio"], opts["projection_ratio"], opts["mlp_expansion"]
         positional_embedding = check_bool("positional_embedding", positional_embedding)
         padding_mode = check_choice("padding_mode", padding_mode, PADDING_MODES)
         pad = check_padding_fractions("domain_padding", domain_padding, len(modes))
         separable, rank = check_bool("separable", separable), check_int("rank", rank, allow_none=True)
         fft_norm = check_choice("fft_norm", fft_norm, FFT_NORMS)
         self.config = FNOConfig(
-            in_channels, out_channels, modes, hidden_channels, n_layers, positional_embedding,
-            pad[0] if len(pad) == 1 else pad, padding_mode, lifting_ratio, projection_ratio,
-            mlp_expansion, activation, norm, skip, mlp_skip, separable, rank, fft_norm,
+            o["in_channels"], o["out_channels"], modes, o["hidden_channels"], o["n_layers"], positional_embedding,
+            pad[0] if len(pad) == 1 else pad, padding_mode, o["lifting_ratio"], o["projection_ratio"],
+            o["mlp_expansion"], activation, norm, skip, mlp_skip, separable, rank, fft_norm,
         )
-        self.in_channels, self.out_channels, self.n_modes = in_channels, out_channels, modes
-        kw = dict(device=device, dtype=dtype)
-        d = len(modes)
+        self.in_channels, self.out_channels, self.n_modes = o["in_channels"], o["out_channels"], modes
+        d, ch = len(modes), o["hidden_channels"]
         self.embedding = GridEmbedding(d) if positional_embedding else None
         self.padding = DomainPadding(pad, mode=padding_mode) if any(p > 0 for p in pad) else None
-        cin = in_channels + (d if positional_embedding else 0)
-        self.lifting = pointwise_mlp(cin, hidden_channels, round(lifting_ratio * hidden_channels), activation=activation, **kw)
-        self.blocks = nn.ModuleList(
-            FourierBlock(
-                SpectralConv(hidden_channels, hidden_channels, modes, separable=separable, rank=rank, fft_norm=fft_norm, **kw),
-                mlp_expansion=mlp_expansion, skip=skip, mlp_skip=mlp_skip, activation=activation, norm=norm,
-                last=i == n_layers - 1, **kw,
-            )
-            for i in range(n_layers)
-        )
-        self.projection = pointwise_mlp(
-            hidden_channels, out_channels, round(projection_ratio * hidden_channels), activation=activation, **kw)
+        conv = lambda i: SpectralConv(ch, ch, modes, separable=separable, rank=rank, fft_norm=fft_norm, device=device, dtype=dtype)  # noqa: E731
+        self.build_stack(self.in_channels + (d if positional_embedding else 0), conv, o, device=device, dtype=dtype)
 
     def forward(self, x: torch.Tensor, output_shape: Sequence[int] | None = None) -> torch.Tensor:
         """Predict on the input grid, or on ``output_shape`` (same number of axes)."""

@@ -6,15 +6,16 @@ the spatial axes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import Any
 
 import torch
 from torch import nn
 
-from operators.layers.fourier_block import NORMS
+from operators.layers.fourier_block import NORMS, FourierBlock
 from operators.layers.inputs import check_field, check_param_dtype, empty_batch
+from operators.layers.pointwise import pointwise_mlp
 from operators.layers.skips import SKIPS
 from spectral.activations import ACTIVATIONS
 from spectral.checks import check_choice, check_int, check_number, check_real_dtype
@@ -86,9 +87,11 @@ class LiftBlocksProject(nn.Module):
     """Base of the operator networks (FNO, SFNO): ``lifting -> blocks -> projection``.
 
     Subclasses set the modules ``lifting``, ``blocks`` (an ``nn.ModuleList``) and
-    ``projection``, a ``config`` dataclass, and name in ``_POSITIONAL`` the config fields
-    passed positionally to their constructor. The base gives :meth:`from_config`,
-    :meth:`reset_parameters`, the input check and the empty-batch output.
+    ``projection`` (:meth:`build_stack` builds all three from the spectral convs and the
+    options :func:`check_operator_options` returns), a ``config`` dataclass, and name in
+    ``_POSITIONAL`` the config fields passed positionally to their constructor. The base
+    gives :meth:`from_config`, :meth:`reset_parameters`, the input check and the
+    empty-batch output.
 
     Shape
     -----
@@ -110,6 +113,39 @@ class LiftBlocksProject(nn.Module):
         kwargs = asdict(config)
         args = [kwargs.pop(k) for k in cls._POSITIONAL]
         return cls(*args, **kwargs, device=device, dtype=dtype)
+
+    def build_stack(
+        self,
+        lift_channels: int,
+        convs: Sequence[nn.Module] | Callable[[int], nn.Module],
+        options: dict[str, Any],
+        *,
+        resample: Any = None,
+        device=None,
+        dtype=None,
+    ) -> None:
+        """Set ``lifting``, ``blocks`` and ``projection``: ``lift_channels -> Ch``, one
+        :class:`~operators.layers.FourierBlock` per conv (the last without its final
+        activation, and with ``resample`` for its skips), ``Ch -> out_channels``.
+
+        ``convs`` is the list of spectral convs, or a factory ``convs(i)`` called for block
+        ``i`` after the lifting is built (parameters are then drawn from the RNG in the order
+        lifting, conv 0, block 0, conv 1, ...). ``options`` is the dict
+        :func:`check_operator_options` returned; the lifting and projection are
+        :func:`~operators.layers.pointwise_mlp` of width ``ratio * Ch``.
+        """
+        ch, act = options["hidden_channels"], options["activation"]
+        n = options["n_layers"] if callable(convs) else len(convs)
+        kw = dict(device=device, dtype=dtype)
+        self.lifting = pointwise_mlp(lift_channels, ch, round(options["lifting_ratio"] * ch), activation=act, **kw)
+        blocks = []
+        for i in range(n):  # a factory builds conv i just before block i's other parameters
+            conv = convs(i) if callable(convs) else convs[i]
+            blocks.append(FourierBlock(
+                conv, mlp_expansion=options["mlp_expansion"], skip=options["skip"], mlp_skip=options["mlp_skip"],
+                activation=act, norm=options["norm"], last=i == n - 1, resample=resample if i == n - 1 else None, **kw))
+        self.blocks = nn.ModuleList(blocks)
+        self.projection = pointwise_mlp(ch, options["out_channels"], round(options["projection_ratio"] * ch), activation=act, **kw)
 
     def reset_parameters(self) -> None:
         for m in (self.lifting, *self.blocks, self.projection):
