@@ -13,8 +13,10 @@ import torch
 from einops import rearrange
 from torch import nn
 
-from spectral.fft import FFTNorm, check_norm, compute_dtype, fft_precision
-from spectral.mixers._common import apply_mask, check_mask, check_sequence, norm_scale, resample_filter, rfft
+from spectral.checks import check_choice, check_int, check_real_dtype
+from spectral.fft import FFT_NORMS, FFTNorm, compute_dtype, fft_precision, norm_scale, rfft
+from spectral.mixers._common import apply_mask, check_mask, check_sequence, resample_filter
+from spectral.mixers._empty import empty_batch
 
 __all__ = ["fftnet_mix", "FFTNetMixer"]
 
@@ -51,6 +53,8 @@ class _FilterModReLU(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g: torch.Tensor):
         z, filt, bias, mag, q, active = ctx.saved_tensors
+        if torch.is_grad_enabled():  # create_graph=True: the same formulas, differentiable (double backward)
+            return _filter_modrelu_grads(z, filt, bias, g, ctx.needs_input_grad)
         g = g.resolve_conj()
         p = (z.real * g.real).addcmul_(z.imag, g.imag).mul_(active)  # Re(conj(z) G) on the active set
         g_filt = p.sum(-1, keepdim=True) if ctx.needs_input_grad[1] else None  # (B, F, h, 1)
@@ -64,6 +68,29 @@ class _FilterModReLU(torch.autograd.Function):
             coef = p.mul_(bias).div_(mag).div_(mag)
             torch.view_as_real(g_z).addcmul_(torch.view_as_real(z), coef.unsqueeze(-1), value=-1.0)
         return g_z, g_filt, g_bias
+
+
+def _filter_modrelu_grads(
+    z: torch.Tensor, filt: torch.Tensor, bias: torch.Tensor, g: torch.Tensor, needs: tuple[bool, ...]
+) -> tuple[torch.Tensor | None, ...]:
+    """:class:`_FilterModReLU`'s backward with out-of-place ops on its inputs, so autograd can differentiate it.
+
+    ``|z|``, ``q`` and the active set are recomputed from ``z, filt, bias`` (the ones saved in
+    forward are outside the graph). At an exact zero ``|z|`` is read as 1 and ``q`` as 0,
+    with no ``inf`` anywhere, so no ``0 * inf`` reaches the second derivatives either.
+    """
+    mag2 = z.real.square() + z.imag.square()  # (B, F, h, c) real
+    zero = mag2 == 0
+    mag = torch.where(zero, torch.ones_like(mag2), mag2).sqrt()  # |z|, 1 at z = 0
+    lin = bias + mag * filt.abs()  # |f| |z| + b
+    sign = filt.sign()
+    q = torch.where(zero, torch.zeros_like(lin), sign * lin.relu() / mag)
+    p = (z.real * g.real + z.imag * g.imag) * (lin > 0)  # Re(conj(z) G) on the active set
+    s = sign * p / mag
+    g_z = g * q - z * (s * bias / mag / mag) if needs[0] else None
+    g_filt = p.sum(-1, keepdim=True) if needs[1] else None  # (B, F, h, 1)
+    g_bias = s.sum((0, 1)) if needs[2] else None  # (h, c)
+    return g_z, g_filt, g_bias
 
 
 def fftnet_mix(
@@ -88,6 +115,8 @@ def fftnet_mix(
     x: (B, N, D) real (padded tokens already zero), mask: (B, N) bool or None -> (B, N, D) real
     """
     n = x.shape[1]
+    if x.shape[0] == 0:  # FFT backends reject an empty batch; keep the context MLP in the graph
+        return empty_batch(x, x.shape, [bias, context_filter(x.new_zeros(0, x.shape[-1]))])
     with fft_precision(x):
         xc = x.to(compute_dtype(x.dtype))
         spec = rfft(xc, dim=1, norm=norm)  # (B, F, D) complex
@@ -137,7 +166,9 @@ class FFTNetMixer(nn.Module):
     Padded tokens (``mask`` False) are zero in the FFT and excluded from the context
     mean; outputs at padded positions are zero, so padded values change no output.
     Outputs equal those of the length-``N`` sequence whose padded tokens are zeros
-    and whose context is the mean of its real tokens. Half precision runs in float32.
+    and whose context is the mean of its real tokens. A NaN or inf in one real token
+    makes every output of that sample NaN (through the FFT and the context mean); other
+    samples are unaffected. Half precision runs in float32.
 
     References
     ----------
@@ -163,15 +194,15 @@ class FFTNetMixer(nn.Module):
         dtype=None,
     ) -> None:
         super().__init__()
-        if dim < 1 or max_len < 1 or num_heads < 1:
-            raise ValueError(f"FFTNetMixer: dim, max_len, num_heads must be >= 1, got {dim}, {max_len}, {num_heads}")
+        dim, max_len = check_int("dim", dim), check_int("max_len", max_len)
+        num_heads = check_int("num_heads", num_heads)
         if dim % num_heads:
             raise ValueError(f"FFTNetMixer: dim={dim} must be divisible by num_heads={num_heads}")
         self.dim, self.max_len, self.num_heads = dim, max_len, num_heads
-        self.hidden = dim if hidden is None else hidden
-        self.fft_norm = check_norm(fft_norm)
+        self.hidden = dim if hidden is None else check_int("hidden", hidden)
+        self.fft_norm = check_choice("fft_norm", fft_norm, FFT_NORMS)
         self.n_freq = max_len // 2 + 1
-        kw = {"device": device, "dtype": dtype}
+        kw = {"device": device, "dtype": check_real_dtype("dtype", dtype)}
         self.base_filter = nn.Parameter(torch.empty(num_heads, self.n_freq, **kw))
         self.context = nn.Sequential(
             nn.Linear(dim, self.hidden, **kw), nn.GELU(), nn.Linear(self.hidden, num_heads * self.n_freq, **kw)
