@@ -7,12 +7,12 @@ Legend: ``B`` batch, ``C`` channels, ``H, W`` grid, ``F = W // 2 + 1`` rfft bins
 from __future__ import annotations
 
 import torch
-from torch import nn
 
-from spectral.complex import as_complex, init_complex_
-from spectral.fft import FFTNorm, check_norm, compute_dtype, fft_precision
-from spectral.mixers._common import apply_mask, check_mask, real_edge_bins, rfft
-from spectral.mixers.afno import complex_block_mlp
+from spectral.checks import check_shape, check_tensor
+from spectral.fft import FFTNorm, compute_dtype, fft_precision, real_edge_bins, rfft
+from spectral.mixers._common import apply_mask, check_mask
+from spectral.mixers._empty import empty_batch
+from spectral.mixers.afno import _BlockMLPMixer, complex_block_mlp
 
 __all__ = ["aff_mix", "AFFMixer"]
 
@@ -28,6 +28,8 @@ def aff_mix(x: torch.Tensor, weights: tuple[torch.Tensor, ...], *, norm: FFTNorm
     x: (B, C, H, W) real, weights (w1, b1, w2, b2) complex -> (B, C, H, W) real
     """
     h, w = x.shape[-2:]
+    if x.shape[0] == 0:  # FFT backends reject an empty batch
+        return empty_batch(x, x.shape, weights)
     with fft_precision(x):
         xc = x.to(compute_dtype(x.dtype))
         spec = torch.fft.fft(rfft(xc, dim=-1, norm=norm), dim=-2, norm=norm)  # (B, C, H, F) complex
@@ -39,7 +41,7 @@ def aff_mix(x: torch.Tensor, weights: tuple[torch.Tensor, ...], *, norm: FFTNorm
     return y.to(x.dtype)
 
 
-class AFFMixer(nn.Module):
+class AFFMixer(_BlockMLPMixer):
     """Adaptive frequency filter (AFF) for images: ``y = irfft2(X * M(X))``, ``X = rfft2(x)``.
 
     ``M(X) = ReLU(X W1 + b1) W2 + b2`` is a block-diagonal complex MLP over channels
@@ -71,7 +73,9 @@ class AFFMixer(nn.Module):
     their values change no other output. The 2-D inverse is an ``ifft`` over ``H`` then
     an ``irfft`` over ``W``; the imaginary parts of the DC (and Nyquist) columns are zeroed
     first (the Hermitian projection), since not every inverse-FFT backend ignores them
-    (cuFFT's complex-to-real transform need not). Half precision runs in float32.
+    (cuFFT's complex-to-real transform need not). A NaN or inf at one unmasked pixel
+    makes the outputs of its channel block NaN at every pixel of that image; other
+    blocks and images are unaffected. Half precision runs in float32.
 
     References
     ----------
@@ -96,36 +100,17 @@ class AFFMixer(nn.Module):
         dtype=None,
     ) -> None:
         super().__init__()
-        if channels < 1 or num_blocks < 1 or channels % num_blocks:
-            raise ValueError(f"AFFMixer: channels={channels} must be a positive multiple of num_blocks={num_blocks}")
-        if hidden_size_factor < 1:
-            raise ValueError(f"AFFMixer: hidden_size_factor must be >= 1, got {hidden_size_factor}")
-        self.channels, self.num_blocks = channels, num_blocks
-        self.hidden_size_factor, self.fft_norm = hidden_size_factor, check_norm(fft_norm)
-        c = channels // num_blocks
-        e = c * hidden_size_factor
-        kw = {"device": device, "dtype": dtype}
-        self.w1 = nn.Parameter(torch.empty(num_blocks, c, e, 2, **kw))
-        self.b1 = nn.Parameter(torch.empty(num_blocks, e, 2, **kw))
-        self.w2 = nn.Parameter(torch.empty(num_blocks, e, c, 2, **kw))
-        self.b2 = nn.Parameter(torch.empty(num_blocks, c, 2, **kw))
+        self.channels = self._init_block_mlp(
+            "channels", channels, num_blocks, hidden_size_factor, fft_norm, device, dtype
+        )
         self.reset_parameters()
 
-    def reset_parameters(self) -> None:
-        """Complex normal weights with ``E|w|^2 = 0.02^2``, as AFNO."""
-        for p in (self.w1, self.b1, self.w2, self.b2):
-            init_complex_(p, 0.02)
-
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        if not isinstance(x, torch.Tensor) or x.is_complex() or not x.is_floating_point():
-            got = x.dtype if isinstance(x, torch.Tensor) else type(x).__name__
-            raise TypeError(f"AFFMixer: x must be a real floating tensor, got {got}")
-        if x.ndim != 4 or x.shape[1] != self.channels:
-            raise ValueError(f"AFFMixer: expected x of shape (B, {self.channels}, H, W), got {tuple(x.shape)}")
+        check_tensor("AFFMixer", "x", x)
+        check_shape("AFFMixer", "x", x, ("B", self.channels, "H", "W"))
         check_mask(mask, (x.shape[0], *x.shape[2:]), "AFFMixer")
         m = None if mask is None else mask.unsqueeze(1)  # (B, 1, H, W): broadcast over channels
-        weights = tuple(as_complex(p) for p in (self.w1, self.b1, self.w2, self.b2))
-        y = aff_mix(apply_mask(x, m, feature_dims=0), weights, norm=self.fft_norm)
+        y = aff_mix(apply_mask(x, m, feature_dims=0), self.complex_weights(), norm=self.fft_norm)
         return apply_mask(y, m, feature_dims=0)
 
     def extra_repr(self) -> str:

@@ -12,9 +12,11 @@ import torch.nn.functional as nnf
 from einops import rearrange
 from torch import nn
 
+from spectral.checks import check_choice, check_int, check_number, check_real_dtype
 from spectral.complex import as_complex, init_complex_
-from spectral.fft import FFTNorm, check_norm, compute_dtype, fft_precision
-from spectral.mixers._common import apply_mask, check_mask, check_sequence, real_edge_bins, rfft
+from spectral.fft import FFT_NORMS, FFTNorm, compute_dtype, fft_precision, real_edge_bins, rfft
+from spectral.mixers._common import apply_mask, check_mask, check_sequence
+from spectral.mixers._empty import empty_batch
 
 __all__ = ["complex_block_mlp", "kept_bins", "afno_mix", "AFNOMixer"]
 
@@ -77,6 +79,8 @@ def afno_mix(
     -> (B, N, D) real
     """
     n = x.shape[1]
+    if x.shape[0] == 0:  # FFT backends reject an empty batch
+        return empty_batch(x, x.shape, weights)
     with fft_precision(x):
         spec = rfft(x.to(compute_dtype(x.dtype)), dim=1, norm=norm)  # (B, F, D) complex
         k = kept_bins(spec.shape[1], hard_thresholding_fraction)
@@ -91,7 +95,38 @@ def afno_mix(
     return y.to(x.dtype)
 
 
-class AFNOMixer(nn.Module):
+class _BlockMLPMixer(nn.Module):
+    """The block-diagonal complex MLP's parameters ``w1, b1, w2, b2`` and checks (AFNO and AFF share them)."""
+
+    def _init_block_mlp(self, width_name: str, width, num_blocks, hidden_size_factor, fft_norm, device, dtype) -> int:
+        """Check the shared arguments, set them and create ``w1, b1, w2, b2``; return the checked ``width``."""
+        width, num_blocks = check_int(width_name, width), check_int("num_blocks", num_blocks)
+        if width % num_blocks:
+            raise ValueError(
+                f"{type(self).__name__}: {width_name}={width} must be a positive multiple of num_blocks={num_blocks}"
+            )
+        self.num_blocks, self.hidden_size_factor = num_blocks, check_int("hidden_size_factor", hidden_size_factor)
+        self.fft_norm = check_choice("fft_norm", fft_norm, FFT_NORMS)
+        c = width // num_blocks
+        e = c * self.hidden_size_factor
+        kw = {"device": device, "dtype": check_real_dtype("dtype", dtype)}
+        self.w1 = nn.Parameter(torch.empty(num_blocks, c, e, 2, **kw))
+        self.b1 = nn.Parameter(torch.empty(num_blocks, e, 2, **kw))
+        self.w2 = nn.Parameter(torch.empty(num_blocks, e, c, 2, **kw))
+        self.b2 = nn.Parameter(torch.empty(num_blocks, c, 2, **kw))
+        return width
+
+    def reset_parameters(self) -> None:
+        """All weights and biases complex normal with ``E|w|^2 = 0.02^2`` (AFNO's scale)."""
+        for p in (self.w1, self.b1, self.w2, self.b2):
+            init_complex_(p, 0.02)
+
+    def complex_weights(self) -> tuple[torch.Tensor, ...]:
+        """``(w1, b1, w2, b2)`` viewed as complex."""
+        return tuple(as_complex(p) for p in (self.w1, self.b1, self.w2, self.b2))
+
+
+class AFNOMixer(_BlockMLPMixer):
     """Adaptive Fourier Neural Operator mixing (1-D): a shared block-diagonal complex MLP at each frequency.
 
     ``y = irfft(S_lambda(MLP_block(rfft(x)[k < K])))`` with ``MLP_block(z) = ReLU(z W1 + b1) W2 + b2``
@@ -127,7 +162,9 @@ class AFNOMixer(nn.Module):
     -----
     Padded tokens are zero in the FFT and outputs at padded positions are zero, so
     padded values change no output; the outputs are those of the length-``N``
-    sequence whose padded tokens are zeros. Half precision runs in float32.
+    sequence whose padded tokens are zeros. A NaN or inf in one real token makes the
+    outputs of its channel block NaN at every token of that sample; other blocks and
+    samples are unaffected. Half precision runs in float32.
 
     References
     ----------
@@ -154,37 +191,12 @@ class AFNOMixer(nn.Module):
         dtype=None,
     ) -> None:
         super().__init__()
-        if dim < 1 or num_blocks < 1 or dim % num_blocks:
-            raise ValueError(f"AFNOMixer: dim={dim} must be a positive multiple of num_blocks={num_blocks}")
-        if not 0.0 < hard_thresholding_fraction <= 1.0:
-            raise ValueError(
-                f"AFNOMixer: hard_thresholding_fraction must be in (0, 1], got {hard_thresholding_fraction}"
-            )
-        if sparsity_threshold < 0 or hidden_size_factor < 1:
-            raise ValueError(
-                f"AFNOMixer: need sparsity_threshold >= 0 and hidden_size_factor >= 1, "
-                f"got {sparsity_threshold} and {hidden_size_factor}"
-            )
-        self.dim, self.num_blocks = dim, num_blocks
-        self.sparsity_threshold, self.hard_thresholding_fraction = sparsity_threshold, hard_thresholding_fraction
-        self.hidden_size_factor, self.fft_norm = hidden_size_factor, check_norm(fft_norm)
-        c = dim // num_blocks
-        e = c * hidden_size_factor
-        kw = {"device": device, "dtype": dtype}
-        self.w1 = nn.Parameter(torch.empty(num_blocks, c, e, 2, **kw))
-        self.b1 = nn.Parameter(torch.empty(num_blocks, e, 2, **kw))
-        self.w2 = nn.Parameter(torch.empty(num_blocks, e, c, 2, **kw))
-        self.b2 = nn.Parameter(torch.empty(num_blocks, c, 2, **kw))
+        self.sparsity_threshold = check_number("sparsity_threshold", sparsity_threshold, min=0)
+        self.hard_thresholding_fraction = check_number(
+            "hard_thresholding_fraction", hard_thresholding_fraction, min=0, min_open=True, max=1
+        )
+        self.dim = self._init_block_mlp("dim", dim, num_blocks, hidden_size_factor, fft_norm, device, dtype)
         self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        """All weights and biases complex normal with ``E|w|^2 = 0.02^2`` (AFNO's scale)."""
-        for p in (self.w1, self.b1, self.w2, self.b2):
-            init_complex_(p, 0.02)
-
-    def complex_weights(self) -> tuple[torch.Tensor, ...]:
-        """``(w1, b1, w2, b2)`` viewed as complex."""
-        return tuple(as_complex(p) for p in (self.w1, self.b1, self.w2, self.b2))
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         check_sequence(x, self.dim, "AFNOMixer")

@@ -15,7 +15,15 @@ from typing import Literal
 import torch
 from torch import nn
 
-from spectral.mixers._common import check_mask, masked_mean
+from spectral.checks import (
+    check_choice,
+    check_dtype_matches,
+    check_int,
+    check_number,
+    check_real_dtype,
+    describe,
+)
+from spectral.mixers._common import check_mask, check_sequence, masked_mean
 
 __all__ = ["Pooling", "POOLINGS", "MixerBlock", "SequenceClassifier"]
 
@@ -43,6 +51,13 @@ class MixerBlock(nn.Module):
     -----
     x: (B, N, D) real, mask: (B, N) bool or None -> (B, N, D) real
 
+    Raises
+    ------
+    TypeError
+        ``x`` not a real floating tensor, or of another dtype than the block's parameters.
+    ValueError
+        ``x`` not ``(B, N, dim)`` or ``mask`` not ``(B, N)``; the message shows the shape.
+
     Notes
     -----
     LayerNorm and the MLP act token by token, so padded tokens reach the real ones
@@ -60,12 +75,14 @@ class MixerBlock(nn.Module):
         self, dim: int, mixer: nn.Module, *, mlp_ratio: float = 4.0, dropout: float = 0.0, device=None, dtype=None
     ) -> None:
         super().__init__()
-        hidden = int(dim * mlp_ratio)
-        if dim < 1 or hidden < 1:
-            raise ValueError(
-                f"MixerBlock: need dim >= 1 and dim * mlp_ratio >= 1, got dim={dim}, mlp_ratio={mlp_ratio}"
-            )
-        kw = {"device": device, "dtype": dtype}
+        dim = check_int("dim", dim)
+        if not isinstance(mixer, nn.Module):
+            raise TypeError(f"MixerBlock: mixer must be an nn.Module, got {describe(mixer)}")
+        hidden = int(dim * check_number("mlp_ratio", mlp_ratio, min=0, min_open=True))
+        if hidden < 1:
+            raise ValueError(f"MixerBlock: need dim * mlp_ratio >= 1, got dim={dim}, mlp_ratio={mlp_ratio}")
+        dropout = check_number("dropout", dropout, min=0, max=1)
+        kw = {"device": device, "dtype": check_real_dtype("dtype", dtype)}
         self.dim, self.mlp_ratio = dim, mlp_ratio
         self.norm1 = nn.LayerNorm(dim, **kw)
         self.mixer = mixer
@@ -79,6 +96,9 @@ class MixerBlock(nn.Module):
                 m.reset_parameters()
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        check_sequence(x, self.dim, "MixerBlock")
+        check_dtype_matches("MixerBlock", x, self.norm1.weight)
+        check_mask(mask, x.shape[:2], "MixerBlock")
         x = x + self.drop(self.mixer(self.norm1(x), mask))
         return x + self.drop(self.mlp(self.norm2(x)))
 
@@ -115,6 +135,14 @@ class SequenceClassifier(nn.Module):
     -----
     tokens: (B, N) int, mask: (B, N) bool or None -> (B, Q) real, or (B, N, Q) with ``pool="none"``
 
+    Raises
+    ------
+    TypeError
+        ``tokens`` not an integer tensor; ``mixer`` not a factory (e.g. a module instance).
+    ValueError
+        ``tokens`` not ``(B, N)`` with ``N <= max_len``, or a token id (padded positions
+        too) outside ``[0, vocab_size)``: the message shows the smallest and largest id.
+
     Examples
     --------
     >>> from spectral.mixers.fnet import FNetMixer
@@ -139,22 +167,22 @@ class SequenceClassifier(nn.Module):
         dtype=None,
     ) -> None:
         super().__init__()
-        if min(vocab_size, num_classes, dim, depth, max_len) < 1:
-            raise ValueError(
-                f"SequenceClassifier: vocab_size, num_classes, dim, depth, max_len must be >= 1, "
-                f"got {vocab_size}, {num_classes}, {dim}, {depth}, {max_len}"
+        self.vocab_size, self.num_classes = check_int("vocab_size", vocab_size), check_int("num_classes", num_classes)
+        dim, depth, self.max_len = check_int("dim", dim), check_int("depth", depth), check_int("max_len", max_len)
+        self.pool = check_choice("pool", pool, POOLINGS)
+        if isinstance(mixer, nn.Module) or not callable(mixer):
+            raise TypeError(
+                "SequenceClassifier: mixer must be a factory called once per block (a class or a "
+                f"functools.partial), got {describe(mixer)}"
             )
-        if pool not in POOLINGS:
-            raise ValueError(f"pool must be one of {POOLINGS}, got {pool!r}")
-        kw = {"device": device, "dtype": dtype}
-        self.vocab_size, self.num_classes, self.max_len, self.pool = vocab_size, num_classes, max_len, pool
-        self.embed = nn.Embedding(vocab_size, dim, **kw)
-        self.pos = nn.Embedding(max_len, dim, **kw)
+        kw = {"device": device, "dtype": check_real_dtype("dtype", dtype)}
+        self.embed = nn.Embedding(self.vocab_size, dim, **kw)
+        self.pos = nn.Embedding(self.max_len, dim, **kw)
         self.blocks = nn.ModuleList(
             MixerBlock(dim, mixer(), mlp_ratio=mlp_ratio, dropout=dropout, **kw) for _ in range(depth)
         )
         self.norm = nn.LayerNorm(dim, **kw)
-        self.head = nn.Linear(dim, num_classes, **kw)
+        self.head = nn.Linear(dim, self.num_classes, **kw)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -166,20 +194,7 @@ class SequenceClassifier(nn.Module):
         self.head.reset_parameters()
 
     def forward(self, tokens: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        if (
-            not isinstance(tokens, torch.Tensor)
-            or tokens.is_floating_point()
-            or tokens.is_complex()
-            or tokens.dtype == torch.bool
-        ):
-            raise TypeError(
-                f"SequenceClassifier: tokens must be an integer tensor, got {getattr(tokens, 'dtype', type(tokens))}"
-            )
-        if tokens.ndim != 2 or not 1 <= tokens.shape[1] <= self.max_len:
-            raise ValueError(
-                f"SequenceClassifier: expected tokens of shape (B, N) with N <= {self.max_len}, "
-                f"got {tuple(tokens.shape)}"
-            )
+        self._check_tokens(tokens)
         check_mask(mask, tokens.shape, "SequenceClassifier")
         x = self.embed(tokens) + self.pos(torch.arange(tokens.shape[1], device=tokens.device))  # (B, N, D)
         for block in self.blocks:
@@ -190,6 +205,27 @@ class SequenceClassifier(nn.Module):
         elif self.pool == "last":
             x = x[torch.arange(x.shape[0], device=x.device), _last_real(tokens, mask)]  # (B, D)
         return self.head(x)
+
+    def _check_tokens(self, tokens: torch.Tensor) -> None:
+        """TypeError / ValueError unless ``tokens`` is an integer ``(B, N)`` tensor of ids in ``[0, V)``."""
+        if not isinstance(tokens, torch.Tensor) or tokens.is_floating_point() or tokens.is_complex() or (
+            tokens.dtype == torch.bool
+        ):
+            got = tokens.dtype if isinstance(tokens, torch.Tensor) else describe(tokens)
+            raise TypeError(f"SequenceClassifier: tokens must be an integer tensor, got {got}")
+        if tokens.ndim != 2 or not 1 <= tokens.shape[1] <= self.max_len:
+            raise ValueError(
+                f"SequenceClassifier: expected tokens of shape (B, N) with N <= {self.max_len}, "
+                f"got {tuple(tokens.shape)}"
+            )
+        # a value check (eager only: under torch.compile the embedding's own bounds check remains)
+        if tokens.numel() and not tokens.is_meta and not torch.compiler.is_compiling():
+            lo, hi = (int(v) for v in torch.aminmax(tokens))
+            if lo < 0 or hi >= self.vocab_size:
+                raise ValueError(
+                    f"SequenceClassifier: token ids must be in [0, {self.vocab_size}) (padded positions too), "
+                    f"got ids from {lo} to {hi} in tokens of shape {tuple(tokens.shape)}"
+                )
 
     def extra_repr(self) -> str:
         return (

@@ -12,16 +12,10 @@ import math
 import torch
 from torch import nn
 
-from spectral.fft import compute_dtype, fft_precision
-from spectral.mixers._common import (
-    apply_mask,
-    check_mask,
-    check_sequence,
-    fft_conv,
-    next_fast_len,
-    real_edge_bins,
-    rfft,
-)
+from spectral.checks import check_int, check_real_dtype
+from spectral.fft import compute_dtype, fft_conv, fft_precision, real_edge_bins, rfft
+from spectral.mixers._common import apply_mask, check_mask, check_sequence, next_fast_len
+from spectral.mixers._empty import empty_batch
 
 __all__ = ["causal_conv", "CausalFourierMixer"]
 
@@ -31,14 +25,16 @@ def causal_conv(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
 
     Both signals are zero-padded to ``P >= N + T - 1`` (``2N - 1`` when the kernel is at
     least as long as the sequence), so the circular convolution of the FFT never wraps
-    a later token onto an earlier output: output ``t`` depends on inputs ``<= t`` only
-    (up to floating-point rounding of the transforms, about ``1e-7`` relative in float32).
+    a later token onto an earlier output: output ``t`` depends on inputs ``<= t`` only,
+    up to the rounding of the transforms (bound in :class:`CausalFourierMixer`'s Notes).
 
     Shape
     -----
     x: (B, N, D) real, kernel: (L, D) real -> (B, N, D) real
     """
     n = x.shape[1]
+    if x.shape[0] == 0:  # FFT backends reject an empty batch
+        return empty_batch(x, x.shape, [kernel])
     taps = min(n, kernel.shape[0])
     p = next_fast_len(n + taps - 1)
     with fft_precision(x):
@@ -82,6 +78,16 @@ class CausalFourierMixer(nn.Module):
     (or at the start, shifting the outputs) leaves the real tokens' outputs exactly
     those of the unpadded sequence. Half precision runs in float32 and is cast back.
 
+    Causality holds up to the rounding of the FFTs, which spreads a little of every
+    token over all outputs: changing a token by ``v`` moves an earlier output of
+    channel ``d`` by at most about ``3 eps max(|v|, max_t |x[t, d]|) ||h[:, d]||_2``
+    (measured: at most ``2.6 eps`` times that scale for ``N <= 16384``, float32 and
+    float64 alike; ``eps`` is ``1.2e-7`` in float32, ``2.2e-16`` in float64). With the
+    unit-energy kernels of the initialisation and tokens of order one, a value ``v`` at
+    the last token moves earlier float32 outputs by about ``1e-7 v``. A NaN or inf is
+    not small: in one real token it makes the outputs of its channel NaN at every token
+    of that sample, earlier ones included; other channels and samples are unaffected.
+
     Initialisation: ``h[l, d] = z * exp(-l / tau_d)``, ``z ~ N(0, 1)``, normalised to unit
     energy per channel, with time scales ``tau_d`` log-spaced from 1 to ``max_len``
     (a multi-scale start: some channels local, some global).
@@ -97,10 +103,9 @@ class CausalFourierMixer(nn.Module):
 
     def __init__(self, dim: int, max_len: int, *, device=None, dtype=None) -> None:
         super().__init__()
-        if dim < 1 or max_len < 1:
-            raise ValueError(f"CausalFourierMixer: dim and max_len must be >= 1, got dim={dim}, max_len={max_len}")
-        self.dim, self.max_len = dim, max_len
-        self.kernel = nn.Parameter(torch.empty(max_len, dim, device=device, dtype=dtype))
+        self.dim, self.max_len = check_int("dim", dim), check_int("max_len", max_len)
+        dtype = check_real_dtype("dtype", dtype)
+        self.kernel = nn.Parameter(torch.empty(self.max_len, self.dim, device=device, dtype=dtype))
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

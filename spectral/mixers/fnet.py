@@ -9,8 +9,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from spectral.fft import FFTNorm, check_norm, compute_dtype, fft_precision
-from spectral.mixers._common import apply_mask, check_mask, check_sequence, rfft
+from spectral.checks import check_choice
+from spectral.fft import FFT_NORMS, FFTNorm, compute_dtype, fft_precision, rfft
+from spectral.mixers._common import apply_mask, check_mask, check_sequence
+from spectral.mixers._empty import empty_batch
 
 __all__ = ["fnet_mix", "FNetMixer"]
 
@@ -27,6 +29,8 @@ def fnet_mix(x: torch.Tensor, *, norm: FFTNorm = "ortho") -> torch.Tensor:
     x: (B, N, D) real -> (B, N, D) real (same dtype; half precision runs in float32)
     """
     d = x.shape[-1]
+    if x.shape[0] == 0:  # FFT backends reject an empty batch
+        return empty_batch(x, x.shape)
     with fft_precision(x):
         z = rfft(x.to(compute_dtype(x.dtype)), dim=-1, norm=norm)  # (B, N, F) complex
         r = torch.fft.fft(z, dim=-2, norm=norm).real  # (B, N, F) real
@@ -57,7 +61,9 @@ class FNetMixer(nn.Module):
     values change no output, and the outputs at padded positions are zero. The result
     is that of the length-``N`` sequence whose padded tokens are zeros: the DFT over
     ``N`` tokens depends on ``N``, so it differs from the unpadded shorter sequence.
-    Half-precision inputs are transformed in float32 (autocast off) and cast back.
+    A NaN or inf in one real token makes every output of that sample NaN (the 2-D DFT
+    mixes every token and channel); other samples are unaffected, and padded tokens are
+    never read. Half-precision inputs are transformed in float32 (autocast off) and cast back.
 
     References
     ----------
@@ -73,7 +79,7 @@ class FNetMixer(nn.Module):
 
     def __init__(self, *, fft_norm: FFTNorm = "ortho") -> None:
         super().__init__()
-        self.fft_norm = check_norm(fft_norm)
+        self.fft_norm = check_choice("fft_norm", fft_norm, FFT_NORMS)
 
     def reset_parameters(self) -> None:
         """No parameters: nothing to reset."""

@@ -13,17 +13,11 @@ from typing import Literal
 import torch
 from torch import nn
 
+from spectral.checks import check_choice, check_int, check_number, check_real_dtype
 from spectral.complex import as_complex, init_complex_
-from spectral.fft import compute_dtype, fft_precision
-from spectral.mixers._common import (
-    apply_mask,
-    check_mask,
-    check_sequence,
-    fft_conv,
-    next_fast_len,
-    real_edge_bins,
-    resample_filter,
-)
+from spectral.fft import compute_dtype, fft_conv, fft_precision, real_edge_bins
+from spectral.mixers._common import apply_mask, check_mask, check_sequence, next_fast_len, resample_filter
+from spectral.mixers._empty import empty_batch
 
 __all__ = ["Boundary", "BOUNDARIES", "global_filter", "GlobalFilterMixer"]
 
@@ -48,8 +42,10 @@ def global_filter(
     -----
     x: (B, N, D) real, weight: (filter_len // 2 + 1, D) complex -> (B, N, D) real
     """
-    if boundary not in BOUNDARIES:
-        raise ValueError(f"boundary must be one of {BOUNDARIES}, got {boundary!r}")
+    check_choice("boundary", boundary, BOUNDARIES)
+    # FFT backends reject an empty batch; on meta, the "crop" placement's lag selection (nonzero) cannot run
+    if x.shape[0] == 0 or x.is_meta:
+        return empty_batch(x, x.shape, [weight])
     n = x.shape[1]
     p = n if boundary == "circular" else next_fast_len(2 * n - 1)
     with fft_precision(x):
@@ -103,7 +99,10 @@ class GlobalFilterMixer(nn.Module):
     ``boundary="zero"`` a padded sequence also gives exactly the outputs of the
     unpadded one (padding at either end or both: a linear convolution of zeros adds
     nothing). With "circular" the outputs are those of the length-``N`` period whose
-    padded tokens are zeros. Half-precision inputs are filtered in float32 and cast back.
+    padded tokens are zeros. A NaN or inf in one real token makes the outputs of its
+    channel NaN at every token of that sample (the FFT mixes all tokens, even those
+    that "zero" would not connect); other channels and samples are unaffected. Half-precision
+    inputs are filtered in float32 and cast back.
 
     References
     ----------
@@ -129,13 +128,12 @@ class GlobalFilterMixer(nn.Module):
         dtype=None,
     ) -> None:
         super().__init__()
-        if dim < 1 or max_len < 1:
-            raise ValueError(f"GlobalFilterMixer: dim and max_len must be >= 1, got dim={dim}, max_len={max_len}")
-        if boundary not in BOUNDARIES:
-            raise ValueError(f"boundary must be one of {BOUNDARIES}, got {boundary!r}")
-        self.dim, self.max_len, self.boundary, self.init_std = dim, max_len, boundary, init_std
-        self.filter_len = max_len if boundary == "circular" else 2 * max_len
-        self.weight = nn.Parameter(torch.empty(self.filter_len // 2 + 1, dim, 2, device=device, dtype=dtype))
+        self.dim, self.max_len = check_int("dim", dim), check_int("max_len", max_len)
+        self.boundary = check_choice("boundary", boundary, BOUNDARIES)
+        self.init_std = check_number("init_std", init_std, min=0)
+        dtype = check_real_dtype("dtype", dtype)
+        self.filter_len = self.max_len if boundary == "circular" else 2 * self.max_len
+        self.weight = nn.Parameter(torch.empty(self.filter_len // 2 + 1, self.dim, 2, device=device, dtype=dtype))
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

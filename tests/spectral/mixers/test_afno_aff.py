@@ -78,7 +78,7 @@ def test_afno_hard_thresholding_keeps_the_lowest_frequencies():
 
 
 def test_afno_errors():
-    with pytest.raises(ValueError, match="hard_thresholding_fraction must be in"):
+    with pytest.raises(ValueError, match=r"hard_thresholding_fraction must be > 0 and <= 1, got 0.0"):
         AFNOMixer(8, num_blocks=2, hard_thresholding_fraction=0.0)
     with pytest.raises(ValueError, match="dim=10 must be a positive multiple of num_blocks=4"):
         AFNOMixer(10, num_blocks=4)

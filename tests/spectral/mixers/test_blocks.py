@@ -96,5 +96,5 @@ def test_errors():
         m(torch.zeros(2, 41, dtype=torch.long))
     with pytest.raises(ValueError, match=r"expected mask of shape \(2, 5\)"):
         m(torch.zeros(2, 5, dtype=torch.long), torch.ones(2, 4, dtype=torch.bool))
-    with pytest.raises(ValueError, match=r"pool must be one of \('mean', 'last', 'none'\), got 'max'"):
+    with pytest.raises(ValueError, match=r"pool must be one of \('mean', 'last', 'none'\), got str 'max'"):
         model("fnet", pool="max")

@@ -76,5 +76,32 @@ def test_init_scales_and_errors():
     assert energy.shape == (6,) and ((energy > 0.05) & (energy < 10)).all()
     with pytest.raises(ValueError, match=r"expected x of shape \(B, N, 6\), got \(2, 7\)"):
         m(torch.zeros(2, 7))
-    with pytest.raises(ValueError, match="max_len=0"):
+    with pytest.raises(ValueError, match="max_len must be an int >= 1, got 0"):
         CausalFourierMixer(6, 0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+@pytest.mark.parametrize("n,max_len", [(2, 16), (7, 16), (64, 64), (300, 32), (1024, 4096)])
+def test_causal_up_to_the_documented_rounding_bound(n, max_len, dtype):
+    """Notes: a change v at a later token moves an earlier output of channel d by at most
+    about 3 eps max(|v|, max_t |x[t, d]|) ||h[:, d]||_2, and it does move the token itself."""
+    torch.manual_seed(n)
+    eps = torch.finfo(dtype).eps
+    m = CausalFourierMixer(8, max_len, dtype=dtype)
+    with torch.no_grad():
+        m.kernel.mul_(torch.logspace(-2, 2, 8, dtype=dtype))  # channels of very different gains
+    h_norm = m.kernel.detach().norm(dim=0)  # (D,)
+    x = torch.randn(2, n, 8, dtype=dtype) * torch.logspace(-2, 2, 2, dtype=dtype)[:, None, None]
+    with torch.no_grad():
+        y = m(x)
+        for v in (1e-3, 1.0, 1e4):
+            x2 = x.clone()
+            x2[:, -1] += v * torch.randn(2, 8, dtype=dtype).sign()
+            y2 = m(x2)
+            moved = (y2[:, :-1] - y[:, :-1]).abs().amax(1) if n > 1 else torch.zeros(2, 8, dtype=dtype)  # (B, D)
+            scale = torch.clamp(x.abs().amax(1), min=v)  # max(|v|, max_t |x[t, d]|), (B, D)
+            assert (moved <= 3 * eps * scale * h_norm).all()
+            small = x.abs().flatten(1).amax(1) < v / 10  # samples whose tokens are small next to v
+            assert small[0] or v < 1  # sample 0 (tokens ~ 0.01) for v >= 1
+            # ... while the last token itself moves by about v h[0]
+            assert ((y2 - y)[small, -1].abs() > 0.5 * v * m.kernel[0].abs().detach()).all()

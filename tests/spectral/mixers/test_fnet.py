@@ -41,5 +41,5 @@ def test_padding_is_zero_filling():
 
 
 def test_bad_norm():
-    with pytest.raises(ValueError, match=r"norm must be one of \('forward', 'backward', 'ortho'\), got 'unit'"):
+    with pytest.raises(ValueError, match=r"fft_norm must be one of \('forward', 'backward', 'ortho'\), got str 'unit'"):
         FNetMixer(fft_norm="unit")

@@ -105,7 +105,7 @@ def test_circular_padding_is_zero_filling():
 def test_weight_shape_and_errors():
     assert GlobalFilterMixer(8, 10).weight.shape == (6, 8, 2)
     assert GlobalFilterMixer(8, 10, boundary="zero").weight.shape == (11, 8, 2)
-    with pytest.raises(ValueError, match=r"boundary must be one of \('circular', 'zero'\), got 'reflect'"):
+    with pytest.raises(ValueError, match=r"boundary must be one of \('circular', 'zero'\), got str 'reflect'"):
         GlobalFilterMixer(8, 10, boundary="reflect")
-    with pytest.raises(ValueError, match="max_len=0"):
+    with pytest.raises(ValueError, match="max_len must be an int >= 1, got 0"):
         GlobalFilterMixer(8, 0)

@@ -152,3 +152,27 @@ def test_torch_compile_fullgraph(name):
     mask = token_mask(name, x)
     compiled = torch.compile(m, fullgraph=True)
     torch.testing.assert_close(compiled(x, mask), m(x, mask), atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")], ids=["nan", "inf"])
+@pytest.mark.parametrize("name", list(FACTORIES))
+def test_a_non_finite_token_spreads_to_every_token_of_its_sample_only(name, bad):
+    """As the docstrings say: FFT mixing is global, so one NaN/inf token reaches every token (earlier ones too)."""
+    m = make(name)
+    x = sample(name, 16)
+    if name == "aff":
+        x[0, 0, 2, 3] = bad
+    else:
+        x[0, 9, 0] = bad
+    y = m(x)
+    hit = ~torch.isfinite(y[0])
+    per_token = hit.any(0) if name == "aff" else hit.any(-1)  # (H, W) or (N,)
+    assert per_token.all()
+    assert torch.isfinite(y[1]).all()
+    if name == "aff":  # ... and a masked-out pixel is never read
+        mask = torch.ones(2, *x.shape[2:], dtype=torch.bool)
+        mask[0, 2, 3] = False
+    else:
+        mask = torch.ones(2, 16, dtype=torch.bool)
+        mask[0, 9] = False
+    assert torch.isfinite(m(x, mask)).all()
