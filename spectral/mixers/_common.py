@@ -115,8 +115,9 @@ def _two_sided_lags(h: torch.Tensor, n_src: int, dim: int) -> tuple[torch.Tensor
     """Kernel values and their signed lags: a length-``n_src`` circular kernel read two-sided.
 
     For even ``n_src`` the lag ``n_src/2`` appears twice (``+`` and ``-``) with half its value.
+    The lags are CPU index bookkeeping (no device sync; works for meta ``h``).
     """
-    lags = torch.arange(n_src, device=h.device)
+    lags = torch.arange(n_src)
     lags = torch.where(lags > n_src // 2, lags - n_src, lags)
     if n_src % 2 == 0:
         half = 0.5 * h.narrow(dim, n_src // 2, 1)
@@ -144,11 +145,11 @@ def filter_kernel(h: torch.Tensor, n_src: int, n_dst: int, placement: LagPlaceme
     vals, lags = _two_sided_lags(h, n_src, dim)
     if placement == "crop":
         # |lag| < n_src / 2 (no split lag n_src/2) and < (P + 1) / 2 (P >= 2n - 1: every |lag| < n)
-        keep = ((2 * lags.abs() < n_src) & (lags.abs() < (n_dst + 1) // 2)).nonzero().squeeze(-1)
-        vals, lags = vals.index_select(dim, keep), lags[keep]
+        keep = ((2 * lags.abs() < n_src) & (lags.abs() < (n_dst + 1) // 2)).nonzero().squeeze(-1)  # CPU
+        vals, lags = vals.index_select(dim, keep.to(h.device)), lags[keep]
     shape = list(h.shape)
     shape[dim] = n_dst
-    return h.new_zeros(shape).index_add(dim, torch.remainder(lags, n_dst), vals)
+    return h.new_zeros(shape).index_add(dim, torch.remainder(lags, n_dst).to(h.device), vals)
 
 
 def resample_filter(

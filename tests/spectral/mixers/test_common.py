@@ -165,3 +165,13 @@ def test_resample_filter_does_not_leave_edge_bin_imaginary_parts_to_the_backend(
     expected = resample_filter(w, n_src, n_dst, placement)
     request.getfixturevalue("leaky_irfft")
     torch.testing.assert_close(resample_filter(w, n_src, n_dst, placement), expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("placement", ["wrap", "crop"])
+def test_resample_filter_on_meta_gives_meta_of_the_right_shape(placement):
+    """"crop" selected its lags with nonzero() on the filter's device, which meta tensors cannot do."""
+    w = torch.empty(5, 3, dtype=torch.complex64, device="meta")
+    out = resample_filter(w, 8, 15, placement)
+    assert out.device.type == "meta" and out.shape == (8, 3) and out.dtype == torch.complex64
+    h = torch.empty(3, 8, device="meta")
+    assert filter_kernel(h, 8, 12, placement, dim=-1).shape == (3, 12)
