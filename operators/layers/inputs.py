@@ -166,7 +166,7 @@ def empty_batch(x: torch.Tensor, params: Iterable[torch.Tensor], shape: Sequence
     x : Tensor
         The (empty) input: gives the dtype and device.
     params : iterable of Tensor
-        The layer's parameters, kept in the graph.
+        The layer's parameters (real or complex), kept in the graph.
     shape : sequence of int
         The output shape.
 
@@ -183,5 +183,6 @@ def empty_batch(x: torch.Tensor, params: Iterable[torch.Tensor], shape: Sequence
     """
     anchor = x.sum() * 0  # 0-dim: adding it keeps the output's dtype
     for p in params:
-        anchor = anchor + p.sum() * 0
+        s = p.sum() * 0
+        anchor = anchor + (s.real if s.is_complex() and not x.is_complex() else s)  # a real output stays real
     return x.new_zeros(tuple(shape)) + anchor

@@ -373,3 +373,12 @@ def test_operator_options_are_normalised_and_checked():
         check_operator_options(**{**opts, "lifting_ratio": "1"})
     with pytest.raises(TypeError, match=r"dtype must be a real floating torch\.dtype"):
         check_operator_options(**opts, dtype=torch.complex64)
+
+
+def test_empty_batch_keeps_a_real_output_real_with_complex_parameters():
+    w = torch.randn(3, dtype=torch.complex64, requires_grad=True)
+    x = torch.zeros(0, 2, 4, requires_grad=True)
+    y = layers.empty_batch(x, [w], (0, 3, 8))
+    assert y.shape == (0, 3, 8) and y.dtype == torch.float32
+    y.sum().backward()
+    torch.testing.assert_close(w.grad, torch.zeros_like(w))
