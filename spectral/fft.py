@@ -54,7 +54,7 @@ from spectral._fft_autograd import (
     real_edge_bins,
     rfft_bin_weights,
 )
-from spectral.checks import check_bool, check_int, check_ints, check_tensor, describe
+from spectral.checks import autocast_enabled, check_bool, check_int, check_ints, check_tensor, describe
 from spectral.modes import as_n_modes, check_grid, kept_shape, max_modes, modes_from_kept_shape
 
 __all__ = [
@@ -101,11 +101,8 @@ def fft_precision(x: torch.Tensor):
 
     Devices without autocast (``meta``: shape inference) get a no-op context.
     """
-    device_type = x.device.type
-    if device_type == "meta":  # torch.is_autocast_enabled("meta") raises "unknown device type"
-        return nullcontext()
-    if torch.is_autocast_enabled(device_type):
-        return torch.autocast(device_type=device_type, enabled=False)
+    if autocast_enabled(x.device.type):  # False on meta (torch.is_autocast_enabled("meta") raises)
+        return torch.autocast(device_type=x.device.type, enabled=False)
     return nullcontext()
 
 
