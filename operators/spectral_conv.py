@@ -74,7 +74,7 @@ def _spectral_conv(
     """The one path (arguments already checked): transform, contract, rescale, add bias, invert."""
     if x.shape[0] == 0:  # FFT backends reject an empty batch
         params = [*(weight if factorization == "cp" else [weight]), *([] if bias is None else [bias])]
-        return empty_batch(x, params, (0, _out_channels(weight, factorization), *grid))
+        return empty_batch(x, (0, _out_channels(weight, factorization), *grid), params)
     coeffs = truncated_fftn(x, n_modes, complex_data=complex_data, norm=fft_norm)  # (B, Cin, *K) complex
     coeffs = _CONTRACTIONS[factorization](coeffs, weight)  # (B, Cout, *K) complex
     coeffs = _rescale_to_grid(coeffs, fft_norm, x.shape[2:], grid)  # to the output grid's scale

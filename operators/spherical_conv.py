@@ -191,7 +191,7 @@ def spherical_conv(
     b, m_orders, n_deg = x.shape[0], analysis.shape[0], analysis.shape[1]
     if b == 0:  # FFT backends reject an empty batch
         params = [weight] + ([] if bias is None else [bias])
-        return empty_batch(x, params, (0, weight.shape[2], synthesis.shape[1], nlon_out))  # (0, Cout, Ho, Wo)
+        return empty_batch(x, (0, weight.shape[2], synthesis.shape[1], nlon_out), params)  # (0, Cout, Ho, Wo)
     with fft_precision(x):
         y = _analysis(x.to(compute_dtype(x.dtype)).flatten(0, 1), analysis)  # (M, L, B * Cin * 2)
         w = as_complex(weight)

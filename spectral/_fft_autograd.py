@@ -14,6 +14,8 @@ runs the same few FFTs as before. Public names are re-exported by :mod:`spectral
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+
 import torch
 
 __all__ = [
@@ -23,7 +25,7 @@ __all__ = [
     "real_edge_bins",
     "keep_two_sided",
     "pad_two_sided",
-    "empty_result",
+    "empty_batch",
 ]
 
 # The adjoint of a transform normalised by ``norm`` is the inverse transform under DUAL_NORM[norm].
@@ -83,19 +85,46 @@ def pad_two_sided(y: torch.Tensor, m: int, n: int, dim: int) -> torch.Tensor:
     return torch.cat([y.narrow(dim, 0, m), zeros, y.narrow(dim, m, m - 1)], dim=dim)
 
 
-def empty_result(shape, dtype: torch.dtype, *tensors: torch.Tensor | None) -> torch.Tensor:
-    """Zeros of ``shape`` and ``dtype`` (an empty batch), in the autograd graph of ``tensors``.
+def empty_batch(
+    x: torch.Tensor, shape: Sequence[int], tensors: Iterable[torch.Tensor | None] = (), *, dtype: torch.dtype | None = None
+) -> torch.Tensor:
+    """Zeros of ``shape`` (an empty batch, ``shape[0] == 0``) in the autograd graph of ``x`` and ``tensors``.
 
     FFT backends reject a batch of 0 (MKL: "Inconsistent configuration parameters"), so
-    the transforms return this instead; like torch's own layers on ``B = 0`` the result
-    stays connected to its inputs and parameters (zero gradients).
+    every spectral layer and transform returns this instead of transforming. Like torch's
+    own layers on ``B = 0``, the result stays connected to its input and parameters (real
+    or complex), which then receive zero gradients instead of None.
+
+    Parameters
+    ----------
+    x : Tensor
+        The (empty) input: gives the device, and the dtype unless ``dtype`` is given.
+    shape : sequence of int
+        The output shape.
+    tensors : iterable of Tensor or None
+        Parameters (or other inputs) to keep in the graph; None entries are skipped.
+    dtype : torch.dtype, optional
+        The output dtype (default ``x.dtype``).
+
+    Shape
+    -----
+    x: (0, ...) -> shape, on x's device
+
+    Examples
+    --------
+    >>> w = torch.ones(3, requires_grad=True)
+    >>> y = empty_batch(torch.zeros(0, 2, 8), (0, 3, 16), [w])
+    >>> y.shape, y.requires_grad
+    (torch.Size([0, 3, 16]), True)
     """
-    live = [t for t in tensors if t is not None]
-    out = torch.zeros(tuple(shape), dtype=dtype, device=live[0].device)
-    for t in live:
-        if t.requires_grad:
-            anchor = t.sum() * 0
-            out = out + (anchor if out.is_complex() or not anchor.is_complex() else anchor.real).to(dtype)
+    dtype = x.dtype if dtype is None else dtype
+    out = torch.zeros(tuple(shape), dtype=dtype, device=x.device)
+    for t in (x, *tensors):
+        if t is not None and t.requires_grad:
+            anchor = t.sum() * 0  # a 0-dim addend: keeps the output's shape and dtype
+            if anchor.is_complex() and not out.is_complex():
+                anchor = anchor.real
+            out = out + anchor.to(dtype)
     return out
 
 

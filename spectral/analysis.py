@@ -31,9 +31,8 @@ from typing import Any, Literal
 
 import torch
 
-from spectral._fft_autograd import empty_result
 from spectral.checks import check_bool, check_choice, check_int, check_ints, check_number, check_tensor
-from spectral.fft import compute_dtype
+from spectral.fft import compute_dtype, empty_batch
 
 __all__ = [
     "radial_spectrum",
@@ -117,7 +116,7 @@ def radial_spectrum(x: torch.Tensor, ndim: int = 2) -> tuple[torch.Tensor, torch
     wavenumbers = torch.arange(n_shells, device=x.device)
     real = xf.real.dtype if xf.is_complex() else xf.dtype
     if x.numel() == 0:  # an empty batch: FFT backends reject it
-        return empty_result((*x.shape[:-ndim], n_shells), real, x), wavenumbers
+        return empty_batch(x, (*x.shape[:-ndim], n_shells), dtype=real), wavenumbers
     dims = tuple(range(-ndim, 0))
     power = torch.fft.fftn(xf, dim=dims, norm="forward").abs() ** 2  # (..., *grid) real
     shells = shell_index(grid, device=x.device).flatten()
@@ -185,7 +184,7 @@ def error_spectrum(
     y = target.to(dtype)
     err_shells, k = radial_spectrum(pred.to(dtype) - y, ndim=ndim)  # (n, ..., S) float64
     if pred.shape[0] == 0:
-        return empty_result(k.shape, torch.float64, pred, target), k
+        return empty_batch(pred, k.shape, [target], dtype=torch.float64), k
     err = err_shells.reshape(err_shells.shape[0], -1, err_shells.shape[-1]).sum(1)  # (n, S)
     ref = (y.abs() ** 2).mean(tuple(range(-ndim, 0))).reshape(y.shape[0], -1).sum(1)  # (n,) mean energy
     _check_target_energy(ref, normalization)

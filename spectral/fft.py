@@ -49,7 +49,7 @@ from spectral._fft_autograd import (
     _IrfftPad,
     _RFFT,
     _RfftKeep,
-    empty_result,
+    empty_batch,
     norm_scale,
     real_edge_bins,
     rfft_bin_weights,
@@ -70,6 +70,7 @@ __all__ = [
     "fft_conv",
     "real_edge_bins",
     "norm_scale",
+    "empty_batch",
 ]
 
 FFTNorm = Literal["forward", "backward", "ortho"]
@@ -178,7 +179,7 @@ def truncated_fftn(
     check_grid(x.shape[-d:], modes, shape=x.shape)
     if x.numel() == 0:  # an empty batch: FFT backends reject it
         shape = (*x.shape[:-d], *kept_shape(modes, complex_data=complex_data))
-        return empty_result(shape, _spectrum_dtype(x.dtype), x)
+        return empty_batch(x, shape, dtype=_spectrum_dtype(x.dtype))
     with fft_precision(x):
         y = x.to(compute_dtype(x.dtype))
         if complex_data:
@@ -261,7 +262,7 @@ def truncated_ifftn(
     check_grid(grid_t, n_modes, name="grid")
     if modes.numel() == 0:  # an empty batch: FFT backends reject it
         dtype = _spectrum_dtype(modes.dtype)
-        y = empty_result((*modes.shape[:-d], *grid_t), dtype if complex_data else _REAL_OF[dtype], modes)
+        y = empty_batch(modes, (*modes.shape[:-d], *grid_t), dtype=dtype if complex_data else _REAL_OF[dtype])
     else:
         with fft_precision(modes):
             y = modes.to(compute_dtype(modes.dtype))
@@ -311,7 +312,7 @@ def resample(x: torch.Tensor, size: int | Sequence[int]) -> torch.Tensor:
     d = len(size_t)
     _check_field(x, d, True, "resample")
     if x.numel() == 0:  # an empty batch: FFT backends reject it
-        return empty_result((*x.shape[:-d], *size_t), x.dtype, x)
+        return empty_batch(x, (*x.shape[:-d], *size_t))
     with fft_precision(x):
         y = x.to(compute_dtype(x.dtype))
         for dim in range(-d, 0):
@@ -383,7 +384,7 @@ def rfft(x: torch.Tensor, *, n: int | None = None, dim: int = 1, norm: FFTNorm =
     if x.numel() == 0:  # an empty batch: FFT backends reject it
         shape = list(x.shape)
         shape[dim] = n // 2 + 1
-        return empty_result(shape, _spectrum_dtype(x.dtype), x)
+        return empty_batch(x, shape, dtype=_spectrum_dtype(x.dtype))
     return _RFFT.apply(x, n, dim, norm)
 
 
@@ -419,7 +420,7 @@ def fft_conv(x: torch.Tensor, w: torch.Tensor, p: int) -> torch.Tensor:
         )
     w = w.to(torch.promote_types(x.dtype, torch.complex64))
     if x.numel() == 0:  # an empty batch: FFT backends reject it
-        return empty_result(x.shape, x.dtype, x, w)
+        return empty_batch(x, x.shape, [w])
     spec = None
     if torch.is_grad_enabled() and x.requires_grad and w.requires_grad:  # the spectrum in x's graph: exact
         spec = _RFFT.apply(x.transpose(1, 2), p, -1, "backward")  # d(dL/dw)/dx; (B, D, F) complex

@@ -36,7 +36,6 @@ from operators.layers.inputs import (
     check_channels,
     check_field,
     check_output_shape,
-    check_param_dtype,
     empty_batch,
     grid_letters,
 )
@@ -65,7 +64,6 @@ __all__ = [
     "check_operator_options",
     "check_output_shape",
     "check_padding_fractions",
-    "check_param_dtype",
     "empty_batch",
     "grid_letters",
     "make_skip",

@@ -11,12 +11,13 @@ return instead of transforming.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 
 from spectral.checks import check_dtype_matches, check_ints, check_shape, check_tensor
+from spectral.fft import empty_batch
 
 __all__ = [
     "GRID_LETTERS",
@@ -24,7 +25,6 @@ __all__ = [
     "check_field",
     "check_channels",
     "check_output_shape",
-    "check_param_dtype",
     "empty_batch",
 ]
 
@@ -83,7 +83,7 @@ def check_field(
 def check_channels(owner: str, x: Any, channels: int, weight: torch.Tensor | None = None) -> torch.Tensor:
     """``x`` if it is a real floating tensor ``(B, channels, *grid)`` with any number of grid axes.
 
-    With ``weight``, also :func:`check_param_dtype` against it. For the pointwise layers,
+    With ``weight``, also :func:`spectral.checks.check_dtype_matches` against it. For the pointwise layers,
     which act the same on every grid.
 
     Raises
@@ -104,7 +104,7 @@ def check_channels(owner: str, x: Any, channels: int, weight: torch.Tensor | Non
     if x.ndim < 3 or x.shape[1] != channels:
         raise ValueError(f"{owner}: expected x of shape (B, {channels}, *grid), got {tuple(x.shape)}")
     if weight is not None:
-        check_param_dtype(owner, x, weight)
+        check_dtype_matches(owner, x, weight)
     return x
 
 
@@ -131,58 +131,3 @@ def check_output_shape(owner: str, output_shape: Any, d: int) -> tuple[int, ...]
         return check_ints("output_shape", output_shape, length=d)
     except (TypeError, ValueError) as err:
         raise type(err)(f"{owner}: {err}") from None
-
-
-def _autocast_on(device_type: str) -> bool:
-    """``torch.is_autocast_enabled(device_type)``, False where autocast does not exist (meta raises there)."""
-    try:
-        return torch.is_autocast_enabled(device_type)
-    except RuntimeError:
-        return False
-
-
-def check_param_dtype(owner: str, x: torch.Tensor, weight: torch.Tensor) -> None:
-    """TypeError unless ``x`` has the parameters' dtype; autocast exempt unless float64 is involved.
-
-    :func:`spectral.checks.check_dtype_matches`, also on devices without autocast (meta).
-    """
-    if x.dtype == weight.dtype or (_autocast_on(x.device.type) and torch.float64 not in (x.dtype, weight.dtype)):
-        return
-    if x.device.type == "meta":  # no autocast there: a plain mismatch
-        raise TypeError(f"{owner}: got x of dtype {x.dtype} but the parameters have {weight.dtype}; "
-                        f"cast one of them (e.g. module.to({x.dtype}))")
-    check_dtype_matches(owner, x, weight)
-
-
-def empty_batch(x: torch.Tensor, params: Iterable[torch.Tensor], shape: Sequence[int]) -> torch.Tensor:
-    """The output of a layer for an empty batch (``shape[0] == 0``): zeros in ``x``'s dtype.
-
-    FFT backends reject a batch of 0 (MKL: "Inconsistent configuration parameters"), so
-    the spectral layers return this instead of transforming. Like torch's layers on
-    ``B = 0`` it stays in the autograd graph of ``x`` and ``params`` (zero gradients).
-
-    Parameters
-    ----------
-    x : Tensor
-        The (empty) input: gives the dtype and device.
-    params : iterable of Tensor
-        The layer's parameters (real or complex), kept in the graph.
-    shape : sequence of int
-        The output shape.
-
-    Shape
-    -----
-    x: (0, ...) -> shape, x's dtype and device
-
-    Examples
-    --------
-    >>> w = torch.ones(3, requires_grad=True)
-    >>> y = empty_batch(torch.zeros(0, 2, 8), [w], (0, 3, 16))
-    >>> y.shape, y.requires_grad
-    (torch.Size([0, 3, 16]), True)
-    """
-    anchor = x.sum() * 0  # 0-dim: adding it keeps the output's dtype
-    for p in params:
-        s = p.sum() * 0
-        anchor = anchor + (s.real if s.is_complex() and not x.is_complex() else s)  # a real output stays real
-    return x.new_zeros(tuple(shape)) + anchor

@@ -14,11 +14,12 @@ import torch
 from torch import nn
 
 from operators.layers.fourier_block import NORMS, FourierBlock
-from operators.layers.inputs import check_field, check_param_dtype, empty_batch
+from operators.layers.inputs import check_field
 from operators.layers.pointwise import pointwise_mlp
 from operators.layers.skips import SKIPS
 from spectral.activations import ACTIVATIONS
-from spectral.checks import check_choice, check_int, check_number, check_real_dtype
+from spectral.checks import check_choice, check_dtype_matches, check_int, check_number, check_real_dtype
+from spectral.fft import empty_batch
 
 __all__ = ["LiftBlocksProject", "check_operator_options"]
 
@@ -167,17 +168,17 @@ class LiftBlocksProject(nn.Module):
         """
         owner = owner or type(self).__name__
         check_field(owner, x, self.in_channels, grid)
-        check_param_dtype(owner, x, next(self.lifting.parameters()))
+        check_dtype_matches(owner, x, next(self.lifting.parameters()))
         return x
 
     def _check_dtype(self, x: torch.Tensor) -> None:
         """TypeError naming the model unless ``x`` has the parameters' dtype (autocast exempt,
         except for float64 on either side: autocast never casts float64, the matmuls would fail)."""
-        check_param_dtype(type(self).__name__, x, next(self.lifting.parameters()))
+        check_dtype_matches(type(self).__name__, x, next(self.lifting.parameters()))
 
     def _project_empty(self, h: torch.Tensor, grid: Sequence[int]) -> torch.Tensor:
         """Output for an empty batch (FFT backends reject ``B = 0``): the lifted ``h`` (0, Ch, ...)
         skips the blocks as an empty hidden field on ``grid`` and is projected, so the dtype is
         the one a non-empty batch gets (also under autocast) and every parameter is in the graph."""
-        h = empty_batch(h, self.blocks.parameters(), (0, h.shape[1], *grid))  # (0, Ch, *grid)
+        h = empty_batch(h, (0, h.shape[1], *grid), self.blocks.parameters())  # (0, Ch, *grid)
         return self.projection(h)  # (0, Cout, *grid)

@@ -38,7 +38,7 @@ from typing import Literal
 import torch
 
 from spectral.checks import check_choice, check_int
-from spectral.fft import fft_conv, norm_scale, real_edge_bins, rfft  # noqa: F401  (transition: mixers import them here)
+from spectral.fft import real_edge_bins
 
 __all__ = [
     "check_sequence",

@@ -9,9 +9,8 @@ from __future__ import annotations
 import torch
 
 from spectral.checks import check_shape, check_tensor
-from spectral.fft import FFTNorm, compute_dtype, fft_precision, real_edge_bins, rfft
+from spectral.fft import FFTNorm, compute_dtype, empty_batch, fft_precision, real_edge_bins, rfft
 from spectral.mixers._common import apply_mask, check_mask
-from spectral.mixers._empty import empty_batch
 from spectral.mixers.afno import _BlockMLPMixer, complex_block_mlp
 
 __all__ = ["aff_mix", "AFFMixer"]

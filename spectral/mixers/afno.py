@@ -14,9 +14,8 @@ from torch import nn
 
 from spectral.checks import check_choice, check_int, check_number, check_real_dtype
 from spectral.complex import as_complex, init_complex_
-from spectral.fft import FFT_NORMS, FFTNorm, compute_dtype, fft_precision, real_edge_bins, rfft
+from spectral.fft import FFT_NORMS, FFTNorm, compute_dtype, empty_batch, fft_precision, real_edge_bins, rfft
 from spectral.mixers._common import apply_mask, check_mask, check_sequence
-from spectral.mixers._empty import empty_batch
 
 __all__ = ["complex_block_mlp", "kept_bins", "afno_mix", "AFNOMixer"]
 

@@ -13,9 +13,8 @@ import torch
 from torch import nn
 
 from spectral.checks import check_int, check_real_dtype
-from spectral.fft import compute_dtype, fft_conv, fft_precision, real_edge_bins, rfft
+from spectral.fft import compute_dtype, empty_batch, fft_conv, fft_precision, real_edge_bins, rfft
 from spectral.mixers._common import apply_mask, check_mask, check_sequence, next_fast_len
-from spectral.mixers._empty import empty_batch
 
 __all__ = ["causal_conv", "CausalFourierMixer"]
 

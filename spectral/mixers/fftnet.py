@@ -14,9 +14,8 @@ from einops import rearrange
 from torch import nn
 
 from spectral.checks import check_choice, check_int, check_real_dtype
-from spectral.fft import FFT_NORMS, FFTNorm, compute_dtype, fft_precision, norm_scale, rfft
+from spectral.fft import FFT_NORMS, FFTNorm, compute_dtype, empty_batch, fft_precision, norm_scale, rfft
 from spectral.mixers._common import apply_mask, check_mask, check_sequence, resample_filter
-from spectral.mixers._empty import empty_batch
 
 __all__ = ["fftnet_mix", "FFTNetMixer"]
 

@@ -10,9 +10,8 @@ import torch
 from torch import nn
 
 from spectral.checks import check_choice
-from spectral.fft import FFT_NORMS, FFTNorm, compute_dtype, fft_precision, rfft
+from spectral.fft import FFT_NORMS, FFTNorm, compute_dtype, empty_batch, fft_precision, rfft
 from spectral.mixers._common import apply_mask, check_mask, check_sequence
-from spectral.mixers._empty import empty_batch
 
 __all__ = ["fnet_mix", "FNetMixer"]
 

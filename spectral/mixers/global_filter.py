@@ -15,9 +15,8 @@ from torch import nn
 
 from spectral.checks import check_choice, check_int, check_number, check_real_dtype
 from spectral.complex import as_complex, init_complex_
-from spectral.fft import compute_dtype, fft_conv, fft_precision, real_edge_bins
+from spectral.fft import compute_dtype, empty_batch, fft_conv, fft_precision, real_edge_bins
 from spectral.mixers._common import apply_mask, check_mask, check_sequence, next_fast_len, resample_filter
-from spectral.mixers._empty import empty_batch
 
 __all__ = ["Boundary", "BOUNDARIES", "global_filter", "GlobalFilterMixer"]
 
@@ -43,8 +42,8 @@ def global_filter(
     x: (B, N, D) real, weight: (filter_len // 2 + 1, D) complex -> (B, N, D) real
     """
     check_choice("boundary", boundary, BOUNDARIES)
-    # FFT backends reject an empty batch; on meta, the "crop" placement's lag selection (nonzero) cannot run
-    if x.shape[0] == 0 or x.is_meta:
+    # FFT backends reject an empty batch
+    if x.shape[0] == 0:
         return empty_batch(x, x.shape, [weight])
     n = x.shape[1]
     p = n if boundary == "circular" else next_fast_len(2 * n - 1)

@@ -378,7 +378,7 @@ def test_operator_options_are_normalised_and_checked():
 def test_empty_batch_keeps_a_real_output_real_with_complex_parameters():
     w = torch.randn(3, dtype=torch.complex64, requires_grad=True)
     x = torch.zeros(0, 2, 4, requires_grad=True)
-    y = layers.empty_batch(x, [w], (0, 3, 8))
+    y = layers.empty_batch(x, (0, 3, 8), [w])
     assert y.shape == (0, 3, 8) and y.dtype == torch.float32
     y.sum().backward()
     torch.testing.assert_close(w.grad, torch.zeros_like(w))
