@@ -3,7 +3,9 @@
 Operators: :class:`SpectralConv`, :class:`FNO`, :class:`SphericalConv`, :class:`SFNO`,
 :class:`SpecBoost` (boosted FNO stages);
 losses :class:`LpLoss`, :class:`H1Loss`; :class:`Trainer`. PDE data generators live in
-:mod:`operators.datasets`.
+:mod:`operators.datasets`; the building blocks of FNO and SFNO (channel MLPs, skips, grid
+embedding, domain padding, the Fourier block) in :mod:`operators.layers`, for writing your
+own operators; atomic checkpoint files in :mod:`operators.checkpoint`.
 """
 
 from operators.fno import FNO, FNOConfig

@@ -2,7 +2,9 @@
 
 Primitives: :mod:`spectral.fft` (truncated transforms, resampling),
 :mod:`spectral.modes` (the kept-mode convention), :mod:`spectral.complex`
-(complex weights, contraction, ModReLU), :mod:`spectral.analysis` (spectra).
+(complex weights, contraction, ModReLU), :mod:`spectral.analysis` (energy and error
+spectra), :mod:`spectral.checks` (the argument and input checks every layer uses) and
+:mod:`spectral.activations` (the activation registry).
 Layers: FAN and FANformer attention, the Fourier head, FFT token mixers,
 Fourier-KAN layers and implicit neural representations.
 """
