@@ -1,4 +1,4 @@
-# make demo | make test | make bench | make gpu-check
+# make demo | make test | make test-interop | make bench | make gpu-check
 # Each target creates .venv (python3 -m venv + pip) on first use and reuses it afterwards.
 PYTHON ?= python3
 VENV := .venv
@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench gpu-check clean
+.PHONY: demo test test-interop bench gpu-check clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ demo: $(VENV)/.stamp-examples
 
 test: $(VENV)/.stamp-dev
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+# FNO.from_neuralop against neuraloperator itself (installed by the bench extra; skipped without it)
+test-interop: $(VENV)/.stamp-bench $(VENV)/.stamp-dev
+	$(PY) -m pytest -q tests/operators/test_interop.py $(PYTEST_ARGS)
 
 bench: $(VENV)/.stamp-bench
 	$(PY) -m benchmarks all --device cpu --json runs/bench-cpu.json
