@@ -23,25 +23,42 @@ Writes are atomic: the data go to a temporary file in the same folder (name star
 with ``.`` and ending in ``.tmp``), are flushed and fsync'ed, then moved over the final
 name with :func:`os.replace`. An interrupted generation leaves at most a stray
 temporary file, which is never read (:func:`clear_cache` removes it); a final file
-that cannot be read, or whose stored parameters differ, is regenerated.
+whose stored parameters differ is regenerated.
+
+Nothing is lost
+---------------
+* Every file ends with the SHA-256 of its bytes (:func:`operators.checkpoint.atomic_save`).
+  A damaged file (truncated, empty, garbage, flipped bytes) gives a warning naming it,
+  and the data are generated again and rewritten. Files written before the checksum
+  existed are still read.
+* A write that fails (a full disk, a quota, a read-only folder) gives a warning naming
+  the cache folder and returns the generated data; no temporary file is left.
+* Processes that ask for the same entry at the same time generate it once: the
+  generation holds a lock (the ``filelock`` package) on ``<file>.lock`` beside the data
+  file, and the waiting processes read what the first one wrote. The lock file is
+  removed on release; one left by a killed process is harmless (the operating system
+  released its lock) and :func:`clear_cache` removes it. Where no lock can be taken (a
+  read-only folder), each process generates on its own.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import numbers
 import os
 import re
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import filelock
 import torch
 
-from operators.checkpoint import atomic_save
+from operators.checkpoint import DamagedFileError, atomic_save, checked_load
 from spectral.checks import check_bool, describe
 
 __all__ = [
@@ -151,17 +168,52 @@ def save_atomic(obj: Any, path: str | os.PathLike) -> None:
     atomic_save(obj, path)
 
 
-def _load(path: Path, name: str, params: Mapping[str, Any]) -> dict | None:
+def _load(path: Path, name: str, params: Mapping[str, Any], *, warn: bool = True) -> tuple[dict | None, bool]:
+    """The cached data (or None) and whether the file was damaged or unreadable (warned about if ``warn``)."""
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # a damaged or foreign file: regenerate rather than fail
-        warnings.warn(f"ignoring unreadable cache file {path} ({err!r}); regenerating", stacklevel=3)
-        return None
+        blob = checked_load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:  # removed meanwhile (clear_cache)
+        return None, False
+    except DamagedFileError as err:  # truncated, empty, garbage, flipped bytes: regenerate rather than fail
+        if warn:
+            warnings.warn(f"cache file {err}; regenerating it", stacklevel=3)  # err names the file
+        return None, True
+    except Exception as err:  # intact but unreadable (permissions, not loadable with weights_only=True)
+        if warn:
+            warnings.warn(f"unreadable cache file {path} ignored ({err!r}); regenerating it", stacklevel=3)
+        return None, True
     if not isinstance(blob, dict) or blob.get("format") != _FORMAT or blob.get("name") != name:
-        return None
+        return None, False
     if blob.get("params") != json.loads(json.dumps(_canonical(params))):
-        return None
-    return blob["data"]
+        return None, False
+    return blob["data"], False
+
+
+@contextlib.contextmanager
+def _generation_lock(path: Path) -> Iterator[bool]:
+    """Hold ``<path>.lock`` (yields True), or yield False where no lock can be taken.
+
+    The lock file is removed while still held, so it does not outlive the generation;
+    a process polling for it then finds the file unlinked and locks a new one.
+    """
+    lock_path = Path(f"{path}.lock")
+    lock = filelock.FileLock(str(lock_path))
+    try:
+        lock.acquire()
+        locked = True
+    except OSError:  # a read-only or full folder: go on without the lock
+        locked = False
+    if not locked:
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        try:
+            with contextlib.suppress(OSError):
+                lock_path.unlink()
+        finally:
+            lock.release()
 
 
 def cached(
@@ -175,7 +227,8 @@ def cached(
     """Return ``generate()``, read from / written to the on-disk cache when ``cache``.
 
     The cache the library's generators use, public for scripts that cache their own
-    data the same way (see the module notes for the layout and the atomic writes).
+    data the same way (see the module notes for the layout, the checksums and the lock
+    that makes concurrent processes generate an entry once).
 
     Parameters
     ----------
@@ -205,6 +258,12 @@ def cached(
         ``name`` is not a non-empty string, ``cache`` is not a bool, or ``params`` holds
         a value that is not plain.
 
+    Warns
+    -----
+    UserWarning
+        The cache file is damaged (named; the data are regenerated and rewritten), or
+        writing it failed (the cache folder is named; the generated data are returned).
+
     Examples
     --------
     >>> import tempfile, torch
@@ -220,28 +279,61 @@ def cached(
     if not check_bool("cache", cache):
         return generate()
     path = cache_path(name, params, cache_dir)
+    warned = False
     if path.is_file():
-        data = _load(path, name, params)
+        data, warned = _load(path, name, params)
         if data is not None:
             return data
     path.parent.mkdir(parents=True, exist_ok=True)  # an unusable cache folder fails before, not after, generating
-    data = generate()
-    blob = {"format": _FORMAT, "name": name, "params": json.loads(json.dumps(_canonical(params))), "data": data}
-    try:
-        save_atomic(blob, path)
-    except OSError as err:  # a full disk or a concurrent clear_cache: keep the (possibly hours of) generated data
-        warnings.warn(f"could not write cache file {path} ({err!r}); returning the data uncached", stacklevel=2)
+    with _generation_lock(path):
+        if path.is_file():  # another process may have written it while this one waited for the lock
+            data, _ = _load(path, name, params, warn=not warned)
+            if data is not None:
+                return data
+        data = generate()
+        blob = {"format": _FORMAT, "name": name, "params": json.loads(json.dumps(_canonical(params))), "data": data}
+        try:
+            save_atomic(blob, path)
+        except Exception as err:  # a full disk, a quota, ...: keep the (possibly hours of) generated data
+            warnings.warn(
+                f"could not write to the cache folder {path.parent} ({err}); returning the generated data "
+                f"uncached (free some space there, or pass cache_dir= / set {CACHE_ENV_VAR})",
+                stacklevel=2,
+            )
     return data
 
 
-# The names cache_path and save_atomic make: <name>-<32 hex>.pt, and .<that>.<random>.tmp while writing.
+# The names cache_path and save_atomic make: <name>-<32 hex>.pt, and .<that>.<random>.tmp while writing;
+# <that>.lock is the generation lock.
 _CACHE_FILES = (re.compile(r"(?P<name>.+)-[0-9a-f]{32}\.pt"), re.compile(r"\.(?P<name>.+)-[0-9a-f]{32}\.pt\.[^.]+\.tmp"))
+_LOCK_FILE = re.compile(r"(?P<name>.+)-[0-9a-f]{32}\.pt\.lock")
+
+
+def _remove_stale_lock(path: Path) -> bool:
+    """Remove a lock file that no process holds (one held by a running generation is left alone)."""
+    lock = filelock.FileLock(str(path), timeout=0)
+    try:
+        lock.acquire()
+    except (filelock.Timeout, OSError):
+        return False
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()  # while holding it, so no other process can be holding this file
+    finally:
+        lock.release()
+    return True
 
 
 def clear_cache(cache_dir: str | os.PathLike | None = None, *, name: str | None = None) -> int:
-    """Delete cached data sets (all, or those of generator ``name``) and stray temporary files.
+    """Delete cached data sets (all, or those of generator ``name``), stray temporary files and stale locks.
 
-    Returns the number of files removed.
+    Only the files the cache makes are touched (the folder may be shared); a lock held
+    by a generation that is running now is kept.
+
+    Returns
+    -------
+    int
+        The number of files removed (data sets, temporary files and lock files).
     """
     folder = default_cache_dir(cache_dir)
     if not folder.is_dir():
@@ -252,5 +344,8 @@ def clear_cache(cache_dir: str | os.PathLike | None = None, *, name: str | None 
         match = _CACHE_FILES[0].fullmatch(p.name) or _CACHE_FILES[1].fullmatch(p.name)
         if match and (name is None or match["name"] == name) and p.is_file():
             p.unlink()
+            removed += 1
+        lock = _LOCK_FILE.fullmatch(p.name)
+        if lock and (name is None or lock["name"] == name) and p.is_file() and _remove_stale_lock(p):
             removed += 1
     return removed

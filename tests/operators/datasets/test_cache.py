@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import errno
 import importlib
 import inspect
+import json
 import os
+import re
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import filelock
 import pytest
 import torch
 
+import operators.checkpoint as checkpoint
 import operators.datasets._cache as cache_mod
 from operators.datasets._cache import (
     CACHE_ENV_VAR,
@@ -150,7 +158,7 @@ def test_corrupt_final_file_is_regenerated(tmp_path):
     burgers(**TINY, cache_dir=tmp_path)
     (final,) = _files(tmp_path)
     final.write_bytes(final.read_bytes()[:100])  # truncated by a disk error
-    with pytest.warns(UserWarning, match="unreadable cache file"):
+    with pytest.warns(UserWarning, match=rf"cache file {re.escape(str(final))} is damaged"):
         again = burgers(**TINY, cache_dir=tmp_path)
     assert torch.equal(again.targets, reference.targets)
     assert torch.equal(burgers(**TINY, cache_dir=tmp_path).targets, reference.targets)  # rewritten, readable
@@ -211,7 +219,7 @@ def test_a_failed_cache_write_returns_the_generated_data_with_a_warning(tmp_path
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(cache_mod, "save_atomic", failing_save)
-    with pytest.warns(UserWarning, match="could not write cache file .*No space left"):
+    with pytest.warns(UserWarning, match=rf"could not write to the cache folder {re.escape(str(tmp_path))} .*No space left"):
         data = cached("g", {"a": 1}, lambda: {"x": torch.arange(3)}, cache_dir=tmp_path)
     assert torch.equal(data["x"], torch.arange(3))
 
@@ -223,3 +231,167 @@ def test_an_unusable_cache_folder_fails_before_generating(tmp_path):
     with pytest.raises(OSError):
         cached("g", {"a": 1}, lambda: calls.append(1) or {"x": 1}, cache_dir=blocker / "cache")
     assert calls == []
+
+
+# ------------------------------------------------- damaged files, full disks, concurrent generations
+VALUES = torch.arange(512, dtype=torch.float32) * 0.5 + 3.0  # distinctive bytes to find in the file
+
+
+def _generator(calls: list):
+    def generate():
+        calls.append(1)
+        return {"x": VALUES.clone()}
+
+    return generate
+
+
+def _flip_tensor_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    offset = bytes(data).find(VALUES.numpy().tobytes()[:64])
+    assert offset > 0
+    data[offset + 9] ^= 0x04  # torch.load alone returns a changed value
+    path.write_bytes(bytes(data))
+
+
+DAMAGE = {
+    "flipped-tensor-byte": _flip_tensor_byte,
+    "truncated": lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2]),
+    "zero-bytes": lambda p: p.write_bytes(b""),
+    "garbage": lambda p: p.write_bytes(b"\x00garbage\xff" * 100),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGE.values(), ids=DAMAGE.keys())
+def test_a_damaged_cache_file_is_named_in_a_warning_then_regenerated_and_rewritten(tmp_path, damage):
+    calls = []
+    cached("g", {"a": 1}, _generator(calls), cache_dir=tmp_path)
+    path = cache_path("g", {"a": 1}, tmp_path)
+    damage(path)
+    with pytest.warns(UserWarning, match=rf"cache file {re.escape(str(path))} is damaged") as record:
+        again = cached("g", {"a": 1}, _generator(calls), cache_dir=tmp_path)
+    assert len(record) == 1  # one warning, not one per look at the file
+    assert torch.equal(again["x"], VALUES) and len(calls) == 2
+    assert torch.equal(torch.load(path, weights_only=True)["data"]["x"], VALUES)  # rewritten whole
+    third = cached("g", {"a": 1}, _generator(calls), cache_dir=tmp_path)  # read back, no warning
+    assert torch.equal(third["x"], VALUES) and len(calls) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
+
+
+def test_a_cache_file_written_before_checksums_still_loads(tmp_path):
+    path = cache_path("g", {"a": 1}, tmp_path)
+    torch.save({"format": 1, "name": "g", "params": {"a": 1}, "data": {"x": VALUES}}, path)  # the old layout
+    calls = []
+    data = cached("g", {"a": 1}, _generator(calls), cache_dir=tmp_path)
+    assert torch.equal(data["x"], VALUES) and calls == []
+
+
+class _DiskFull:
+    """A file on a disk that is full: every write raises OSError(ENOSPC), as a real full disk does."""
+
+    def __init__(self, f):
+        self._f = f
+
+    def write(self, b) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def __getattr__(self, name):
+        return getattr(self._f, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._f.close()
+
+
+def _full_disk_write(monkeypatch) -> None:
+    real_fdopen = os.fdopen
+    monkeypatch.setattr(checkpoint.os, "fdopen", lambda *a, **k: _DiskFull(real_fdopen(*a, **k)))
+
+
+def _torch_save_runtime_error(monkeypatch) -> None:
+    def failing_save(obj, f):
+        f.write(b"PK\x03\x04 partial")
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . write failed: No space left on device")
+
+    monkeypatch.setattr(checkpoint.torch, "save", failing_save)
+
+
+@pytest.mark.parametrize("full_disk", [_full_disk_write, _torch_save_runtime_error], ids=["oserror", "runtimeerror"])
+def test_a_full_disk_during_a_cache_write_returns_the_data_with_a_warning_naming_the_folder(
+    tmp_path, monkeypatch, full_disk
+):
+    calls = []
+    full_disk(monkeypatch)
+    with pytest.warns(UserWarning, match=rf"could not write to the cache folder {re.escape(str(tmp_path))} .*ENOSPC"):
+        data = cached("g", {"a": 1}, _generator(calls), cache_dir=tmp_path)
+    monkeypatch.undo()
+    assert torch.equal(data["x"], VALUES) and len(calls) == 1
+    assert list(tmp_path.iterdir()) == []  # no .tmp, no lock, no partial file
+
+
+_CONCURRENT = """
+import os, sys, time, torch
+from operators.datasets import cached
+folder, log, go, ready = sys.argv[1:5]
+open(ready, "w").close()
+while not os.path.exists(go):
+    time.sleep(0.01)
+def generate():
+    with open(log, "a") as f:
+        f.write(f"{os.getpid()}\\n")
+    time.sleep(1.0)  # long enough for the other process to ask for the same entry meanwhile
+    return {"x": torch.arange(10) * 7}
+print(cached("shared", {"n": 10}, generate, cache_dir=folder)["x"].tolist())
+"""
+
+
+def test_two_processes_generate_the_same_entry_once_and_both_get_it(tmp_path):
+    root = Path(__file__).resolve().parents[3]
+    env = {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "OMP_NUM_THREADS": "1"}
+    log, go, cache = tmp_path / "runs.log", tmp_path / "go", tmp_path / "cache"
+    ready = [tmp_path / f"ready{i}" for i in range(2)]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _CONCURRENT, str(cache), str(log), str(go), str(r)], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for r in ready
+    ]
+    try:
+        deadline = time.monotonic() + 120
+        while not all(r.exists() for r in ready) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        go.touch()  # both are imported and waiting: start them together
+        outputs = [p.communicate(timeout=120) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    assert [p.returncode for p in procs] == [0, 0], [err for _, err in outputs]
+    expected = (torch.arange(10) * 7).tolist()
+    assert [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs] == [expected, expected]
+    assert len(log.read_text().splitlines()) == 1  # generated once
+    assert sorted(p.name for p in cache.iterdir()) == [cache_path("shared", {"n": 10}, cache).name]  # no lock left
+
+
+def test_clear_cache_removes_stale_lock_files_and_keeps_a_held_one(tmp_path):
+    calls = []
+    cached("g", {"a": 1}, _generator(calls), cache_dir=tmp_path)
+    path = cache_path("g", {"a": 1}, tmp_path)
+    stale = tmp_path / f"{path.name}.lock"
+    stale.write_bytes(b"")  # what a process killed while generating leaves
+    other = cache_path("h", {"a": 1}, tmp_path)
+    held = filelock.FileLock(f"{other}.lock")
+    with held:  # a generation running now
+        assert torch.equal(cached("g", {"a": 1}, _generator(calls), cache_dir=tmp_path)["x"], VALUES)
+        assert clear_cache(tmp_path) == 2  # the data file and the stale lock
+        assert sorted(p.name for p in tmp_path.iterdir()) == [f"{other.name}.lock"]
+    assert len(calls) == 1
+
+
+def test_a_stale_lock_file_does_not_block_a_generation(tmp_path):
+    path = cache_path("g", {"a": 1}, tmp_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Path(f"{path}.lock").write_bytes(b"")
+    calls = []
+    assert torch.equal(cached("g", {"a": 1}, _generator(calls), cache_dir=tmp_path)["x"], VALUES)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
