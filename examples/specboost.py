@@ -59,7 +59,7 @@ from operators.error_spectrum import error_spectrum, fraction_above, plot_error_
 from operators.fno import FNO  # noqa: E402
 from operators.losses import LpLoss  # noqa: E402
 from operators.specboost import SpecBoost  # noqa: E402
-from operators.training import Trainer  # noqa: E402
+from operators.training import Trainer, fit_specboost_stage  # noqa: E402
 
 PROBLEMS = ("navier-stokes", "darcy")
 RESOLUTION = 32  # training grid per side
@@ -224,8 +224,8 @@ def train(args, single: FNO, boost: SpecBoost, data: dict, device) -> dict[str, 
     start = time.perf_counter()
     for m, epochs in enumerate(args.stage_epochs):
         print(f"SpecBoost stage {m + 1}/{len(boost.stages)} ({epochs} epochs, objective={args.objective!r})")
-        boost.fit_stage(m, train_set, test_set, objective=args.objective, epochs=epochs,
-                        eval_every=max(1, epochs // 5), checkpoint_dir=root / f"stage{m}", **common)
+        fit_specboost_stage(boost, m, train_set, test_set, objective=args.objective, epochs=epochs,
+                            eval_every=max(1, epochs // 5), checkpoint_dir=root / f"stage{m}", **common)
     times["specboost"] = time.perf_counter() - start
     boost.save(root / "specboost.pt")
     return times

@@ -2,7 +2,8 @@
 
 Operators: :class:`SpectralConv`, :class:`FNO`, :class:`SphericalConv`, :class:`SFNO`,
 :class:`SpecBoost` (boosted FNO stages);
-losses :class:`LpLoss`, :class:`H1Loss`; :class:`Trainer`. PDE data generators live in
+losses :class:`LpLoss`, :class:`H1Loss`; :class:`Trainer` (settings :class:`TrainerConfig`;
+callbacks, early stopping, loggers and SpecBoost's stage-by-stage fit in :mod:`operators.training`). PDE data generators live in
 :mod:`operators.datasets`; the building blocks of FNO and SFNO (channel MLPs, skips, grid
 embedding, domain padding, the Fourier block) in :mod:`operators.layers`, for writing your
 own operators; atomic checkpoint files in :mod:`operators.checkpoint`.
@@ -13,7 +14,7 @@ from operators.losses import H1Loss, LpLoss
 from operators.sfno import SFNO, SFNOConfig, SphericalConv
 from operators.spectral_conv import SpectralConv
 from operators.specboost import SpecBoost
-from operators.training import NonFiniteLossError, Trainer
+from operators.training import NonFiniteLossError, Trainer, TrainerConfig
 
 __all__ = [
     "FNO",
@@ -27,4 +28,5 @@ __all__ = [
     "SpectralConv",
     "SphericalConv",
     "Trainer",
+    "TrainerConfig",
 ]

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import atexit
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -314,8 +314,10 @@ class BatchSource:
         sampler: Sampler[list[int]] | None = None,
         seed: int = 0,
         settings: dict[str, Any] | None = None,
+        batch_keys: tuple[str, str] | None = None,
     ) -> None:
         self.what, self.pair, self.loader, self.sampler, self.seed = what, pair, loader, sampler, seed
+        self.batch_keys = batch_keys
         self.settings: dict[str, Any] = dict(settings or {})
 
     def __len__(self) -> int:
@@ -341,6 +343,8 @@ class BatchSource:
                 if hasattr(s, "set_epoch"):
                     s.set_epoch(epoch)
         for b, batch in enumerate(loader):
+            if isinstance(batch, Mapping):
+                batch = self._from_dict(batch)
             if not (
                 isinstance(batch, (tuple, list))
                 and len(batch) == 2
@@ -351,6 +355,20 @@ class BatchSource:
                     f"of tensors, got {type(batch).__name__}"
                 )
             yield (batch[0], batch[1], *self._sizes(b, len(batch[0])))
+
+    def _from_dict(self, batch: Mapping[str, Any]) -> tuple[Any, Any]:
+        if self.batch_keys is None:
+            raise TypeError(
+                f"{self.what}: the DataLoader yields dicts (keys {sorted(batch)}); pass batch_keys=(inputs key, "
+                "targets key) to the Trainer, e.g. batch_keys=('x', 'y')"
+            )
+        missing = [k for k in self.batch_keys if k not in batch]
+        if missing:
+            raise ValueError(
+                f"{self.what}: batch_keys={self.batch_keys!r}, but a batch has no key {missing[0]!r} "
+                f"(its keys: {sorted(batch)})"
+            )
+        return batch[self.batch_keys[0]], batch[self.batch_keys[1]]
 
     def _tensor_batches(self, epoch: int) -> Iterator[Batch]:
         x, y = self.pair  # type: ignore[misc]
@@ -391,10 +409,13 @@ def make_source(
     seed: int,
     ctx: DistContext,
     train: bool,
+    batch_keys: tuple[str, str] | None = None,
 ) -> BatchSource:
     """Wrap tensors or a DataLoader for training (sharded global batches) or evaluation.
 
     Evaluation never shuffles nor drops samples, whatever the arguments or the loader say.
+    A DataLoader may yield ``(inputs, targets)`` pairs, or dicts from which ``batch_keys``
+    picks the inputs and targets.
     """
     if isinstance(data, DataLoader):
         if is_default_loader(data):
@@ -412,7 +433,7 @@ def make_source(
                 sampler = ContiguousBatches(*shard_bounds(n, ctx.rank, ctx.world_size), data.batch_size)  # type: ignore[arg-type]
             loader = rebuild_loader(data, sampler, torch.Generator())
             settings = _settings(data.batch_size, shuffle and train, drop_last and train, n)
-            return BatchSource(what, loader=loader, sampler=sampler, seed=seed, settings=settings)
+            return BatchSource(what, loader=loader, sampler=sampler, seed=seed, settings=settings, batch_keys=batch_keys)
         if ctx.enabled:
             raise ValueError(
                 f"{what}: under torchrun the Trainer shards the data itself and needs a "
@@ -425,7 +446,7 @@ def make_source(
         except TypeError:  # an IterableDataset without __len__
             n_samples = None
         settings = _settings(data.batch_size, None, data.drop_last, n_samples)  # the sampler decides
-        return BatchSource(what, loader=data, settings=settings)
+        return BatchSource(what, loader=data, settings=settings, batch_keys=batch_keys)
     x, y = check_pair(data, what)
     if train:
         sampler = ShardedBatchSampler(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, is_dataclass
 from typing import Any, Literal
@@ -21,10 +22,8 @@ import torch
 from torch import nn
 
 from operators.checkpoint import atomic_save
-from operators._distributed import resolve_device
 from operators.fno import FNO
 from operators.sfno import SFNO
-from operators.training import Trainer
 from spectral.checks import check_choice, check_int, check_ints, check_tensor, describe
 from spectral.fft import resample
 
@@ -45,7 +44,8 @@ class SpecBoost(nn.Module):
     input grid, stage ``m`` sees ``z_m = x`` (``stage_input="input"``) or
     ``z_m = concat(x, P_m)`` along channels (``"input+previous"``; ``z_0 = x``) and is
     trained on the residual target ``y - P_m`` with the earlier stages frozen
-    (:meth:`residual_targets`, :meth:`freeze_before`, :meth:`fit_stage`).
+    (:meth:`residual_targets`, :meth:`freeze_before`; the training loop is
+    :func:`operators.training.fit_specboost_stage`).
 
     Parameters
     ----------
@@ -215,11 +215,19 @@ class SpecBoost(nn.Module):
         inputs (n, Cin, *grid), targets (n, Cout, *grid) -> z (n, Cin [+ Cout], *grid), residual (n, Cout, *grid),
         on the device of ``inputs`` (the stages run batch by batch in eval mode on their own device).
         """
-        z, previous = self._stage_data(m, inputs, targets, batch_size)
+        z, previous = self.stage_data(m, inputs, targets, batch_size=batch_size)
         return z, targets - previous
 
-    def _stage_data(self, m: int, inputs: torch.Tensor, targets: torch.Tensor, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """``z_m`` and ``P_m`` for a whole data set, computed in eval mode without gradients."""
+    @torch.no_grad()
+    def stage_data(
+        self, m: int, inputs: torch.Tensor, targets: torch.Tensor, *, batch_size: int = 32
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``z_m`` and ``P_m`` for a whole data set, computed in eval mode without gradients.
+
+        Shape
+        -----
+        inputs (n, Cin, *grid), targets (n, Cout, *grid) -> z (n, Cin [+ Cout], *grid), P (n, Cout, *grid).
+        """
         m = check_int("m", m, min=0, max=len(self.stages))
         batch_size = check_int("batch_size", batch_size)
         if m == len(self.stages):
@@ -246,44 +254,16 @@ class SpecBoost(nn.Module):
         z = inputs if self.stage_input == "input" else torch.cat([inputs, previous.to(inputs.dtype)], dim=1)
         return z, previous
 
-    def fit_stage(
-        self, m: int, train: tuple[torch.Tensor, torch.Tensor], test: Any = None, *,
-        objective: StageObjective = "residual", **trainer_kwargs: Any,
-    ) -> Trainer:
-        """Freeze stages ``< m`` and train stage ``m`` with :class:`~operators.training.Trainer`.
+    def fit_stage(self, m: int, train: Any, test: Any = None, **kwargs: Any) -> Any:
+        """Deprecated (removed in 0.2): use :func:`operators.training.fit_specboost_stage` (same arguments)."""
+        warnings.warn(
+            "SpecBoost.fit_stage is deprecated and will be removed in 0.2; use "
+            "operators.training.fit_specboost_stage(boost, m, train, test, ...) instead",
+            DeprecationWarning, stacklevel=2,
+        )
+        from operators.training import fit_specboost_stage  # the model does not import training otherwise
 
-        ``objective="residual"`` minimises ``loss(G_m(z_m), y - P_m)`` (the Trainer's
-        loss, default relative L2, of the residual); ``"ensemble"`` minimises
-        ``loss(P_m + G_m(z_m), y)``, the loss of the first ``m + 1`` stages. ``P_m`` is
-        computed once, before training. ``train`` and ``test`` (None, a pair or a mapping
-        name -> pair of ``(inputs, targets)`` tensors) are turned into stage data;
-        ``trainer_kwargs`` go to the Trainer (``epochs``, ``lr``, ``checkpoint_dir``, ...).
-        Returns the Trainer (its ``history``); stages after ``m`` are left untouched.
-        At ``m = 0`` (``P_0 = 0``) the two objectives coincide and the stage trains bare,
-        so its checkpoints resume under either objective.
-        """
-        check_choice("objective", objective, STAGE_OBJECTIVES)
-        if m == 0:
-            objective = "residual"
-        if not (isinstance(train, (tuple, list)) and len(train) == 2):
-            raise TypeError(f"train must be an (inputs, targets) pair of tensors, got {type(train).__name__}")
-        self.freeze_before(m)
-        self.to(resolve_device(trainer_kwargs.get("device")))
-        batch = trainer_kwargs.get("eval_batch_size") or trainer_kwargs.get("batch_size") or 32
-        cz = self.stages[m].in_channels if hasattr(self.stages[m], "in_channels") else None
-
-        def data(pair: Any) -> tuple[torch.Tensor, torch.Tensor]:
-            z, previous = self._stage_data(m, *pair, batch)
-            if objective == "residual":
-                return z, pair[1] - previous
-            return torch.cat([z, previous.to(z.dtype)], dim=1), pair[1]
-
-        sets = None if test is None else {k: data(v) for k, v in (test.items() if isinstance(test, Mapping) else [("test", test)])}
-        train_data = data(train)
-        model = self.stages[m] if objective == "residual" else _OnTop(self.stages[m], cz or train_data[0].shape[1] - train[1].shape[1])
-        trainer = Trainer(model, **trainer_kwargs)
-        trainer.fit(train_data, sets)
-        return trainer
+        return fit_specboost_stage(self, m, train, test, **kwargs)
 
     # -------------------------------------------------------------------- files
     def save(self, path: str | os.PathLike) -> None:
@@ -328,17 +308,6 @@ class SpecBoost(nn.Module):
         boost.load_state_dict(blob["state_dict"])
         boost.freeze_before(blob["n_frozen"])
         return boost.to(device=device, dtype=dtype)
-
-
-class _OnTop(nn.Module):
-    """``(B, Cz + Cout, *grid) -> previous + stage(z)``: a stage trained on the ensemble loss."""
-
-    def __init__(self, stage: nn.Module, z_channels: int) -> None:
-        super().__init__()
-        self.stage, self.z_channels = stage, z_channels
-
-    def forward(self, packed: torch.Tensor) -> torch.Tensor:
-        return packed[:, self.z_channels :] + self.stage(packed[:, : self.z_channels])
 
 
 def _accepts_output_shape(stage: nn.Module) -> bool:

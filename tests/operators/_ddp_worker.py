@@ -5,10 +5,12 @@
     (17 samples, global batch 8: the last batch has 1 sample, so rank 1 gets an empty
     share) and saves its final weights and history to ``OUT/rank{r}.pt``.
 
-``python _ddp_worker.py resume OUT --data tensors|loader --ckpt DIR [--kill-at N]``
+``python _ddp_worker.py resume OUT --data tensors|loader|custom --ckpt DIR [--kill-at N]``
     One process trains with checkpoints in DIR (``resume=True``) with dropout and a
     numpy/random-based augmentation, so every RNG stream matters; with ``--kill-at N``
-    it SIGKILLs itself during the N-th training forward pass.
+    it SIGKILLs itself during the N-th training forward pass. ``custom``: the loader case
+    with an SGD-momentum optimiser, a OneCycleLR scheduler stepped per batch, gradient
+    accumulation and an EarlyStopping callback (whose state is checkpointed).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from operators.training import Trainer  # noqa: E402
+from operators.training import EarlyStopping, Trainer  # noqa: E402
 
 DTYPE = torch.float64
 
@@ -104,9 +106,16 @@ def train_resume_case(kind: str, checkpoint_dir: str, kill_at: int = 0) -> tuple
         data: object = (x, y)
     else:
         data = DataLoader(TensorDataset(x, y), batch_size=6, shuffle=True, collate_fn=_augment)
+    options: dict = dict(scheduler="step", step_size=2)
+    if kind == "custom":  # 4 batches an epoch, 2 optimiser steps: 8 steps in all
+        options = dict(
+            optimizer=lambda params: torch.optim.SGD(params, lr=1e-2, momentum=0.9, nesterov=True),
+            scheduler=lambda opt: torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=5e-2, total_steps=8),
+            accumulate=2, callbacks=[EarlyStopping("16/loss", patience=3, min_delta=1e-3)],
+        )
     trainer = Trainer(
-        make_model(0.2, kill_at), epochs=4, batch_size=6, lr=1e-2, scheduler="step", step_size=2,
-        seed=11, device="cpu", verbose=False, checkpoint_dir=checkpoint_dir, resume=True,
+        make_model(0.2, kill_at), epochs=4, batch_size=6, lr=1e-2, seed=11, device="cpu", verbose=False,
+        checkpoint_dir=checkpoint_dir, resume=True, **options,
     )
     history = trainer.fit(data, test_sets())
     return trainer.model.state_dict(), history
@@ -116,7 +125,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("mode", choices=["ddp", "resume"])
     parser.add_argument("out")
-    parser.add_argument("--data", choices=["tensors", "loader"], default="tensors")
+    parser.add_argument("--data", choices=["tensors", "loader", "custom"], default="tensors")
     parser.add_argument("--ckpt")
     parser.add_argument("--kill-at", type=int, default=0)
     args = parser.parse_args()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -10,7 +13,9 @@ from torch import nn
 from operators.fno import FNO
 from operators.sfno import SFNO
 from operators.losses import LpLoss
+import operators.specboost
 from operators.specboost import SpecBoost
+from operators.training import fit_specboost_stage
 
 MODES = ("input", "input+previous")
 
@@ -130,8 +135,8 @@ def test_fit_stage_trains_only_that_stage_on_its_objective(mode, objective):
     x, y = torch.randn(8, 2, 8, 8), torch.randn(8, 1, 8, 8)
     before = [p.detach().clone() for p in boost.parameters()]
     n0 = sum(1 for _ in boost.stages[0].parameters())
-    trainer = boost.fit_stage(1, (x, y), {"t": (x, y)}, objective=objective, epochs=2, batch_size=4,
-                              device="cpu", verbose=False)
+    trainer = fit_specboost_stage(boost, 1, (x, y), {"t": (x, y)}, objective=objective, epochs=2, batch_size=4,
+                                  device="cpu", verbose=False)
     after = list(boost.parameters())
     assert all(torch.equal(b, a) for b, a in zip(before[:n0], after[:n0]))  # stage 0 untouched
     assert any(not torch.equal(b, a) for b, a in zip(before[n0:], after[n0:]))  # stage 1 trained
@@ -150,15 +155,38 @@ def test_stage_0_objectives_coincide_and_share_checkpoints(tmp_path):
     for objective in ("residual", "ensemble"):
         torch.manual_seed(3)
         boost = SpecBoost(_stages(2, "input", dtype=torch.float32))
-        boost.fit_stage(0, (x, y), objective=objective, epochs=2, batch_size=4, device="cpu", seed=0, verbose=False,
+        fit_specboost_stage(boost, 0, (x, y), objective=objective, epochs=2, batch_size=4, device="cpu", seed=0, verbose=False,
                         checkpoint_dir=tmp_path / objective)
         trained[objective] = [p.detach().clone() for p in boost.stages[0].parameters()]
     assert all(torch.equal(a, b) for a, b in zip(trained["residual"], trained["ensemble"]))
     torch.manual_seed(4)  # another initialisation: resuming must restore the trained weights
     boost = SpecBoost(_stages(2, "input", dtype=torch.float32))
-    boost.fit_stage(0, (x, y), objective="ensemble", epochs=2, batch_size=4, device="cpu", seed=0, verbose=False,
+    fit_specboost_stage(boost, 0, (x, y), objective="ensemble", epochs=2, batch_size=4, device="cpu", seed=0, verbose=False,
                     checkpoint_dir=tmp_path / "residual", resume=True)
     assert all(torch.equal(a, b) for a, b in zip(trained["residual"], boost.stages[0].parameters()))
+
+
+def test_fit_stage_is_a_deprecated_alias_of_fit_specboost_stage():
+    x, y = torch.randn(8, 2, 8, 8), torch.randn(8, 1, 8, 8)
+    trained = []
+    for fit in (lambda b: fit_specboost_stage(b, 0, (x, y), epochs=1, batch_size=4, device="cpu", verbose=False),
+                lambda b: b.fit_stage(0, (x, y), epochs=1, batch_size=4, device="cpu", verbose=False)):
+        torch.manual_seed(3)
+        boost = SpecBoost(_stages(2, "input", dtype=torch.float32))
+        if not trained:
+            fit(boost)
+        else:
+            with pytest.warns(DeprecationWarning, match=r"fit_specboost_stage"):
+                fit(boost)
+        trained.append([p.detach().clone() for p in boost.stages[0].parameters()])
+    assert all(torch.equal(a, b) for a, b in zip(*trained))
+
+
+def test_the_model_module_does_not_import_the_trainer():
+    tree = ast.parse(Path(operators.specboost.__file__).read_text())
+    top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+    names = [n.module for n in top if isinstance(n, ast.ImportFrom)] + [a.name for n in top if isinstance(n, ast.Import) for a in n.names]
+    assert not [n for n in names if n and n.startswith("operators.training")], names
 
 
 def test_add_stage_freezes_previous():
@@ -224,7 +252,7 @@ def test_bad_training_input(tmp_path):
     with pytest.raises(ValueError, match=r"m must be an int in \[0, 1\] \(a stage index\), got m=2"):
         boost.residual_targets(2, x, torch.randn(4, 1, 8, 8, dtype=torch.float64))
     with pytest.raises(ValueError, match=r"objective must be one of \('residual', 'ensemble'\), got str 'boost'"):
-        boost.fit_stage(1, (x, x[:, :1]), objective="boost", epochs=1, device="cpu")
+        fit_specboost_stage(boost, 1, (x, x[:, :1]), objective="boost", epochs=1, device="cpu")
     plain = SpecBoost([_Pointwise()])
     with pytest.raises(ValueError, match=r"stages\[0\] \(_Pointwise\) has no dataclass or dict `config`"):
         plain.save(tmp_path / "p.pt")

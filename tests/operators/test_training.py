@@ -247,10 +247,15 @@ def test_fresh_run_that_crashes_in_epoch_1_is_not_resumed_as_the_previous_run(tm
     a, b = worker.make_data(12, 8, 0), worker.make_data(12, 8, 5)  # 3 batches an epoch
     with pytest.raises(RuntimeError, match="crashed"):  # run A dies in epoch 3
         _trainer(epochs=4, loss=_CrashAt(7), checkpoint_dir=tmp_path).fit(a)
+    a_bytes = (tmp_path / "checkpoint.pt").read_bytes()
     assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["epoch"] == 2
-    with pytest.raises(RuntimeError, match="crashed"):  # run B (new data, not resumed) dies in epoch 1
-        _trainer(epochs=4, loss=_CrashAt(2), checkpoint_dir=tmp_path).fit(b)
+    a_metrics = (tmp_path / "metrics.jsonl").read_text()
+    with pytest.raises(RuntimeError, match="crashed"):  # run B (new data, started over) dies in epoch 1
+        _trainer(epochs=4, loss=_CrashAt(2), checkpoint_dir=tmp_path, overwrite=True).fit(b)
     files_after_b = sorted(p.name for p in tmp_path.iterdir())
+    # Nothing of run A was deleted: B had not written a checkpoint of its own yet.
+    assert (tmp_path / "checkpoint.previous.pt").read_bytes() == a_bytes
+    assert (tmp_path / "metrics.previous.jsonl").read_text() == a_metrics
     resumed = _trainer(epochs=4, loss=_CrashAt(), checkpoint_dir=tmp_path, resume=True)
     start = (resumed.epoch, resumed.step)
     history = resumed.fit(b)
@@ -262,30 +267,51 @@ def test_fresh_run_that_crashes_in_epoch_1_is_not_resumed_as_the_previous_run(tm
         assert torch.equal(resumed.model.state_dict()[k], v), k
     lines = [json.loads(s) for s in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert _without_time(lines) == _without_time(expected)
-    assert start == (0, 0) and files_after_b == ["metrics.jsonl"]
+    assert start == (0, 0)
+    assert files_after_b == ["checkpoint.previous.pt", "metrics.jsonl", "metrics.previous.jsonl"]
+    # Once this run's first checkpoint exists, the previous run's files go.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt", "metrics.jsonl"]
     # Only the previous run's checkpoint goes: a second fit keeps this run's own.
-    again = _trainer(epochs=4, loss=_CrashAt(), checkpoint_dir=tmp_path)
+    again = _trainer(epochs=4, loss=_CrashAt(), checkpoint_dir=tmp_path, overwrite=True)
     again.fit(b)
     again.fit(b)
     assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["epoch"] == 4
 
 
-def test_fresh_run_that_cannot_drop_the_old_checkpoint_stops_before_training(tmp_path, monkeypatch):
+def test_a_new_run_refuses_a_folder_with_a_previous_checkpoint(tmp_path):
     x, y = worker.make_data(10, 8, 0)
     _trainer(epochs=1, checkpoint_dir=tmp_path).fit((x, y))
-    trainer = _trainer(epochs=1, checkpoint_dir=tmp_path)
+    before = (tmp_path / "checkpoint.pt").read_bytes()
+    folder = str(tmp_path).replace("\\", "\\\\")
+    with pytest.raises(FileExistsError, match=rf"checkpoint_dir='{folder}' holds a previous run's checkpoint "
+                                              r"\(checkpoint\.pt\); pass resume=True .* overwrite=True"):
+        _trainer(epochs=1, checkpoint_dir=tmp_path)
+    assert (tmp_path / "checkpoint.pt").read_bytes() == before
+    (tmp_path / "checkpoint.pt").rename(tmp_path / "checkpoint.previous.pt")  # a started-over run that died
+    with pytest.raises(FileExistsError, match=r"\(checkpoint\.previous\.pt\)"):
+        _trainer(epochs=1, checkpoint_dir=tmp_path)
+    assert _trainer(epochs=1, checkpoint_dir=tmp_path, resume=True).epoch == 0  # not this run's progress
+
+
+def test_fresh_run_that_cannot_set_the_old_checkpoint_aside_stops_before_training(tmp_path, monkeypatch):
+    x, y = worker.make_data(10, 8, 0)
+    _trainer(epochs=1, checkpoint_dir=tmp_path).fit((x, y))
+    before_bytes = (tmp_path / "checkpoint.pt").read_bytes()
+    trainer = _trainer(epochs=1, checkpoint_dir=tmp_path, overwrite=True)
     before = _weights(trainer.model)
 
-    def refuse(self, missing_ok=False):
-        raise PermissionError(f"cannot remove {self}")
+    def refuse(self, target):
+        raise PermissionError(f"cannot rename {self}")
 
-    monkeypatch.setattr(Path, "unlink", refuse)
-    with pytest.raises(PermissionError, match=r"cannot remove .*checkpoint\.pt"):
+    monkeypatch.setattr(Path, "replace", refuse)
+    with pytest.raises(PermissionError, match=r"cannot rename .*checkpoint\.pt"):
         trainer.fit((x, y))
     monkeypatch.undo()
     assert trainer.step == 0 and all(torch.equal(v, before[k]) for k, v in _weights(trainer.model).items())
+    assert (tmp_path / "checkpoint.pt").read_bytes() == before_bytes
     trainer.fit((x, y))  # retried by the next fit
     assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"] == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt", "metrics.jsonl"]
 
 
 def _loader_run_killed_in_epoch_2(checkpoint_dir: Path) -> tuple[torch.Tensor, torch.Tensor]:
@@ -384,7 +410,8 @@ def test_non_finite_loss_stops_with_epoch_and_batch(poison):
         (dict(grad_clip=0.0), r"grad_clip must be > 0, got 0.0"),
         (dict(seed=-1), r"seed must be an int >= 0, got -1"),
         (dict(amp="fp8"), r"amp must be one of \('bf16', 'fp16'\) or None, got str 'fp8'"),
-        (dict(amp="bf16"), r"amp='bf16' needs a CUDA device, got device=cpu"),
+        (dict(amp="fp16"), r"amp='fp16' needs a CUDA device \(use amp='bf16' on CPU\), got device=cpu"),
+        (dict(resume=True, overwrite=True, checkpoint_dir="x"), r"resume=True and overwrite=True contradict"),
         (dict(resume=True), r"resume=True needs checkpoint_dir, got checkpoint_dir=None"),
         (dict(metrics={"loss": torch.sub}), r"names other than 'loss'"),
     ],
@@ -543,7 +570,8 @@ def isolated_rng():
     "data",
     # The loader case exercises every RNG stream (dropout, numpy/random augmentation) and
     # the rebuilt DataLoader; the tensor case shares its sampler, so it runs with -m slow.
-    [pytest.param("tensors", marks=pytest.mark.slow), "loader"],
+    # "custom": a custom optimiser, a per-batch scheduler object, accumulation and a callback.
+    [pytest.param("tensors", marks=pytest.mark.slow), "loader", "custom"],
 )
 def test_sigkill_mid_epoch_then_resume_equals_uninterrupted_run(tmp_path, data, isolated_rng):
     ckpt, out = tmp_path / "ckpt", tmp_path / "killed.pt"
