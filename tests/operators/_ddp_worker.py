@@ -3,7 +3,8 @@
 ``python -m torch.distributed.run --nproc_per_node=2 _ddp_worker.py ddp OUT``
     Every rank trains the same tiny model on tensors and on a shuffled DataLoader
     (17 samples, global batch 8: the last batch has 1 sample, so rank 1 gets an empty
-    share) and saves its final weights and history to ``OUT/rank{r}.pt``.
+    share), and on tensors with gradient accumulation (batch 4, accumulate=2), and saves
+    its final weights and histories to ``OUT/rank{r}.pt``.
 
 ``python _ddp_worker.py resume OUT --data tensors|loader|custom --ckpt DIR [--kill-at N]``
     One process trains with checkpoints in DIR (``resume=True``) with dropout and a
@@ -80,10 +81,12 @@ def test_sets() -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
 def train_ddp_case(kind: str, checkpoint_dir: str | None = None) -> tuple[dict, list]:
     """The DDP scenario; run by each torchrun rank and in-process as the reference."""
     x, y = make_data(17, 16, 0)
-    data = (x, y) if kind == "tensors" else DataLoader(TensorDataset(x, y), batch_size=8, shuffle=True)
+    data = DataLoader(TensorDataset(x, y), batch_size=8, shuffle=True) if kind == "loader" else (x, y)
+    # "accumulate": global batches of 4 (the last has 1 sample: rank 1 a placeholder) in groups of 2.
+    batching = dict(batch_size=4, accumulate=2) if kind == "accumulate" else dict(batch_size=8)
     trainer = Trainer(
-        make_model(0.0), epochs=3, batch_size=8, eval_batch_size=3, lr=1e-2, grad_clip=0.5,
-        seed=3, device="cpu", verbose=False, checkpoint_dir=checkpoint_dir,
+        make_model(0.0), epochs=3, eval_batch_size=3, lr=1e-2, grad_clip=0.5,
+        seed=3, device="cpu", verbose=False, checkpoint_dir=checkpoint_dir, **batching,
     )
     history = trainer.fit(data, test_sets())
     return trainer.model.state_dict(), history
@@ -133,7 +136,8 @@ def main() -> None:
     if args.mode == "ddp":
         rank = int(os.environ["RANK"])
         ckpt = os.path.join(args.out, "ckpt")
-        results = {kind: train_ddp_case(kind, ckpt if kind == "tensors" else None) for kind in ("tensors", "loader")}
+        results = {kind: train_ddp_case(kind, ckpt if kind == "tensors" else None)
+                   for kind in ("tensors", "loader", "accumulate")}
         torch.save(results, os.path.join(args.out, f"rank{rank}.pt"))
     else:
         torch.save(train_resume_case(args.data, args.ckpt, args.kill_at), args.out)

@@ -597,7 +597,7 @@ def test_torchrun_two_cpu_processes_match_one_process(tmp_path):
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
     lines = (tmp_path / "ckpt" / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 3  # written once (rank 0), one line per epoch
-    for kind in ("tensors", "loader"):
+    for kind in ("tensors", "loader", "accumulate"):
         (w0, h0), (w1, h1) = ranks[0][kind], ranks[1][kind]
         ref_weights, ref_history = worker.train_ddp_case(kind)
         for k, v in ref_weights.items():
