@@ -6,13 +6,15 @@ losses :class:`LpLoss`, :class:`H1Loss`; :class:`Trainer` (settings :class:`Trai
 callbacks, early stopping, loggers and SpecBoost's stage-by-stage fit in :mod:`operators.training`). PDE data generators live in
 :mod:`operators.datasets`; the building blocks of FNO and SFNO (channel MLPs, skips, grid
 embedding, domain padding, the Fourier block) in :mod:`operators.layers`, for writing your
-own operators; atomic checkpoint files in :mod:`operators.checkpoint`.
+own operators; atomic checkpoint files in :mod:`operators.checkpoint`; :func:`save_model` /
+:func:`load_model` (:mod:`operators.saving`) write a model with its class and config.
 """
 
 from operators.fno import FNO, FNOConfig
 from operators.losses import H1Loss, LpLoss
 from operators.sfno import SFNO, SFNOConfig, SphericalConv
 from operators.spectral_conv import SpectralConv
+from operators.saving import load_model, save_model
 from operators.specboost import SpecBoost
 from operators.training import NonFiniteLossError, Trainer, TrainerConfig
 
@@ -29,4 +31,6 @@ __all__ = [
     "SphericalConv",
     "Trainer",
     "TrainerConfig",
+    "load_model",
+    "save_model",
 ]
