@@ -1,4 +1,4 @@
-"""Models from other libraries: :func:`fno_from_neuralop` turns a neuraloperator 2.x FNO into an :class:`~operators.FNO`.
+"""Models from other libraries: :func:`fno_from_neuralop` turns a neuraloperator 2.x FNO into ours.
 
 Legend: ``Cin``/``Cout`` channels in/out, ``Ch`` hidden channels, ``K_i`` the bins a
 neuraloperator spectral weight holds on axis ``i``, ``M_i`` our ``n_modes[i]``.
@@ -72,13 +72,14 @@ def fno_from_neuralop(model: nn.Module):
     with torch.no_grad():
         _copy_mlp(model.lifting, ours.lifting, NeuralopMLP)
         _copy_mlp(model.projection, ours.projection, NeuralopMLP)
+        skip_kinds = (Flattened1dConv, NeuralopGating)
         for i, block in enumerate(ours.blocks):
             _copy_conv(blocks.convs[i], block.conv, modes)
-            _copy_skip(blocks.fno_skips[i] if blocks.fno_skips is not None else None, block.skip, Flattened1dConv, NeuralopGating)
+            _copy_skip(blocks.fno_skips[i] if blocks.fno_skips is not None else None, block.skip, *skip_kinds)
             if block.mlp is not None:
                 _copy_mlp(blocks.channel_mlp[i], block.mlp, NeuralopMLP)
                 mlp_skips = blocks.channel_mlp_skips
-                _copy_skip(mlp_skips[i] if mlp_skips is not None else None, block.mlp_skip, Flattened1dConv, NeuralopGating)
+                _copy_skip(mlp_skips[i] if mlp_skips is not None else None, block.mlp_skip, *skip_kinds)
             for j, norm in enumerate(block.norms):
                 src = blocks.norm[blocks.n_norms * i + j]
                 if isinstance(src, nn.GroupNorm):  # group_norm: affine, one group
@@ -114,9 +115,11 @@ def _refuse_unmapped(model, blocks, conv_cls, embed_nd, embed_2d) -> None:
         if type(conv) is not conv_cls:
             _refuse("conv_module", type(conv).__name__, "only neuralop.layers.spectral_convolution.SpectralConv")
         if type(conv.weight).__name__ != "DenseTensor":
-            _refuse("factorization", model.factorization, "factorized spectral weights; convert a dense (factorization=None) FNO")
+            _refuse("factorization", model.factorization,
+                    "factorized spectral weights; convert a dense (factorization=None) FNO")
         if list(conv.n_modes) != list(conv.max_n_modes):
-            _refuse("max_n_modes", conv.max_n_modes, f"block {i} uses n_modes={conv.n_modes} of them; set max_n_modes=None")
+            _refuse("max_n_modes", conv.max_n_modes,
+                    f"block {i} uses n_modes={conv.n_modes} of them; set max_n_modes=None")
         if conv.bias is None:
             _refuse("SpectralConv bias", None, "our spectral convs have a bias")
     emb = model.positional_embedding

@@ -36,7 +36,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from operators.checkpoint import atomic_save
+from operators.checkpoint import atomic_save, checked_load
 from spectral.checks import describe
 
 __all__ = [
@@ -167,7 +167,8 @@ def save_model(model: nn.Module, path: str | os.PathLike) -> None:
 
     The file holds only plain values and tensors (it loads with
     ``torch.load(path, weights_only=True)``): ``{"kind", "version", "spec",
-    "state_dict"}``. Read it back with :func:`load_model`.
+    "state_dict"}``, and ends with the checksum of :func:`~operators.checkpoint.atomic_save`.
+    Read it back with :func:`load_model`.
 
     Raises
     ------
@@ -202,6 +203,10 @@ def load_model(path: str | os.PathLike, map_location=None) -> nn.Module:
     ValueError
         The file is neither (or of an unknown version), the checkpoint has no model
         spec, or the class is unknown: the message names the file.
+        :class:`~operators.checkpoint.DamagedFileError` (a ValueError) for a damaged
+        file (truncated, empty, bytes changed: its checksum differs).
+    FileNotFoundError
+        No file at ``path``.
     """
     blob = _read(path, map_location)
     spec, state = _spec_and_state(blob, path)
@@ -218,7 +223,7 @@ def load_model(path: str | os.PathLike, map_location=None) -> nn.Module:
 def _read(path: str | os.PathLike, map_location) -> Any:
     if not os.path.isfile(path):
         raise FileNotFoundError(f"load_model: no file {os.fspath(path)!r}")
-    return torch.load(path, map_location=map_location, weights_only=True)
+    return checked_load(path, map_location=map_location)  # checksum verified: a damaged file is named
 
 
 def _spec_and_state(blob: Any, path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
@@ -264,7 +269,9 @@ def _check_plain(value: Any, where: str) -> None:
                 raise ValueError(f"{where}: keys must be str, got {describe(k)}")
             _check_plain(v, f"{where}[{k!r}]")
         return
-    raise ValueError(f"{where} holds {describe(value)}; a config holds only dicts, lists, tuples, str, int, float, bool and None")
+    raise ValueError(
+        f"{where} holds {describe(value)}; a config holds only dicts, lists, tuples, str, int, float, bool and None"
+    )
 
 
 def _dataclass_entry(cls: type[nn.Module], config_cls: type) -> tuple[Callable, Callable]:

@@ -120,6 +120,32 @@ def test_trainer_checkpoint_without_model_spec(tmp_path):
         load_model(tmp_path / "checkpoint.pt")
 
 
+def test_real_trainer_checkpoint(tmp_path):
+    from operators import Trainer
+
+    model = FNO(1, 1, (4, 4), hidden_channels=4, n_layers=1)
+    x, y = torch.randn(8, 1, 12, 12), torch.randn(8, 1, 12, 12)
+    Trainer(model, epochs=1, batch_size=4, checkpoint_dir=tmp_path / "run", device="cpu").fit((x, y))
+    loaded = load_model(tmp_path / "run" / "checkpoint.pt")
+    assert type(loaded) is FNO and loaded.config == model.config
+    assert _same_outputs(model, loaded, x)
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "empty"])
+def test_damaged_file_is_named(damage, tmp_path):
+    path = tmp_path / "m.pt"
+    save_model(_perturbed(FNO(1, 1, (4, 4), hidden_channels=4, n_layers=1)), path)
+    data = bytearray(path.read_bytes())
+    if damage == "flip":  # a byte inside the tensor data: torch.load alone would load it silently
+        weights = torch.load(path, weights_only=True)["state_dict"]["blocks.0.conv.weight"]
+        at = bytes(data).find(weights.numpy().tobytes()[:16])
+        assert at > 0
+        data[at + 3] ^= 0xFF
+    path.write_bytes(bytes(data[: len(data) // 2] if damage == "truncate" else b"" if damage == "empty" else data))
+    with pytest.raises(ValueError, match=r"m\.pt is damaged"):
+        load_model(path)
+
+
 def _write(tmp_path, blob) -> str:
     path = tmp_path / "x.pt"
     atomic_save(blob, path)
