@@ -250,17 +250,14 @@ def check_resume(parser: argparse.ArgumentParser, run_dir: Path, options: Mappin
         )
 
 
-def record_run(run_dir: Path, options: Mapping[str, Any], *, resume: bool,
-               checkpoint_dirs: Sequence[Path] = ()) -> None:
+def record_run(run_dir: Path, options: Mapping[str, Any]) -> None:
     """Write ``options`` to ``<run_dir>/args.json`` (atomically) just before training.
 
-    A run that starts over (no ``resume``) first deletes the ``checkpoint.pt`` of each
-    of ``checkpoint_dirs`` (its trainers would overwrite them anyway), so that a
-    checkpoint of the previous run is never resumed under the new ``args.json``.
+    A run that starts over (no ``--resume``) builds its Trainers with ``overwrite=True``:
+    the previous run's checkpoints are set aside, and removed once the new run has written
+    its first checkpoint (nothing is lost before), so a checkpoint of the previous run is
+    never resumed under the new ``args.json``.
     """
-    if not resume:
-        for folder in checkpoint_dirs:
-            (Path(folder) / "checkpoint.pt").unlink(missing_ok=True)
     atomic_write_text(json.dumps(dict(options), indent=2) + "\n", Path(run_dir) / "args.json")
 
 
@@ -295,10 +292,10 @@ def train(
     ``start_epoch`` (> 0 when ``--resume`` continued a checkpoint).
     """
     epochs = args.epochs
-    record_run(args.out, options, resume=args.resume, checkpoint_dirs=[args.out / "checkpoint"])
+    record_run(args.out, options)
     trainer = Trainer(
         model, epochs=epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=device,
-        eval_every=max(1, epochs // 10), checkpoint_dir=args.out / "checkpoint", resume=args.resume,
+        eval_every=max(1, epochs // 10), checkpoint_dir=args.out / "checkpoint", resume=args.resume, overwrite=not args.resume,
         verbose=args.progress, **trainer_kw,
     )
     wall, cpu, start_epoch = time.perf_counter(), time.process_time(), trainer.epoch

@@ -340,10 +340,11 @@ def main(argv: list[str] | None = None) -> None:
           f"FNO: width {fno.config.hidden_channels}, n_modes {fno.n_modes}, {n_params(fno)} parameters")
 
     results, errors, finals = {}, {}, {}
-    record_run(out, run_options(args), resume=args.resume, checkpoint_dirs=[out / name.lower() for name in models])
+    record_run(out, run_options(args))
     for name, model in models.items():
         trainer = Trainer(model, epochs=epochs, batch_size=batch_size, lr=args.lr, loss=loss, seed=args.seed,
-                          grad_clip=1.0, checkpoint_dir=out / name.lower(), resume=args.resume, device=args.device,
+                          grad_clip=1.0, checkpoint_dir=out / name.lower(), resume=args.resume, overwrite=not args.resume,
+                          device=args.device,
                           verbose=True)
         history = trainer.fit((x_tr, y_tr), test={"one-step": (x_te, y_te)})
         elapsed = sum(r["time_s"] for r in history)  # all epochs, resumed ones included

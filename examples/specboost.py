@@ -210,11 +210,10 @@ def predict(model, x: torch.Tensor, device, batch: int = 50, **kw) -> torch.Tens
 
 def train(args, single: FNO, boost: SpecBoost, data: dict, device) -> dict[str, float]:
     common = dict(batch_size=args.batch_size, lr=args.lr, scheduler="cosine", seed=args.seed, device=device,
-                  resume=args.resume, verbose=True)
+                  resume=args.resume, overwrite=not args.resume, verbose=True)
     train_set, test_set = (data["x_train"], data["y_train"]), (data["x_test"], data["y_test"])
     root = args.out / args.problem
-    record_run(root, run_options(args, harmless=HARMLESS), resume=args.resume,
-               checkpoint_dirs=[root / "single", *(root / f"stage{m}" for m in range(len(boost.stages)))])
+    record_run(root, run_options(args, harmless=HARMLESS))
     times = {}
     start = time.perf_counter()
     Trainer(single, epochs=args.epochs, eval_every=max(1, args.epochs // 5), checkpoint_dir=root / "single",

@@ -242,18 +242,20 @@ def test_resume_allows_options_that_do_not_change_the_run(tmp_path, shared_cache
     assert json.loads((out / "args.json").read_text()) == recorded
 
 
-def test_fresh_run_drops_stale_checkpoints(tmp_path):
-    """Without --resume the previous run's checkpoints go before args.json is rewritten."""
-    stages = [tmp_path / "single", tmp_path / "stage0"]
-    for folder in stages:
-        folder.mkdir()
-        (folder / "checkpoint.pt").write_bytes(b"old")
-    _common.record_run(tmp_path, {"n_train": 3}, resume=True, checkpoint_dirs=stages)
-    assert all((folder / "checkpoint.pt").exists() for folder in stages)
-    _common.record_run(tmp_path, {"n_train": 4}, resume=False, checkpoint_dirs=stages)
-    assert not any((folder / "checkpoint.pt").exists() for folder in stages)
-    assert json.loads((tmp_path / "args.json").read_text()) == {"n_train": 4}
-    assert [p.name for p in tmp_path.iterdir() if p.is_file()] == ["args.json"]  # no temporary file left
+def test_fresh_run_over_a_previous_one_replaces_its_checkpoint(tmp_path, shared_cache):
+    """Without --resume a rerun trains from scratch over the previous run's folder: its Trainer is built with
+    overwrite=True (the previous checkpoint is set aside until the new run has written one), so no
+    FileExistsError, and afterwards only the new run's checkpoint and args.json are left."""
+    out = tmp_path / "burgers"
+    args = [*BURGERS, "--out", str(out), "--cache-dir", str(shared_cache)]
+    burgers_fno.main(args)
+    old = torch.load(out / "checkpoint" / "checkpoint.pt", weights_only=True)["epoch"]
+    second = burgers_fno.main([*args, "--n-train", "11"])
+    assert second["history"][0]["epoch"] == 1  # trained from scratch, not continued
+    assert json.loads((out / "args.json").read_text())["n_train"] == 11
+    assert sorted(p.name for p in (out / "checkpoint").iterdir()) == ["checkpoint.pt", "metrics.jsonl"] or \
+        sorted(p.name for p in (out / "checkpoint").iterdir()) == ["checkpoint.pt"]
+    assert torch.load(out / "checkpoint" / "checkpoint.pt", weights_only=True)["epoch"] == old  # same epochs, new run
 
 
 @pytest.mark.parametrize(
