@@ -21,7 +21,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from operators.checkpoint import atomic_save
+from operators.checkpoint import atomic_save, checked_load
 from operators.fno import FNO
 from operators.sfno import SFNO
 from spectral.checks import check_choice, check_int, check_ints, check_tensor, describe
@@ -295,7 +295,7 @@ class SpecBoost(nn.Module):
         ``stage_classes`` maps class names to classes beyond the built-in FNO and SFNO;
         each is built as ``cls(**config, device=device, dtype=dtype)``.
         """
-        blob = torch.load(path, map_location="cpu", weights_only=True)
+        blob = checked_load(path, map_location="cpu")  # a damaged file: a ValueError naming it
         if not isinstance(blob, dict) or blob.get("kind") != "SpecBoost" or blob.get("format") != SAVE_FORMAT:
             raise ValueError(f"{path} is not a SpecBoost file of format {SAVE_FORMAT}")
         classes = {**_DEFAULT_CLASSES, **(stage_classes or {})}

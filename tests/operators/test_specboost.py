@@ -344,3 +344,15 @@ def test_built_on_meta_maps_meta_to_meta(mode):
     sfno = SpecBoost([SFNO(2, 1, (8, 16), hidden_channels=4, n_layers=1, out_shape=(10, 20), device="meta")])
     y = sfno(torch.empty(3, 2, 8, 16, device="meta"))
     assert y.is_meta and y.shape == (3, 1, 10, 20)
+
+
+def test_load_names_a_damaged_file(tmp_path):
+    """SpecBoost.load verifies the checksum atomic_save wrote: a flipped byte is a ValueError naming the file."""
+    boost = SpecBoost([FNO(1, 1, (3, 3), hidden_channels=4, n_layers=1) for _ in range(2)])
+    path = tmp_path / "boost.pt"
+    boost.save(path)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x10
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"boost\.pt"):
+        SpecBoost.load(path)
