@@ -11,7 +11,9 @@ Norms are quadratures of the continuous ones over ``[0, L_1] x ... x [0, L_d]``:
   and the weights are the trapezoidal rule's.
 
 Each sample's norm sums over all its channels and grid points; the batch is then
-reduced with ``mean`` or ``sum``. An empty batch (``B = 0``) follows torch's losses:
+reduced with ``mean`` or ``sum``. :class:`SphereLoss` does the same on a latitude-longitude
+grid of the unit sphere (``H`` latitudes, ``W`` longitudes), with the area weights of the
+grid's quadrature. An empty batch (``B = 0``) follows torch's losses:
 ``mean`` over no samples is NaN, ``sum`` is 0.
 """
 
@@ -25,11 +27,12 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from operators.spherical_conv import GRIDS, Grid
 from spectral.checks import check_bool, check_choice, check_int, check_number, check_tensor, describe
 from spectral.fft import truncated_fftn, truncated_ifftn
 from spectral.modes import compact_wavenumbers, max_modes
 
-__all__ = ["LpLoss", "H1Loss", "REDUCTIONS"]
+__all__ = ["LpLoss", "H1Loss", "SphereLoss", "sphere_weights", "REDUCTIONS"]
 
 REDUCTIONS: tuple[str, ...] = ("mean", "sum")
 Reduction = Literal["mean", "sum"]
@@ -252,3 +255,99 @@ class H1Loss(_FunctionNormLoss):
         for du in self.gradient(u):
             sq = sq + self._integrate(du.abs().square(), w)
         return _root_zero_safe(sq, torch.sqrt)
+
+
+def sphere_weights(nlat: int, nlon: int, grid: Grid = "equiangular", *, dtype: torch.dtype = torch.float64,
+                   device: torch.device | str | None = None) -> torch.Tensor:
+    """Area weights ``(H, W)`` of a latitude-longitude grid on the unit sphere; they sum to ``4 pi``.
+
+    ``w[i, j] = 2 pi / W * q_i`` with torch-harmonics' latitude quadrature weights ``q``
+    (Clenshaw-Curtis for "equiangular", Gauss for "legendre-gauss", ...; latitudes from
+    the north pole), so ``(w * f).sum()`` integrates ``f`` over the sphere.
+
+    >>> round(float(sphere_weights(8, 16).sum() / (4 * math.pi)), 12)
+    1.0
+    """
+    nlat, nlon = check_int("nlat", nlat, min=2), check_int("nlon", nlon)
+    check_choice("grid", grid, GRIDS)
+    from torch_harmonics.quadrature import precompute_latitudes  # heavy: imported when first needed
+
+    q = precompute_latitudes(nlat, grid)[1]  # (H,) float64, sums to 2
+    return (q * (2 * math.pi / nlon)).reshape(-1, 1).expand(nlat, nlon).to(device=device, dtype=dtype)
+
+
+class SphereLoss(nn.Module):
+    """Latitude-weighted Lp distance on the sphere, ``||pred - target||_p`` (relative: over ``||target||_p``).
+
+    ``||u||_p = (sum_ij w_ij |u_ij|^p)^(1/p)`` with the area weights of
+    :func:`sphere_weights` (unit sphere), summed over every channel: grid cells near the
+    poles count for their small area, unlike in a planar :class:`LpLoss`; ``p = inf`` is
+    the maximum. The weights follow the grid of the data (any ``H, W``).
+
+    Parameters
+    ----------
+    grid : {"equiangular", "legendre-gauss", "lobatto", "equiangular-trapezoidal"}
+        Latitudes of the data (as in :class:`operators.SFNO`).
+    p : float
+        Order, ``>= 1`` or ``math.inf``.
+    relative : bool
+        Divide each sample's error norm by its target norm.
+    reduction : {"mean", "sum"}
+        Over the batch.
+
+    Shape
+    -----
+    pred, target: (B, ..., H, W) real or complex -> () real
+
+    Examples
+    --------
+    >>> loss = SphereLoss()
+    >>> t = torch.ones(2, 3, 8, 16)
+    >>> float(loss(3 * t, t))
+    2.0
+    """
+
+    def __init__(self, grid: Grid = "equiangular", p: float = 2.0, *, relative: bool = True,
+                 reduction: Reduction = "mean") -> None:
+        super().__init__()
+        self.grid = check_choice("grid", grid, GRIDS)
+        self.p = _check_order(p)
+        self.relative = check_bool("relative", relative)
+        self.reduction = check_choice("reduction", reduction, REDUCTIONS)
+
+    def weights(self, u: torch.Tensor) -> torch.Tensor:
+        """Area weights ``(H, W)`` for the grid of ``u (..., H, W)``, in ``u``'s real dtype and device."""
+        return sphere_weights(u.shape[-2], u.shape[-1], self.grid, dtype=u.real.dtype, device=u.device)
+
+    def mean(self, f: torch.Tensor) -> torch.Tensor:
+        """Area-weighted mean over the sphere, ``(B, ..., H, W) -> (B, ...)``: ``integral / (4 pi)``."""
+        self._check("f", f)
+        return (f * self.weights(f)).sum((-2, -1)) / (4 * math.pi)
+
+    def norm(self, u: torch.Tensor) -> torch.Tensor:
+        """Per-sample Lp norm ``(B,)`` of ``u (B, ..., H, W)`` on the unit sphere."""
+        self._check("u", u)
+        if math.isinf(self.p):
+            return _per_sample(u.abs()).amax(-1)
+        s = _per_sample(u.abs().pow(self.p) * self.weights(u)).sum(-1)
+        return _root_zero_safe(s, lambda v: v.pow(1.0 / self.p))
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The loss of ``pred`` against ``target``, reduced over the batch."""
+        self._check("pred", pred)
+        self._check("target", target)
+        if pred.shape != target.shape:
+            raise ValueError(f"SphereLoss: pred and target shapes differ: {tuple(pred.shape)} vs {tuple(target.shape)}")
+        err = self.norm(pred - target)
+        if self.relative:
+            err = err / self.norm(target).clamp_min(torch.finfo(err.dtype).tiny)
+        return err.mean() if self.reduction == "mean" else err.sum()
+
+    def _check(self, name: str, u: torch.Tensor) -> None:
+        check_tensor("SphereLoss", name, u, kind="floating")
+        if u.ndim < 3 or u.shape[-2] < 2:
+            raise ValueError(f"SphereLoss: expected {name} of shape (B, ..., H, W) with H >= 2 latitudes, "
+                             f"got {tuple(u.shape)}")
+
+    def extra_repr(self) -> str:
+        return f"grid={self.grid!r}, p={self.p}, relative={self.relative}, reduction={self.reduction!r}"

@@ -314,3 +314,87 @@ def test_empty_batch_follows_torch_losses(loss_type, kwargs, reduction):
 def test_meta_inputs_give_a_meta_scalar(loss):
     value = loss(torch.empty(3, 1, 8, 8, device="meta"), torch.empty(3, 1, 8, 8, device="meta"))
     assert value.is_meta and value.shape == ()
+
+
+# --------------------------------------------------------------------------- SphereLoss
+def _colatitudes(nlat: int, grid: str) -> np.ndarray:
+    """Independent nodes: equiangular ``pi i / (H - 1)``; Legendre-Gauss from numpy (``cos theta`` = nodes)."""
+    if grid == "equiangular":
+        return np.pi * np.arange(nlat) / (nlat - 1)
+    return np.arccos(np.polynomial.legendre.leggauss(nlat)[0])
+
+
+@pytest.mark.parametrize("grid", ["equiangular", "legendre-gauss", "lobatto"])
+@pytest.mark.parametrize("nlat", [7, 16])
+def test_sphere_mean_of_a_constant_is_the_constant(grid, nlat):
+    from operators.losses import SphereLoss
+
+    f = torch.full((2, 3, nlat, 2 * nlat), 2.5, dtype=torch.float64)
+    np.testing.assert_allclose(SphereLoss(grid).mean(f).numpy(), np.full((2, 3), 2.5), rtol=1e-12)
+
+
+@pytest.mark.parametrize("grid", ["equiangular", "legendre-gauss"])
+@pytest.mark.parametrize("nlat", [9, 16])
+def test_sphere_integral_of_y10_squared_is_one(grid, nlat):
+    """``Y_1^0 = sqrt(3 / 4 pi) cos theta`` has unit L2 norm: mean of its square ``1 / (4 pi)``, norm 1."""
+    from operators.losses import SphereLoss
+
+    theta = _colatitudes(nlat, grid)
+    y10 = np.sqrt(3 / (4 * np.pi)) * np.cos(theta)[:, None] * np.ones((1, 2 * nlat))
+    y = torch.as_tensor(y10)[None, None]  # (1, 1, H, W)
+    loss = SphereLoss(grid, relative=False)
+    assert loss.mean(y**2).item() == pytest.approx(1 / (4 * np.pi), rel=1e-12)
+    assert loss.norm(y).item() == pytest.approx(1.0, rel=1e-12)
+    assert loss.mean(y).item() == pytest.approx(0.0, abs=1e-14)  # odd about the equator
+
+
+def test_sphere_loss_matches_an_area_weighted_numpy_formula(generator):
+    from torch_harmonics.quadrature import precompute_latitudes
+
+    from operators.losses import SphereLoss
+
+    pred, target = torch.randn(2, 4, 3, 8, 16, generator=generator, dtype=torch.float64)
+    area = np.sin(_colatitudes(8, "equiangular"))  # continuous weights: the quadrature only approximates them
+    q = precompute_latitudes(8, "equiangular")[1].numpy()
+    w = (q * 2 * np.pi / 16)[:, None]
+    d, t = (pred - target).numpy(), target.numpy()
+    expected = np.sqrt((d**2 * w).sum((1, 2, 3)) / (t**2 * w).sum((1, 2, 3)))
+    assert SphereLoss()(pred, target).item() == pytest.approx(expected.mean(), rel=1e-12)
+    assert SphereLoss(reduction="sum")(pred, target).item() == pytest.approx(expected.sum(), rel=1e-12)
+    absolute = np.abs(d).reshape(4, -1).max(1)
+    assert SphereLoss(p=math.inf, relative=False)(pred, target).item() == pytest.approx(absolute.mean(), rel=1e-12)
+    assert np.corrcoef(q, area)[0, 1] > 0.99  # the weights are areas: small at the poles
+    # poles count less than the equator: an error at a pole costs less than the same error at the equator
+    base = torch.ones(1, 1, 8, 16, dtype=torch.float64)
+    pole, equator = base.clone(), base.clone()
+    pole[..., 1, 0] += 1
+    equator[..., 4, 0] += 1
+    assert SphereLoss()(pole, base) < SphereLoss()(equator, base)
+
+
+def test_sphere_loss_gradgrad_empty_batch_and_meta(generator):
+    from operators.losses import SphereLoss
+
+    loss = SphereLoss()
+    pred, target = torch.randn(2, 2, 1, 5, 8, generator=generator, dtype=torch.float64)
+    assert torch.autograd.gradgradcheck(loss, (pred.requires_grad_(), target.requires_grad_()))
+    empty = torch.zeros(0, 1, 5, 8, requires_grad=True)
+    out = loss(empty, empty.detach())
+    assert out.shape == () and math.isnan(out.item())
+    out.sum().backward()
+    assert loss(torch.zeros(2, 1, 5, 8, device="meta"), torch.zeros(2, 1, 5, 8, device="meta")).device.type == "meta"
+
+
+def test_sphere_loss_bad_input():
+    from operators.losses import SphereLoss
+
+    with pytest.raises(ValueError, match="grid must be one of"):
+        SphereLoss("healpix")
+    with pytest.raises(ValueError, match="p must be >= 1"):
+        SphereLoss(p=0.5)
+    with pytest.raises(ValueError, match=r"expected pred of shape \(B, \.\.\., H, W\) with H >= 2 latitudes, got \(4, 8\)"):
+        SphereLoss()(torch.zeros(4, 8), torch.zeros(4, 8))
+    with pytest.raises(ValueError, match=r"shapes differ: \(1, 1, 4, 8\) vs \(1, 1, 4, 9\)"):
+        SphereLoss()(torch.zeros(1, 1, 4, 8), torch.zeros(1, 1, 4, 9))
+    with pytest.raises(TypeError, match="target must have a floating or complex dtype"):
+        SphereLoss()(torch.zeros(1, 1, 4, 8), torch.zeros(1, 1, 4, 8, dtype=torch.long))
