@@ -10,7 +10,8 @@ value ends in ``parser.error`` naming the option, before any data are generated)
 a ``--resume`` under other options than the run it continues (:func:`run_options`,
 :func:`check_resume`), trains with :func:`train` (:class:`operators.training.Trainer`:
 tqdm bars, atomic checkpoints, ``--resume``; the options go to ``<out>/args.json``),
-scores with :func:`relative_l2`, prints :func:`format_table` and writes
+scores with :mod:`operators.evaluation` (``relative_errors``, ``resolution_study``,
+``format_table``), prints the tables and writes
 :func:`plot_prediction` under ``runs/``.
 """
 
@@ -32,7 +33,7 @@ import torch
 from torch import nn
 
 from operators.checkpoint import atomic_write_text
-from operators.losses import LpLoss
+from operators.evaluation import format_table, resolution_study as score_resolutions
 from operators.training import Trainer
 from spectral.analysis import radial_spectrum
 from spectral.modes import max_modes
@@ -53,9 +54,7 @@ __all__ = [
     "setup",
     "train",
     "training_summary",
-    "relative_l2",
     "count_params",
-    "format_table",
     "print_results",
     "plot_prediction",
     "mean_spectrum",
@@ -310,44 +309,13 @@ def training_summary(timing: Mapping[str, float], epochs: int) -> str:
     return f"{timing['wall_s']:.1f} / {timing['cpu_s']:.1f} ({epochs} epochs{resumed})"
 
 
-def relative_l2(pred: torch.Tensor, target: torch.Tensor, ndim: int) -> torch.Tensor:
-    """Per-sample relative L2 error ``||pred - target|| / ||target||`` over channels and grid.
-
-    Shape: ``(n, C, *grid) -> (n,)`` float64.
-    """
-    norm = LpLoss(ndim, 2.0, relative=False)
-    pred, target = pred.double(), target.double()
-    return norm.norm(pred - target) / norm.norm(target)
-
-
-def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """A plain-text table with a header rule; cells are ``str()``-ed, numbers right-aligned."""
-    cells = [[str(c) for c in headers]] + [[str(c) for c in r] for r in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    numeric = [all(_is_number(r[i]) for r in cells[1:]) for i in range(len(headers))]
-
-    def line(r: list[str]) -> str:
-        return "  ".join(c.rjust(w) if num else c.ljust(w) for c, w, num in zip(r, widths, numeric)).rstrip()
-
-    rule = "  ".join("-" * w for w in widths)
-    return "\n".join([line(cells[0]), rule] + [line(r) for r in cells[1:]])
-
-
-def _is_number(s: str) -> bool:
-    try:
-        float(s.rstrip("%"))
-    except ValueError:
-        return False
-    return True
-
-
-def print_results(title: str, summary: Mapping[str, Any], error_headers: Sequence[str],
-                  error_rows: Sequence[Sequence[Any]], out: Path, results: Mapping[str, Any]) -> None:
-    """Print the summary and error tables and write ``<out>/results.json``."""
+def print_results(title: str, summary: Mapping[str, Any], errors_table: str, out: Path,
+                  results: Mapping[str, Any]) -> None:
+    """Print the summary and the error table (a :func:`operators.evaluation.format_table`); write results.json."""
     print(f"\n{title}")
     print(format_table(("quantity", "value"), list(summary.items())))
     print()
-    print(format_table(error_headers, error_rows))
+    print(errors_table)
     path = out / "results.json"
     atomic_write_text(json.dumps(results, indent=2, default=str), path)
     print(f"\nresults: {path}")
@@ -507,15 +475,9 @@ def resolution_study(
     trainer, timing = train(model, (x, y), {str(train_resolution): tests[train_resolution]}, args, device,
                             options=options)
 
-    errors: dict[int, torch.Tensor] = {}
-    preds: dict[int, torch.Tensor] = {}
-    for r, (xt, yt) in tests.items():
-        preds[r] = trainer.predict(xt)
-        errors[r] = relative_l2(preds[r], yt, ndim)
-
-    def role(r: int) -> str:
-        return "training grid" if r == train_resolution else f"zero-shot ({r / train_resolution:g}x)"
-
+    study = score_resolutions(trainer.model, tests, train_resolution=train_resolution,
+                              batch_size=trainer.eval_batch_size, device=trainer.device)
+    errors, preds, role = study.errors, study.predictions, study.role
     def points(r: int) -> str:
         return f"{r}-point" if ndim == 1 else "x".join([str(r)] * ndim)
 
@@ -539,21 +501,15 @@ def resolution_study(
         f"test rel. L2 at {grid}": f"{errors[train_resolution].mean():.2%}",
         "plot": str(png),
     }
-    rows = [
-        (f"{r}" if ndim == 1 else f"{r}x{r}", role(r), len(errors[r]), f"{errors[r].mean():.3%}",
-         f"{errors[r].median():.3%}", f"{errors[r].quantile(0.95):.3%}")
-        for r in tests
-    ]
     results = {
         "title": title, "parameters": params, "device": str(device), "n_train": n, "n_test": len(errors[shown]),
         "epochs": args.epochs, "train_resolution": train_resolution, "data_seconds": data_seconds,
         "train_wall_s": timing["wall_s"], "train_cpu_s": timing["cpu_s"],
-        "test_rel_l2": {str(r): errors[r].mean().item() for r in tests}, "history": trainer.history,
+        "test_rel_l2": study.mean(), "history": trainer.history,
         "plot": str(png), "model": repr(model), "model_summary": summary.get("model", type(model).__name__),
         "ndim": ndim,
     }
-    print_results(title, summary, ("grid", "role", "samples", "mean rel. L2", "median", "95th pct"), rows,
-                  args.out, results)
+    print_results(title, summary, study.table(), args.out, results)
     return results
 
 

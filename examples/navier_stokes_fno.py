@@ -47,7 +47,6 @@ from _common import (  # noqa: E402  (examples/ is on sys.path)
     mean_spectrum,
     plot_prediction,
     print_results,
-    relative_l2,
     run_options,
     setup,
     train,
@@ -56,9 +55,10 @@ from _common import (  # noqa: E402  (examples/ is on sys.path)
 from torch import nn  # noqa: E402
 
 from operators.datasets.navier_stokes import navier_stokes_sequences, time_stepping_pairs  # noqa: E402
+from operators.evaluation import format_table, relative_errors, rollout  # noqa: E402
 from operators.fno import FNO  # noqa: E402
 
-__all__ = ["main", "NextStep", "rollout", "FULL", "QUICK"]
+__all__ = ["main", "NextStep", "FULL", "QUICK"]
 
 SOLVER_DT = 1e-2  # solver time step; --record-interval is a whole multiple of it
 
@@ -82,34 +82,14 @@ class NextStep(nn.Module):
         return x[:, -1:] + self.increment(x)
 
 
-@torch.no_grad()
-def rollout(model: nn.Module, history: torch.Tensor, steps: int, *, batch_size: int = 64) -> torch.Tensor:
-    """Feed ``model``'s predictions back ``steps`` times, starting from ``history``.
-
-    Shape: ``history (n, k, H, W) -> (n, steps, H, W)``, on the device of ``history``.
-    """
-    model.eval()
-    device = next(model.parameters()).device
-    outs = []
-    for i in range(0, len(history), batch_size):
-        window = history[i : i + batch_size].to(device)
-        preds = []
-        for _ in range(steps):
-            nxt = model(window)  # (B, 1, H, W)
-            preds.append(nxt)
-            window = torch.cat([window[:, 1:], nxt], dim=1)
-        outs.append(torch.cat(preds, dim=1).to(history.device))
-    return torch.cat(outs)
-
-
 def _extrapolation_errors(xt: torch.Tensor, yt: torch.Tensor, test: torch.Tensor, k: int,
                           steps: int) -> tuple[float, list[float]]:
     """Mean rel. L2 of linear extrapolation ``w(t) + j (w(t) - w(t-1))``: one step, and each rollout step."""
     if k < 2:  # one record: no change to continue
         return float("nan"), [float("nan")] * steps
-    one = relative_l2(2 * xt[:, -1:] - xt[:, -2:-1], yt, 2).mean().item()
+    one = relative_errors(2 * xt[:, -1:] - xt[:, -2:-1], yt).mean().item()
     last, change = test[:, k - 1 : k], test[:, k - 1 : k] - test[:, k - 2 : k - 1]
-    per_step = [relative_l2(last + (j + 1) * change, test[:, k + j : k + j + 1], 2).mean().item() for j in range(steps)]
+    per_step = [relative_errors(last + (j + 1) * change, test[:, k + j : k + j + 1]).mean().item() for j in range(steps)]
     return one, per_step
 
 
@@ -158,13 +138,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     trainer, timing = train(model, (x, y), {"one-step": (xt, yt)}, args, device, options=options)
 
     pred_one = trainer.predict(xt)
-    one_step = relative_l2(pred_one, yt, 2)
-    persistence_one = relative_l2(xt[:, -1:], yt, 2)
+    one_step = relative_errors(pred_one, yt)
+    persistence_one = relative_errors(xt[:, -1:], yt)
     test = fields[n:]
-    preds = rollout(trainer.model, test[:, :k], args.rollout)  # (n_test, rollout, S, S)
+    preds = rollout(trainer.model, test[:, :k], args.rollout, history=k)[:, :, 0]  # (n_test, rollout, S, S)
     truth = test[:, k : k + args.rollout]
-    per_step = [relative_l2(preds[:, j : j + 1], truth[:, j : j + 1], 2) for j in range(args.rollout)]
-    persistence = [relative_l2(test[:, k - 1 : k], truth[:, j : j + 1], 2) for j in range(args.rollout)]
+    per_step = [relative_errors(preds[:, j : j + 1], truth[:, j : j + 1]) for j in range(args.rollout)]
+    persistence = [relative_errors(test[:, k - 1 : k], truth[:, j : j + 1]) for j in range(args.rollout)]
     extrapolation_one, extrapolation = _extrapolation_errors(xt, yt, test, k, args.rollout)
 
     last = args.rollout - 1
@@ -217,7 +197,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "history_log": trainer.history, "plot": str(png), "model": repr(model), "model_summary": summary["model"],
     }
     headers = ("test", "time", "samples", "mean rel. L2", "median", "persistence", "extrapolation")
-    print_results(summary["problem"], summary, headers, rows, args.out, results)
+    print_results(summary["problem"], summary, format_table(headers, rows), args.out, results)
     return results
 
 

@@ -54,13 +54,14 @@ from _common import (  # examples/ is on sys.path
     run_options,
 )
 from torch import nn
-from torch_harmonics.quadrature import precompute_latitudes
 from tqdm import tqdm
 
 from operators.checkpoint import atomic_write_text
 from operators.datasets import cached
 from operators.datasets.shallow_water import SOLVER_VERSION, make_solver, shallow_water_rollouts, shallow_water_step
+from operators.evaluation import relative_errors, rollout
 from operators.fno import FNO
+from operators.losses import SphereLoss
 from operators.sfno import SFNO
 from operators.training import Trainer
 
@@ -138,21 +139,6 @@ def load_trajectories(initial: str, n: int, steps: int, nlat: int, nlon: int, dt
     return data["fields"]
 
 
-class SphereL2:
-    """Area-weighted relative L2 error per sample, ``||p - y|| / ||y||`` on the sphere; batch mean."""
-
-    def __init__(self, nlat: int) -> None:
-        self.w = precompute_latitudes(nlat, "equiangular")[1].float().reshape(-1, 1)  # (H, 1) quadrature
-
-    def per_sample(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        w = self.w.to(pred.device, pred.dtype)
-        num = ((pred - target).square() * w).flatten(1).sum(1)
-        return (num / (target.square() * w).flatten(1).sum(1)).sqrt()
-
-    def __call__(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return self.per_sample(pred, target).mean()
-
-
 class Residual(nn.Module):
     """``u -> u + net(u)``: the network predicts the change over one step."""
 
@@ -174,20 +160,11 @@ def matched_fno(target: int, n_modes: tuple[int, int], n_layers: int) -> FNO:
     return FNO(3, 3, n_modes, hidden_channels=best, n_layers=n_layers)
 
 
-@torch.no_grad()
-def rollout(model: nn.Module, traj: torch.Tensor, steps: int, loss: SphereL2, batch: int = 16):
-    """Autoregressive predictions and their error per step: ``(n, steps)`` errors, ``(n, steps, ...)`` states."""
-    model.eval()
-    errs, states = [], []
-    for chunk in traj.split(batch):
-        u, e, s = chunk[:, 0], [], []
-        for t in range(1, steps + 1):
-            u = model(u)
-            e.append(loss.per_sample(u, chunk[:, t]))
-            s.append(u)
-        errs.append(torch.stack(e, 1))
-        states.append(torch.stack(s, 1))
-    return torch.cat(errs), torch.cat(states)
+def rollout_errors(model: nn.Module, traj: torch.Tensor, steps: int, loss: SphereLoss):
+    """Autoregressive predictions from ``traj[:, 0]`` and their error per step: ``(n, steps)``, ``(n, steps, ...)``."""
+    states = rollout(model, traj[:, 0], steps, batch_size=16)  # (n, steps, 3, H, W)
+    errs = torch.stack([relative_errors(states[:, t], traj[:, t + 1], norm=loss.norm) for t in range(steps)], 1)
+    return errs, states
 
 
 def plot(out: Path, errors: dict[str, torch.Tensor], maps: dict[str, torch.Tensor], step: int,
@@ -328,7 +305,7 @@ def main(argv: list[str] | None = None) -> None:
     train, test = (train - mean) / std, (test - mean) / std
     x_tr, y_tr = train[:, :-1].flatten(0, 1), train[:, 1:].flatten(0, 1)  # one-step pairs
     x_te, y_te = test[:, :-1].flatten(0, 1), test[:, 1:].flatten(0, 1)
-    loss = SphereL2(nlat)
+    loss = SphereLoss("equiangular")  # area-weighted relative L2 on the sphere
 
     torch.manual_seed(args.seed)
     sfno = SFNO(3, 3, (nlat, nlon), hidden_channels=hidden, n_layers=args.layers, grid="equiangular")
@@ -348,7 +325,7 @@ def main(argv: list[str] | None = None) -> None:
                           verbose=True)
         history = trainer.fit((x_tr, y_tr), test={"one-step": (x_te, y_te)})
         elapsed = sum(r["time_s"] for r in history)  # all epochs, resumed ones included
-        err, states = rollout(trainer.model.cpu(), test, args.rollout, loss)
+        err, states = rollout_errors(trainer.model.cpu(), test, args.rollout, loss)
         errors[name], finals[name] = err, states[:, -1]
         results[name] = {
             "params": n_params(model), "train_s": round(elapsed, 1),
@@ -356,7 +333,7 @@ def main(argv: list[str] | None = None) -> None:
             "rollout": err.mean(0).tolist(),
         }
 
-    persistence = torch.stack([loss.per_sample(test[:, 0], test[:, t]) for t in range(1, args.rollout + 1)], 1)
+    persistence = torch.stack([relative_errors(test[:, 0], test[:, t], norm=loss.norm) for t in range(1, args.rollout + 1)], 1)
     errors["persistence"] = persistence
     steps = sorted({1, 6, 12, args.rollout} & set(range(1, args.rollout + 1)))
     print(f"\nrelative L2 error (area-weighted, standardised fields), mean over {n_test} test trajectories")

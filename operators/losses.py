@@ -19,6 +19,7 @@ grid's quadrature. An empty batch (``B = 0``) follows torch's losses:
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from collections.abc import Callable, Sequence
@@ -269,11 +270,16 @@ def sphere_weights(nlat: int, nlon: int, grid: Grid = "equiangular", *, dtype: t
     1.0
     """
     nlat, nlon = check_int("nlat", nlat, min=2), check_int("nlon", nlon)
-    check_choice("grid", grid, GRIDS)
+    q = _latitude_weights(nlat, check_choice("grid", grid, GRIDS))  # (H,) float64, sums to 2
+    return (q * (2 * math.pi / nlon)).reshape(-1, 1).expand(nlat, nlon).to(device=device, dtype=dtype)
+
+
+@functools.lru_cache(maxsize=32)
+def _latitude_weights(nlat: int, grid: str) -> torch.Tensor:
+    """torch-harmonics' quadrature weights of the latitudes, computed once per grid (a loss calls this each step)."""
     from torch_harmonics.quadrature import precompute_latitudes  # heavy: imported when first needed
 
-    q = precompute_latitudes(nlat, grid)[1]  # (H,) float64, sums to 2
-    return (q * (2 * math.pi / nlon)).reshape(-1, 1).expand(nlat, nlon).to(device=device, dtype=dtype)
+    return precompute_latitudes(nlat, grid)[1].to(torch.float64)
 
 
 class SphereLoss(nn.Module):

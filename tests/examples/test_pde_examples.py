@@ -124,17 +124,6 @@ def test_navier_stokes_example_reports_reproducible_errors(tmp_path):
     assert all(math.isfinite(e) for e in results["rollout_rel_l2"])
 
 
-def test_rollout_feeds_predictions_back():
-    """A model ``next = w(t-1) + w(t)`` rolled out from (1, 1) gives the Fibonacci numbers."""
-    model = torch.nn.Conv2d(2, 1, 1, bias=False)
-    with torch.no_grad():
-        model.weight.fill_(1.0)
-    history = torch.ones(3, 2, 4, 4)
-    out = navier_stokes_fno.rollout(model, history, 5, batch_size=2)
-    expected = torch.tensor([2.0, 3.0, 5.0, 8.0, 13.0])
-    torch.testing.assert_close(out, expected[None, :, None, None].expand(3, 5, 4, 4))
-
-
 def test_next_step_adds_the_increment_to_the_last_record():
     inc = torch.nn.Conv2d(3, 1, 1)
     x = torch.randn(2, 3, 5, 5)
@@ -382,14 +371,6 @@ def test_specboost_resume_refuses_other_options(specboost_run, capsys, monkeypat
     specboost.parse_args([*argv, "--threads", "1", "--resume"])  # the same run with another thread count: fine
 
 
-def test_relative_l2_matches_numpy():
-    gen = torch.Generator().manual_seed(0)
-    pred, target = torch.randn(5, 2, 7, 9, generator=gen), torch.randn(5, 2, 7, 9, generator=gen)
-    p, t = pred.double().numpy().reshape(5, -1), target.double().numpy().reshape(5, -1)
-    expected = np.linalg.norm(p - t, axis=1) / np.linalg.norm(t, axis=1)
-    np.testing.assert_allclose(_common.relative_l2(pred, target, ndim=2).numpy(), expected, rtol=1e-12)
-
-
 def test_standardized_scales_inputs_and_outputs():
     inner = torch.nn.Conv1d(1, 1, 1)
     model = _common.Standardized(inner, 2.0, 4.0, 0.5)
@@ -398,15 +379,6 @@ def test_standardized_scales_inputs_and_outputs():
         torch.testing.assert_close(model(x), inner((x - 2.0) / 4.0) * 0.5)
     with pytest.raises(ValueError, match="in_std must be > 0, got 0.0"):
         _common.Standardized(inner, 0.0, 0.0, 1.0)
-
-
-def test_format_table_aligns_columns():
-    text = _common.format_table(("name", "error"), [("a", "1.5%"), ("long name", "12.25%")])
-    lines = text.splitlines()
-    assert lines[0] == "name        error"
-    assert lines[1] == "---------  ------"
-    assert lines[2] == "a            1.5%"  # numbers right-aligned
-    assert lines[3] == "long name  12.25%"
 
 
 def test_mean_spectrum_sums_to_mean_square():

@@ -50,6 +50,16 @@ def test_rollout_history_2_linear_extrapolation_has_the_analytic_k_step_map(gene
         np.testing.assert_allclose(traj[:, k - 1].numpy(), (last + k * (last - prev)).numpy(), atol=1e-12)
 
 
+def test_rollout_feeds_predictions_back():
+    """A model ``next = w(t-1) + w(t)`` rolled out from (1, 1) gives the Fibonacci numbers."""
+    model = nn.Conv2d(2, 1, 1, bias=False)
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    out = rollout(model, torch.ones(3, 2, 4, 4), 5, history=2, batch_size=2)
+    expected = torch.tensor([2.0, 3.0, 5.0, 8.0, 13.0])
+    torch.testing.assert_close(out, expected[None, :, None, None, None].expand(3, 5, 1, 4, 4))
+
+
 def test_rollout_equals_a_hand_written_loop_with_a_nonlinear_model(generator):
     torch.manual_seed(0)
     model = FNO(6, 2, (3, 3), hidden_channels=4, n_layers=1).double()  # history 3 of 2-channel states
