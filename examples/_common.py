@@ -33,14 +33,15 @@ import torch
 from torch import nn
 
 from operators.checkpoint import atomic_write_text
+from operators.datasets.normalizer import Normalizer
 from operators.evaluation import format_table, resolution_study as score_resolutions
+from operators.normalized import Normalized
 from operators.training import Trainer
 from spectral.analysis import radial_spectrum
 from spectral.modes import max_modes
 
 __all__ = [
     "RUNS_DIR",
-    "Standardized",
     "make_parser",
     "apply_defaults",
     "option",
@@ -62,37 +63,6 @@ __all__ = [
 ]
 
 RUNS_DIR = Path(__file__).resolve().parents[1] / "runs"
-
-
-class Standardized(nn.Module):
-    """``model((x - in_mean) / in_std) * out_std``: a model that sees O(1) data.
-
-    The scalars are training-set statistics stored as buffers (saved in checkpoints).
-    Scaling the target by a constant leaves a relative error unchanged, so the
-    wrapper only helps the optimiser; its output is in physical units.
-
-    Shape
-    -----
-    x: (B, Cin, *grid) real -> (B, Cout, *output_shape) real
-    """
-
-    def __init__(self, model: nn.Module, in_mean: float, in_std: float, out_std: float) -> None:
-        super().__init__()
-        for name, value in (("in_std", in_std), ("out_std", out_std)):
-            if not value > 0:
-                raise ValueError(f"{name} must be > 0, got {value!r}")
-        self.model = model
-        self.register_buffer("in_mean", torch.tensor(float(in_mean)))
-        self.register_buffer("in_std", torch.tensor(float(in_std)))
-        self.register_buffer("out_std", torch.tensor(float(out_std)))
-
-    def forward(self, x: torch.Tensor, output_shape: Sequence[int] | None = None) -> torch.Tensor:
-        x = (x - self.in_mean) / self.in_std
-        y = self.model(x) if output_shape is None else self.model(x, output_shape)
-        return y * self.out_std
-
-    def extra_repr(self) -> str:
-        return f"in_mean={self.in_mean.item():.4g}, in_std={self.in_std.item():.4g}, out_std={self.out_std.item():.4g}"
 
 
 def make_parser(
@@ -461,7 +431,7 @@ def resolution_study(
 
     ``data`` maps a grid size to a :class:`~operators.datasets._cache.PDEData` holding
     the same samples on that grid (first ``n_train`` for training, the rest for test).
-    The model (wrapped in :class:`Standardized` with training-set statistics) is
+    The model (wrapped in :class:`operators.Normalized` with training-set statistics) is
     evaluated zero-shot on every other grid. Prints the tables, writes the PNG and
     ``results.json`` under ``args.out`` and returns the results; ``options`` go to
     ``args.json`` (see :func:`train`).
@@ -470,7 +440,7 @@ def resolution_study(
     base = data[train_resolution]
     x, y = base.inputs[:n], base.targets[:n]
     tests = {r: (d.inputs[n:], d.targets[n:]) for r, d in sorted(data.items())}
-    model = Standardized(model, x.mean().item(), x.std().item(), y.std().item())
+    model = Normalized(model, Normalizer.fit(x), Normalizer.fit(y))  # sees O(1) data, predicts physical units
     params = count_params(model)
     trainer, timing = train(model, (x, y), {str(train_resolution): tests[train_resolution]}, args, device,
                             options=options)

@@ -36,7 +36,6 @@ from typing import Any  # noqa: E402
 
 import torch  # noqa: E402
 from _common import (  # noqa: E402  (examples/ is on sys.path)
-    Standardized,
     apply_defaults,
     check_int,
     check_modes,
@@ -54,9 +53,11 @@ from _common import (  # noqa: E402  (examples/ is on sys.path)
 )
 from torch import nn  # noqa: E402
 
+from operators.datasets.normalizer import Normalizer  # noqa: E402
 from operators.datasets.navier_stokes import navier_stokes_sequences, time_stepping_pairs  # noqa: E402
 from operators.evaluation import format_table, relative_errors, rollout  # noqa: E402
 from operators.fno import FNO  # noqa: E402
+from operators.normalized import Normalized  # noqa: E402
 
 __all__ = ["main", "NextStep", "FULL", "QUICK"]
 
@@ -132,8 +133,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     fields, times = seqs.fields, seqs.times  # (n, T, S, S) float32, (T,)
     x, y = time_stepping_pairs(fields[:n], k)  # (n (T - k), k, S, S), (n (T - k), 1, S, S)
     xt, yt = time_stepping_pairs(fields[n:], k)
-    increment = Standardized(FNO(k, 1, (args.modes, args.modes), hidden_channels=args.width, n_layers=args.layers),
-                             x.mean().item(), x.std().item(), (y - x[:, -1:]).std().item())
+    increment = Normalized(FNO(k, 1, (args.modes, args.modes), hidden_channels=args.width, n_layers=args.layers),
+                           Normalizer.fit(x), Normalizer.fit(y - x[:, -1:]))  # standardised records and increments
     model = NextStep(increment)
     trainer, timing = train(model, (x, y), {"one-step": (xt, yt)}, args, device, options=options)
 

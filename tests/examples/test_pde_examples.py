@@ -35,7 +35,9 @@ import specboost  # noqa: E402
 from operators.datasets.burgers import burgers  # noqa: E402
 from operators.datasets.darcy import darcy  # noqa: E402
 from operators.datasets.navier_stokes import navier_stokes_sequences  # noqa: E402
+from operators.datasets.normalizer import Normalizer  # noqa: E402
 from operators.fno import FNO  # noqa: E402
+from operators.normalized import Normalized  # noqa: E402
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TINY = ["--epochs", "2", "--batch-size", "4", "--width", "8", "--layers", "1", "--no-progress"]
@@ -60,9 +62,9 @@ def _numpy_rel_l2(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> f
     return float(np.mean(np.linalg.norm(diff, axis=1) / np.linalg.norm(y.double().numpy().reshape(len(x), -1), axis=1)))
 
 
-def _reload(out: Path, model: torch.nn.Module, wrap=lambda m: m) -> torch.nn.Module:
-    """The trained model from the example's checkpoint (the buffers hold the scaling statistics)."""
-    wrapped = wrap(_common.Standardized(model, 0.0, 1.0, 1.0))
+def _reload(out: Path, model: torch.nn.Module, wrap=lambda m: m, channels=(1, 1)) -> torch.nn.Module:
+    """The trained model from the example's checkpoint (the buffers hold the normalisers' statistics)."""
+    wrapped = wrap(Normalized(model, Normalizer(channels[0]), Normalizer(channels[1])))
     state = torch.load(out / "checkpoint" / "checkpoint.pt", map_location="cpu", weights_only=True)
     wrapped.load_state_dict(state["model"])
     return wrapped.eval()
@@ -107,7 +109,7 @@ def test_navier_stokes_example_reports_reproducible_errors(tmp_path):
     _check_outputs(results, out)
     fields = navier_stokes_sequences(6, n_steps=5, resolution=16, solver_resolution=16, cache_dir=cache,
                                      progress=False).fields[4:]  # (2, 6, 16, 16): the test trajectories
-    model = _reload(out, FNO(3, 1, (4, 4), hidden_channels=8, n_layers=1), navier_stokes_fno.NextStep)
+    model = _reload(out, FNO(3, 1, (4, 4), hidden_channels=8, n_layers=1), navier_stokes_fno.NextStep, (3, 1))
     x = torch.stack([fields[:, t : t + 3] for t in range(3)], 1).flatten(0, 1)  # every window, by hand
     y = torch.stack([fields[:, t + 3 : t + 4] for t in range(3)], 1).flatten(0, 1)
     assert results["one_step_rel_l2"] == pytest.approx(_numpy_rel_l2(model, x, y), rel=1e-5)
@@ -369,16 +371,6 @@ def test_specboost_resume_refuses_other_options(specboost_run, capsys, monkeypat
     assert "--viscosity was 0.001, now 0.01" in error and "--stage2-modes was 5, now 4" in error
     assert "--threads" not in error  # harmless
     specboost.parse_args([*argv, "--threads", "1", "--resume"])  # the same run with another thread count: fine
-
-
-def test_standardized_scales_inputs_and_outputs():
-    inner = torch.nn.Conv1d(1, 1, 1)
-    model = _common.Standardized(inner, 2.0, 4.0, 0.5)
-    x = torch.randn(3, 1, 8)
-    with torch.no_grad():
-        torch.testing.assert_close(model(x), inner((x - 2.0) / 4.0) * 0.5)
-    with pytest.raises(ValueError, match="in_std must be > 0, got 0.0"):
-        _common.Standardized(inner, 0.0, 0.0, 1.0)
 
 
 def test_mean_spectrum_sums_to_mean_square():
