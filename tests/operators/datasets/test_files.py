@@ -225,7 +225,7 @@ def test_bad_arguments(tmp_path):
 
 def test_importing_the_loader_loads_no_file_library():
     """h5py, scipy and the_well are imported by the readers that need them, not by ``import operators``."""
-    code = ("import json, sys, operators, operators.datasets\nfrom operators.datasets import from_file\n"
+    code = ("import json, sys, operators, operators.datasets\nfrom operators.datasets.files import from_file\n"
             "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} & {'h5py', 'scipy', 'the_well'})))")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
