@@ -88,7 +88,7 @@ class Normalized(nn.Module):
         normalisers get the dtype of ``model``'s first floating parameter.
         """
         check_int("batch_size", batch_size)
-        if isinstance(data, tuple) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
+        if isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
             parts = [_fit_moments(t, (None,), batch_size)[0] for t in data]  # in memory: one pass each
         else:
             parts = _fit_moments(data, (0, 1), batch_size)
