@@ -17,8 +17,10 @@ from operators.spectral_conv import SpectralConv
 from operators.saving import load_model, save_model
 from operators.specboost import SpecBoost
 from operators.training import NonFiniteLossError, Trainer, TrainerConfig
+from operators.normalized import Normalized  # registers Normalized with save_model / load_model
 
 __all__ = [
+    "Normalized",
     "FNO",
     "FNOConfig",
     "H1Loss",
