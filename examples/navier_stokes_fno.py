@@ -43,8 +43,6 @@ from _common import (  # noqa: E402  (examples/ is on sys.path)
     check_resume,
     count_params,
     make_parser,
-    mean_spectrum,
-    plot_prediction,
     print_results,
     run_options,
     setup,
@@ -55,7 +53,13 @@ from torch import nn  # noqa: E402
 
 from operators.datasets.normalizer import Normalizer  # noqa: E402
 from operators.datasets.navier_stokes import navier_stokes_sequences, time_stepping_pairs  # noqa: E402
-from operators.evaluation import format_table, relative_errors, rollout  # noqa: E402
+from operators.evaluation import (  # noqa: E402
+    format_table,
+    mean_spectrum,
+    plot_prediction,
+    relative_errors,
+    rollout,
+)
 from operators.fno import FNO  # noqa: E402
 from operators.normalized import Normalized  # noqa: E402
 

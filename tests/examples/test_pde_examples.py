@@ -24,7 +24,6 @@ import torch
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
 sys.path.insert(0, str(EXAMPLES_DIR))
 
-import _common  # noqa: E402
 import burgers_fno  # noqa: E402
 import darcy_fno  # noqa: E402
 import demo  # noqa: E402
@@ -371,10 +370,3 @@ def test_specboost_resume_refuses_other_options(specboost_run, capsys, monkeypat
     assert "--viscosity was 0.001, now 0.01" in error and "--stage2-modes was 5, now 4" in error
     assert "--threads" not in error  # harmless
     specboost.parse_args([*argv, "--threads", "1", "--resume"])  # the same run with another thread count: fine
-
-
-def test_mean_spectrum_sums_to_mean_square():
-    field = torch.randn(4, 1, 16, 16, dtype=torch.float64)
-    k, energy = _common.mean_spectrum(field, ndim=2)
-    assert k[0] == 0 and len(k) == len(energy)
-    assert math.isclose(energy.sum().item(), field.pow(2).mean().item(), rel_tol=1e-10)

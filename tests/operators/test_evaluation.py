@@ -10,7 +10,15 @@ import torch
 from torch import nn
 
 from operators.datasets import PDEData
-from operators.evaluation import format_table, predict, relative_errors, resolution_study, rollout
+from operators.evaluation import (
+    format_table,
+    mean_spectrum,
+    plot_prediction,
+    predict,
+    relative_errors,
+    resolution_study,
+    rollout,
+)
 from operators.fno import FNO
 
 F64 = torch.float64
@@ -159,3 +167,24 @@ def test_format_table_aligns_columns():
                                  "long name  12.25%"]
     with pytest.raises(ValueError, match="every row needs 2 cells"):
         format_table(("a", "b"), [("x",)])
+
+
+def test_mean_spectrum_sums_to_the_mean_square(generator):
+    field = torch.randn(4, 2, 16, 12, generator=generator, dtype=F64)
+    k, energy = mean_spectrum(field, 2)
+    assert k[0] == 0 and len(k) == len(energy)
+    assert energy.sum().item() == pytest.approx((field.numpy() ** 2).mean(), rel=1e-12)
+    x = torch.arange(32, dtype=F64) / 32  # one mode |k| = 3 of amplitude 1: energy 1/2 in shell 3
+    k1, e1 = mean_spectrum(torch.cos(2 * math.pi * 3 * x)[None, None], 1)
+    np.testing.assert_allclose(e1.numpy(), np.where(k1.numpy() == 3, 0.5, 0.0), atol=1e-15)
+
+
+@pytest.mark.parametrize("shape", [(16,), (8, 8)], ids=["1d", "2d"])
+def test_plot_prediction_writes_a_png(shape, tmp_path, generator):
+    pytest.importorskip("matplotlib")
+    truth, pred = torch.randn(2, *shape, generator=generator)
+    spectra = {"error": mean_spectrum((pred - truth)[None, None], len(shape)),
+               "truth": mean_spectrum(truth[None, None], len(shape))}
+    path = plot_prediction(tmp_path / "sub" / "p.png", "title", truth, truth, pred, spectra)
+    assert path == tmp_path / "sub" / "p.png" and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [p.name for p in path.parent.iterdir()] == ["p.png"]  # no temporary file left

@@ -1,15 +1,7 @@
-"""Evaluating trained operators: autoregressive rollouts, per-sample errors, resolution studies.
+"""Rollouts, per-sample errors, resolution studies and result tables (:mod:`operators.evaluation`).
 
 Legend: ``n`` samples, ``B`` batch, ``C`` channels of one state, ``h`` history (states
 fed to each step), ``T`` rollout steps, ``*grid`` the spatial axes.
-
-* :func:`rollout` feeds a one-step model its own predictions, with a window of the last
-  ``h`` states stacked on the channel axis (oldest first: the layout of
-  :class:`operators.datasets.PDEBench` items and of time-stepping pairs).
-* :func:`relative_errors` is ``||pred - target|| / ||target||`` per sample.
-* :func:`resolution_study` scores one model on the same samples at several grids and
-  flags the grids it was not trained on (zero-shot super-resolution).
-* :func:`format_table` prints such results as an aligned plain-text table.
 """
 
 from __future__ import annotations
