@@ -2,16 +2,17 @@
 
 Operators: :class:`SpectralConv`, :class:`FNO`, :class:`SphericalConv`, :class:`SFNO`,
 :class:`SpecBoost` (boosted FNO stages);
-losses :class:`LpLoss`, :class:`H1Loss`; :class:`Trainer` (settings :class:`TrainerConfig`;
+losses :class:`LpLoss`, :class:`H1Loss`, :class:`SphereLoss` (latitude-weighted); :class:`Trainer` (settings :class:`TrainerConfig`;
 callbacks, early stopping, loggers and SpecBoost's stage-by-stage fit in :mod:`operators.training`). PDE data generators live in
 :mod:`operators.datasets`; the building blocks of FNO and SFNO (channel MLPs, skips, grid
 embedding, domain padding, the Fourier block) in :mod:`operators.layers`, for writing your
 own operators; atomic checkpoint files in :mod:`operators.checkpoint`; :func:`save_model` /
-:func:`load_model` (:mod:`operators.saving`) write a model with its class and config.
+:func:`load_model` (:mod:`operators.saving`) write a model with its class and config;
+rollouts, per-sample errors, resolution studies and result plots in :mod:`operators.evaluation`.
 """
 
 from operators.fno import FNO, FNOConfig
-from operators.losses import H1Loss, LpLoss
+from operators.losses import H1Loss, LpLoss, SphereLoss
 from operators.sfno import SFNO, SFNOConfig, SphericalConv
 from operators.spectral_conv import SpectralConv
 from operators.saving import load_model, save_model
@@ -30,6 +31,7 @@ __all__ = [
     "SFNOConfig",
     "SpecBoost",
     "SpectralConv",
+    "SphereLoss",
     "SphericalConv",
     "Trainer",
     "TrainerConfig",
