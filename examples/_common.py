@@ -31,10 +31,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from operators import Normalized
 from operators.checkpoint import atomic_write_text
 from operators.datasets.normalizer import Normalizer
 from operators.evaluation import format_table, mean_spectrum, plot_prediction, resolution_study as score_resolutions
-from operators.normalized import Normalized
 from operators.training import Trainer
 from spectral.modes import max_modes
 

@@ -51,8 +51,9 @@ from _common import (  # noqa: E402  (examples/ is on sys.path)
 )
 from torch import nn  # noqa: E402
 
-from operators.datasets.normalizer import Normalizer  # noqa: E402
+from operators import Normalized  # noqa: E402
 from operators.datasets.navier_stokes import navier_stokes_sequences, time_stepping_pairs  # noqa: E402
+from operators.datasets.normalizer import Normalizer  # noqa: E402
 from operators.evaluation import (  # noqa: E402
     format_table,
     mean_spectrum,
@@ -61,7 +62,6 @@ from operators.evaluation import (  # noqa: E402
     rollout,
 )
 from operators.fno import FNO  # noqa: E402
-from operators.normalized import Normalized  # noqa: E402
 
 __all__ = ["main", "NextStep", "FULL", "QUICK"]
 

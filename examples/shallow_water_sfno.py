@@ -56,12 +56,12 @@ from _common import (  # examples/ is on sys.path
 from torch import nn
 from tqdm import tqdm
 
+from operators import SphereLoss
 from operators.checkpoint import atomic_write_text
 from operators.datasets import cached
 from operators.datasets.shallow_water import SOLVER_VERSION, make_solver, shallow_water_rollouts, shallow_water_step
 from operators.evaluation import relative_errors, rollout
 from operators.fno import FNO
-from operators.losses import SphereLoss
 from operators.sfno import SFNO
 from operators.training import Trainer
 
