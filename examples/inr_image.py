@@ -63,7 +63,6 @@ from tqdm import tqdm
 
 from operators.checkpoint import atomic_save, atomic_write_text
 from spectral.inr import FKAN, FKAN_ACTIVATIONS, SIREN, FourierFeatureINR, widening_widths
-from _common import check_int  # noqa: E402  (examples/ is on sys.path)
 
 MODELS = ("FKAN", "SIREN", "FourierFeatures")
 DISPLAY_NAMES = {"FKAN": "FKAN", "SIREN": "SIREN", "FourierFeatures": "Fourier features"}
@@ -398,7 +397,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error(f"--size must divide 512 and be >= 32 (SSIM's 11x11 window on the half-size sub-images), "
                 f"got {args.size}")
     for name, minimum in (("steps", 0), ("hidden", 1), ("layers", 1), ("checkpoint_every", 1), ("ff_features", 1)):
-        check_int(p, args, name, minimum)
+        if getattr(args, name) < minimum:
+            p.error(f"--{name.replace('_', '-')} must be >= {minimum}, got {getattr(args, name)}")
     for name in ("lr", "ff_sigma", "fkan_omega"):
         if getattr(args, name) is not None and not getattr(args, name) > 0:
             p.error(f"--{name.replace('_', '-')} must be > 0, got {getattr(args, name)}")
