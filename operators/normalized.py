@@ -4,8 +4,8 @@ Legend: ``B`` batch, ``C_in``/``C_out`` channels, ``*grid`` the spatial axes.
 
 :class:`Normalized` encodes its input with one :class:`~operators.datasets.Normalizer`,
 runs the wrapped model and decodes the output with another; it saves and reloads with
-:func:`operators.save_model` / :func:`operators.load_model` (registered with
-:func:`operators.saving.register_model` when this module is imported).
+:func:`operators.save_model` / :func:`operators.load_model` (a built-in entry of
+:mod:`operators.saving`'s registry, added on first use: importing has no side effect).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from operators.datasets.normalizer import Normalizer, _fit_moments, _from_moments
-from operators.saving import build_model, model_spec, register_model
+from operators.saving import build_model, model_spec
 from spectral.checks import check_int, describe
 
 __all__ = ["Normalized"]
@@ -153,5 +153,3 @@ def _from_config(config: Mapping[str, Any], *, device=None, dtype=None) -> Norma
     return Normalized(build_model(config["model"], device=device, dtype=dtype),
                       norm(config.get("input_normalizer")), norm(config.get("target_normalizer")))
 
-
-register_model(Normalized, _to_config, _from_config)

@@ -309,6 +309,8 @@ def _load_builtins() -> None:
         return
     from operators.fno import FNO, FNOConfig
     from operators.sfno import SFNO, SFNOConfig
+    from operators.normalized import Normalized, _from_config as _normalized_from_config
+    from operators.normalized import _to_config as _normalized_to_config
     from operators.specboost import SpecBoost
 
     _BUILTINS_LOADED = True
@@ -316,3 +318,4 @@ def _load_builtins() -> None:
     for cls, config_cls in ((FNO, FNOConfig), (SFNO, SFNOConfig)):
         _REGISTRY.setdefault(cls.__qualname__, _Entry(cls, *_dataclass_entry(cls, config_cls)))
     _REGISTRY.setdefault("SpecBoost", _Entry(SpecBoost, _specboost_to_config, _specboost_from_config))
+    _REGISTRY.setdefault("Normalized", _Entry(Normalized, _normalized_to_config, _normalized_from_config))

@@ -25,6 +25,7 @@ from torch.func import functional_call
 import operators
 import spectral
 from operators import layers
+from operators.datasets import Normalizer
 from spectral import mixers
 
 F64 = torch.float64
@@ -155,6 +156,10 @@ CASES = [
                                                        dtype=dtype), _sphere_grid(6, 12, 1)),
     Case("SpecBoost", _specboost, _real(1, 6, 6)),
     Case("LpLoss", lambda device, dtype: operators.LpLoss(2), _pair(1, 6, 6)),
+    Case("SphereLoss", lambda device, dtype: operators.SphereLoss(), _pair(1, 6, 12)),
+    Case("Normalized", lambda device, dtype: operators.Normalized(
+        operators.FNO(1, 1, (3, 3), hidden_channels=4, n_layers=1, device=device, dtype=dtype),
+        Normalizer(1, device=device, dtype=dtype), Normalizer(1, device=device, dtype=dtype)), _real(1, 6, 6)),
     # operators.layers: the building blocks
     Case("ChannelLinear", lambda device, dtype: layers.ChannelLinear(3, 4, device=device, dtype=dtype), _real(3, 5)),
     Case("ChannelMLP", lambda device, dtype: layers.ChannelMLP(3, 2, 4, activation="silu", device=device,

@@ -155,7 +155,7 @@ def _write(tmp_path, blob) -> str:
 def test_unknown_class_names_file_class_and_known_ones(tmp_path):
     path = _write(tmp_path, {"kind": MODEL_FILE_KIND, "version": MODEL_FILE_VERSION,
                              "spec": {"class": "UNet", "config": {}}, "state_dict": {}})
-    with pytest.raises(ValueError, match=r"x\.pt: unknown model class 'UNet' \(known: FNO, SFNO, SpecBoost"):
+    with pytest.raises(ValueError, match=r"x\.pt: unknown model class 'UNet' \(known: FNO, Normalized, SFNO, SpecBoost"):
         load_model(path)
 
 
