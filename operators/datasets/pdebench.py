@@ -130,12 +130,13 @@ class PDEBench(Dataset):
     Examples
     --------
     >>> import h5py, tempfile
-    >>> path = tempfile.mkdtemp() + "/1D_Advection.hdf5"
-    >>> with h5py.File(path, "w") as f:
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> with h5py.File(folder.name + "/1D_Advection.hdf5", "w") as f:
     ...     f["tensor"] = np.random.rand(4, 11, 32).astype(np.float32)   # (n, T, X)
-    >>> data = PDEBench(path, history=2, horizon=3)
+    >>> data = PDEBench(folder.name + "/1D_Advection.hdf5", history=2, horizon=3)
     >>> len(data), data[0][0].shape, data[0][1].shape                   # 4 samples x 7 windows
     (28, torch.Size([2, 32]), torch.Size([3, 32]))
+    >>> data.close(); folder.cleanup()
     """
 
     def __init__(
