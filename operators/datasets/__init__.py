@@ -28,6 +28,8 @@ from operators.datasets._cache import (
 )
 from operators.datasets.burgers import burgers, burgers_solve
 from operators.datasets.darcy import darcy, darcy_solve
+from operators.datasets.files import from_file
+from operators.datasets.pdebench import PDEBench
 from operators.datasets.navier_stokes import (
     navier_stokes,
     navier_stokes_sequences,
@@ -35,8 +37,12 @@ from operators.datasets.navier_stokes import (
     time_stepping_pairs,
 )
 from operators.datasets.shallow_water import shallow_water, shallow_water_rollouts
+from operators.datasets.normalizer import Normalizer
+from operators.datasets.well import from_well
 
 __all__ = [
+    "Normalizer",
+    "from_well",
     "CACHE_ENV_VAR",
     "PDEData",
     "PDESequence",
@@ -49,10 +55,12 @@ __all__ = [
     "burgers_solve",
     "darcy",
     "darcy_solve",
+    "from_file",
     "navier_stokes",
     "navier_stokes_sequences",
     "navier_stokes_solve",
     "time_stepping_pairs",
     "shallow_water",
     "shallow_water_rollouts",
+    "PDEBench",
 ]
