@@ -14,8 +14,10 @@ DESIGN_NAMES = {
         "AFNOMixer", "AFFMixer", "CausalFourierMixer", "FourierKANLayer", "FKAN", "SIREN", "FourierFeatureINR",
         "ModReLU", "resample", "radial_spectrum",
     ],
-    "operators": ["SpectralConv", "FNO", "SphericalConv", "SFNO", "SpecBoost", "LpLoss", "H1Loss", "Trainer"],
-    "operators.datasets": ["burgers", "darcy", "navier_stokes", "shallow_water"],
+    "operators": ["SpectralConv", "FNO", "SphericalConv", "SFNO", "SpecBoost", "LpLoss", "H1Loss", "Trainer",
+                  "Normalized", "save_model", "load_model"],
+    "operators.datasets": ["burgers", "darcy", "navier_stokes", "shallow_water", "from_file", "PDEBench",
+                           "from_well", "Normalizer"],
 }
 
 

@@ -14,6 +14,16 @@ its result (see :func:`default_cache_dir`).
 
 :func:`cached` is the on-disk cache itself, for scripts that cache their own data the
 same way; :func:`cache_key` / :func:`cache_path` say where an entry lives.
+
+Files the community uses:
+
+* :func:`from_file`: neuraloperator's ``.pt``, the FNO paper's ``.mat`` (v5 and v7.3),
+  ``.h5`` / ``.npz`` of named arrays, loaded into memory as :class:`PDEData`;
+* :class:`PDEBench`: a map-style Dataset over one PDEBench HDF5 file that reads one item
+  at a time (files larger than memory, DataLoader workers, DistributedSampler);
+* :func:`from_well`: The Well's ``WellDataset`` as ``(input, target)`` pairs;
+* :class:`Normalizer`: per-channel statistics (one streaming pass) with ``encode`` /
+  ``decode``; wrap a model with :class:`operators.Normalized` to predict in physical units.
 """
 
 from operators.datasets._cache import (
