@@ -27,33 +27,34 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse  # noqa: E402
 import time  # noqa: E402
+from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
-from _common import (  # noqa: E402  (examples/ is on sys.path)
+from operators import FNO  # noqa: E402
+from operators.datasets import burgers  # noqa: E402
+from operators.experiments import (  # noqa: E402
     HARMLESS_OPTIONS,
     apply_defaults,
-    check_int,
-    check_modes,
-    check_number,
+    check_int_option,
+    check_modes_option,
+    check_number_option,
     check_resume,
-    make_parser,
-    resolution_study,
+    experiment_parser,
+    prepare_run,
+    resolution_experiment,
     run_options,
-    setup,
 )
-
-from operators.datasets.burgers import burgers  # noqa: E402
-from operators.fno import FNO  # noqa: E402
 
 __all__ = ["main", "FULL", "QUICK"]
 
+RUNS = Path(__file__).resolve().parents[1] / "runs"  # default output folders: runs/<name>
 FULL = dict(n_train=1000, n_test=200, epochs=100, batch_size=20, lr=2e-3, width=64, modes=16, layers=4)
 QUICK = dict(n_train=300, n_test=100, epochs=40, batch_size=20, lr=3e-3, width=32, modes=16, layers=4)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the example; returns the results written to ``<out>/results.json``."""
-    parser = make_parser(__doc__, "burgers", FULL, QUICK)
+    parser = experiment_parser(__doc__, RUNS / "burgers", FULL, QUICK)
     parser.add_argument("--resolution", type=int, default=256, help="training grid (default 256)")
     parser.add_argument("--eval-resolutions", type=int, nargs="+", default=None,
                         help="test grids besides the training grid (default 2x and 4x of it)")
@@ -62,12 +63,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--viscosity", type=float, default=0.1, help="nu (default 0.1)")
     args = apply_defaults(parser, parser.parse_args(argv), FULL, QUICK)
     res, grids = _check_grids(parser, args)  # grid size -> the option that asked for it
-    check_number(parser, args, "viscosity")
-    check_modes(parser, args.modes, grids)
+    check_number_option(parser, args, "viscosity")
+    check_modes_option(parser, args.modes, grids)
     solver = args.solver_resolution
     options = run_options(args, harmless=HARMLESS_OPTIONS | {"eval_resolutions"})  # same data and model
     check_resume(parser, args.out, options, args.resume)
-    device = setup(args)
+    device = prepare_run(args)
 
     start = time.perf_counter()
     data = burgers(
@@ -81,7 +82,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "data": f"{args.n_train} train / {args.n_test} test, trained on {res} points",
         "model": f"FNO 1-D: width {args.width}, modes {args.modes}, {args.layers} layers",
     }
-    return resolution_study(
+    return resolution_experiment(
         title=f"Burgers (nu={args.viscosity:g}) with an FNO", data=data, train_resolution=res, ndim=1,
         model=model, args=args, device=device, summary=summary, data_seconds=data_seconds, options=options,
         plot_labels=("u(x, 0) (input)", "u(x, 1) (truth)", "prediction", "error"), plot_name="burgers.png",
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 def _check_grids(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[int, dict[int, str]]:
     """Check the grids; fill in ``args.solver_resolution``; return the training grid and grid -> option."""
-    check_int(parser, args, "resolution", 2)
+    check_int_option(parser, args, "resolution", 2)
     res = args.resolution
     if args.eval_resolutions is None:
         args.eval_resolutions = [2 * res, 4 * res]

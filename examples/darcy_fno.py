@@ -27,43 +27,44 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import time  # noqa: E402
+from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
-from _common import (  # noqa: E402  (examples/ is on sys.path)
+from operators import FNO  # noqa: E402
+from operators.datasets import darcy  # noqa: E402
+from operators.experiments import (  # noqa: E402
     apply_defaults,
-    check_int,
-    check_modes,
+    check_int_option,
+    check_modes_option,
+    check_number_option,
     check_resume,
-    make_parser,
-    resolution_study,
+    experiment_parser,
+    prepare_run,
+    resolution_experiment,
     run_options,
-    setup,
 )
-
-from operators.datasets.darcy import darcy  # noqa: E402
-from operators.fno import FNO  # noqa: E402
 
 __all__ = ["main", "FULL", "QUICK"]
 
+RUNS = Path(__file__).resolve().parents[1] / "runs"  # default output folders: runs/<name>
 FULL = dict(n_train=1000, n_test=200, epochs=40, batch_size=20, lr=3e-3, width=32, modes=12, layers=4, resolution=64)
 QUICK = dict(n_train=400, n_test=100, epochs=25, batch_size=20, lr=5e-3, width=24, modes=8, layers=4, resolution=32)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the example; returns the results written to ``<out>/results.json``."""
-    parser = make_parser(__doc__, "darcy", FULL, QUICK)
+    parser = experiment_parser(__doc__, RUNS / "darcy", FULL, QUICK)
     parser.add_argument("--resolution", type=int, default=None,
                         help="training grid points per side; also scored at 2x (default 64; --quick 32)")
     parser.add_argument("--padding", type=float, default=0.0,
                         help="FNO domain padding fraction for the non-periodic problem (default 0)")
     args = apply_defaults(parser, parser.parse_args(argv), FULL, QUICK)
-    res = check_int(parser, args, "resolution", 2)
-    if not 0 <= args.padding < 10:  # FNO's domain_padding range; False for NaN
-        parser.error(f"--padding must be in [0, 10), got {args.padding}")
-    check_modes(parser, args.modes, {res: "--resolution"})  # the coarser of the two grids
+    res = check_int_option(parser, args, "resolution", 2)
+    check_number_option(parser, args, "padding", min_open=False, max=10, max_open=True)  # FNO's domain_padding range
+    check_modes_option(parser, args.modes, {res: "--resolution"})  # the coarser of the two grids
     options = run_options(args)
     check_resume(parser, args.out, options, args.resume)
-    device = setup(args)
+    device = prepare_run(args)
 
     start = time.perf_counter()
     data = darcy(
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "model": f"FNO 2-D: width {args.width}, modes {args.modes}x{args.modes}, {args.layers} layers"
                  + (f", padding {args.padding:g}" if args.padding else ""),
     }
-    return resolution_study(
+    return resolution_experiment(
         title="Darcy flow with an FNO", data=data, train_resolution=res, ndim=2, model=model, args=args,
         device=device, summary=summary, data_seconds=data_seconds, options=options,
         plot_labels=("permeability a (input)", "pressure u (truth)", "prediction", "error"), plot_name="darcy.png",

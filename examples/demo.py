@@ -21,14 +21,23 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse  # noqa: E402
+import importlib.util  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Iterable  # noqa: E402
+from pathlib import Path  # noqa: E402
+from types import ModuleType  # noqa: E402
 from typing import Any  # noqa: E402
 
-import burgers_fno  # noqa: E402  (examples/ is on sys.path)
-import darcy_fno  # noqa: E402
+EXAMPLES = {"darcy": "darcy_fno.py", "burgers": "burgers_fno.py"}  # scripts beside this one
 
-EXAMPLES = {"darcy": darcy_fno, "burgers": burgers_fno}
+
+def load_example(name: str) -> ModuleType:
+    """The example script ``EXAMPLES[name]`` from this folder, loaded by its path (no ``sys.path`` edit)."""
+    path = Path(__file__).resolve().with_name(EXAMPLES[name])
+    spec = importlib.util.spec_from_file_location(f"spectral_operators_example_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -38,7 +47,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--full", action="store_true", help="the example's full settings instead of --quick")
     args, rest = parser.parse_known_args(argv)
     start = time.perf_counter()
-    results = EXAMPLES[args.example].main(([] if args.full else ["--quick"]) + rest)
+    results = load_example(args.example).main(([] if args.full else ["--quick"]) + rest)
     total = time.perf_counter() - start
 
     train_res = results["train_resolution"]

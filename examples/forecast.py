@@ -44,10 +44,10 @@ from einops import rearrange
 from torch import nn
 from tqdm import tqdm
 
+from operators.experiments import check_int_option, check_number_option, load_runs, save_json
 from spectral.fan import FANLayer
 from spectral.fan_attention import FANAttention
 from spectral.fourier_head import FourierHead
-from _common import check_int, check_number, load_runs, save_json  # noqa: E402  (examples/ is on sys.path)
 
 # name -> (context L, horizon H, patch, season)
 SERIES = {"co2": (156, 52, 13, 52), "sunspots": (33, 11, 3, 11)}
@@ -259,12 +259,12 @@ def parse_args(argv=None):
         args.out = Path("runs/forecast-quick" if args.quick else "runs/forecast")
     for name, low in (("seeds", 1), ("epochs", 1), ("dim", 1), ("heads", 1), ("layers", 1), ("bins", 2),
                       ("frequencies", 1), ("batch_size", 1), ("threads", 1)):
-        check_int(p, args, name, low)
+        check_int_option(p, args, name, low)
     if args.dim % args.heads:
         p.error(f"--dim must be divisible by --heads, got --dim {args.dim} and --heads {args.heads}")
     if not 0 <= args.dropout < 1:
         p.error(f"--dropout must lie in [0, 1), got {args.dropout}")
-    check_number(p, args, "lr")
+    check_number_option(p, args, "lr")
     if args.out.exists() and not args.out.is_dir():
         p.error(f"--out must be a folder, got the file {args.out}")
     return args

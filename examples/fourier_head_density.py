@@ -75,8 +75,8 @@ from scipy.ndimage import gaussian_filter1d
 from torch import nn
 from tqdm import tqdm
 
+from operators.experiments import check_int_option, check_number_option, load_runs, save_json
 from spectral.fourier_head import FourierHead
-from _common import check_int, check_number, load_runs, save_json  # noqa: E402  (examples/ is on sys.path)
 
 DATASETS = ("gaussian", "gmm2", "beta")
 HEADS = ("linear", "fourier")
@@ -286,9 +286,9 @@ def parse_args(argv=None):
             p.error(f"--seeds must lie in [0, 2**64), got {seed}")
     for name, low in (("frequencies", 1), ("bins", 2), ("samples", 2), ("epochs", 1), ("batch_size", 1),
                       ("threads", 1), ("workers", 1)):
-        check_int(p, args, name, low)
-    check_number(p, args, "lr")
-    check_number(p, args, "gamma", allow_zero=True)
+        check_int_option(p, args, name, low)
+    check_number_option(p, args, "lr")
+    check_number_option(p, args, "gamma", min_open=False)
     if args.out.exists() and not args.out.is_dir():
         p.error(f"--out must be a folder, got the file {args.out}")
     return args

@@ -32,41 +32,35 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import time  # noqa: E402
+from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import torch  # noqa: E402
-from _common import (  # noqa: E402  (examples/ is on sys.path)
-    apply_defaults,
-    check_int,
-    check_modes,
-    check_number,
-    check_resume,
-    count_params,
-    make_parser,
-    print_results,
-    run_options,
-    setup,
-    train,
-    training_summary,
-)
 from torch import nn  # noqa: E402
 
-from operators import Normalized  # noqa: E402
-from operators.datasets.navier_stokes import navier_stokes_sequences, time_stepping_pairs  # noqa: E402
-from operators.datasets.normalizer import Normalizer  # noqa: E402
-from operators.evaluation import (  # noqa: E402
-    format_table,
-    mean_spectrum,
-    plot_prediction,
-    relative_errors,
-    rollout,
+from operators import FNO, Normalized  # noqa: E402
+from operators.datasets import Normalizer, navier_stokes_sequences, time_stepping_pairs  # noqa: E402
+from operators.evaluation import format_table, mean_spectrum, plot_prediction, relative_errors, rollout  # noqa: E402
+from operators.experiments import (  # noqa: E402
+    apply_defaults,
+    check_int_option,
+    check_modes_option,
+    check_number_option,
+    check_resume,
+    count_parameters,
+    experiment_parser,
+    prepare_run,
+    print_results,
+    run_options,
+    train_from_args,
+    training_summary,
 )
-from operators.fno import FNO  # noqa: E402
 
 __all__ = ["main", "NextStep", "FULL", "QUICK"]
 
 SOLVER_DT = 1e-2  # solver time step; --record-interval is a whole multiple of it
 
+RUNS = Path(__file__).resolve().parents[1] / "runs"  # default output folders: runs/<name>
 FULL = dict(n_train=100, n_test=20, epochs=25, batch_size=20, lr=3e-3, width=32, modes=12, layers=4, resolution=64)
 QUICK = dict(n_train=40, n_test=10, epochs=30, batch_size=20, lr=5e-3, width=24, modes=8, layers=4, resolution=32)
 
@@ -100,7 +94,7 @@ def _extrapolation_errors(xt: torch.Tensor, yt: torch.Tensor, test: torch.Tensor
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the example; returns the results written to ``<out>/results.json``."""
-    parser = make_parser(__doc__, "navier_stokes", FULL, QUICK, helps={
+    parser = experiment_parser(__doc__, RUNS / "navier_stokes", FULL, QUICK, helps={
         "n_train": "training trajectories, not samples: the first ones generated, each giving --rollout + 1 "
                    "training windows",
         "n_test": "test trajectories, the last ones generated",
@@ -113,18 +107,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--record-interval", type=float, default=1.0, help="time between records (default 1)")
     parser.add_argument("--viscosity", type=float, default=1e-3, help="nu (default 1e-3)")
     args = apply_defaults(parser, parser.parse_args(argv), FULL, QUICK)
-    check_int(parser, args, "resolution", 4)  # also the solver grid
-    check_int(parser, args, "history")
-    check_int(parser, args, "rollout")
-    check_number(parser, args, "viscosity")
-    steps = round(check_number(parser, args, "record_interval") / SOLVER_DT)
+    check_int_option(parser, args, "resolution", 4)  # also the solver grid
+    check_int_option(parser, args, "history")
+    check_int_option(parser, args, "rollout")
+    check_number_option(parser, args, "viscosity")
+    steps = round(check_number_option(parser, args, "record_interval") / SOLVER_DT)
     if steps < 1 or abs(steps * SOLVER_DT - args.record_interval) > 1e-9 * args.record_interval:
         parser.error(f"--record-interval must be a whole multiple of the solver step {SOLVER_DT:g}, "
                      f"got {args.record_interval}")
-    check_modes(parser, args.modes, {args.resolution: "--resolution"})
+    check_modes_option(parser, args.modes, {args.resolution: "--resolution"})
     options = run_options(args)
     check_resume(parser, args.out, options, args.resume)
-    device = setup(args)
+    device = prepare_run(args)
     k, n, res = args.history, args.n_train, args.resolution
 
     start = time.perf_counter()
@@ -140,7 +134,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     increment = Normalized(FNO(k, 1, (args.modes, args.modes), hidden_channels=args.width, n_layers=args.layers),
                            Normalizer.fit(x), Normalizer.fit(y - x[:, -1:]))  # standardised records and increments
     model = NextStep(increment)
-    trainer, timing = train(model, (x, y), {"one-step": (xt, yt)}, args, device, options=options)
+    trainer, timing = train_from_args(model, (x, y), {"one-step": (xt, yt)}, args, device, options=options)
 
     pred_one = trainer.predict(xt)
     one_step = relative_errors(pred_one, yt)
@@ -167,7 +161,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         labels=(f"w(t={times[k - 1].item():g}) (last input)", f"w(t={times[k + last].item():g}) (truth)",
                 f"prediction ({args.rollout}-step rollout)", "error"),
     )
-    params = count_params(model)
+    params = count_parameters(model)
     summary = {
         "problem": f"Navier-Stokes vorticity, nu={args.viscosity:g}, {res}x{res}, records every "
                    f"{args.record_interval:g} time units",

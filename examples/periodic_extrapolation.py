@@ -49,8 +49,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from operators.experiments import check_int_option, check_number_option, load_runs, save_json
 from spectral.fan import FAN
-from _common import check_int, check_number, load_runs, save_json  # noqa: E402  (examples/ is on sys.path)
 
 
 def _sawtooth_sum(t):
@@ -240,11 +240,11 @@ def parse_args(argv=None):
     # --hidden >= 2: the MLP's width is searched in [2, 2 * hidden); --n-test >= 3: points in and out of domain
     for name, low in (("seeds", 1), ("steps", 1), ("hidden", 2), ("layers", 1), ("batch_size", 1), ("n_train", 1),
                       ("n_test", 3), ("threads", 1)):
-        check_int(p, args, name, low)
+        check_int_option(p, args, name, low)
     if not 0 < args.p_ratio < 0.5:
         p.error(f"--p-ratio must lie in the open interval (0, 0.5), got {args.p_ratio}")
-    check_number(p, args, "lr")
-    check_number(p, args, "weight_decay", allow_zero=True)
+    check_number_option(p, args, "lr")
+    check_number_option(p, args, "weight_decay", min_open=False)
     if args.out.exists() and not args.out.is_dir():
         p.error(f"--out must be a folder, got the file {args.out}")
     return args

@@ -45,14 +45,6 @@ import json
 from pathlib import Path
 
 import torch
-from _common import (  # examples/ is on sys.path
-    check_int,
-    check_modes,
-    check_number,
-    check_resume,
-    record_run,
-    run_options,
-)
 from torch import nn
 from tqdm import tqdm
 
@@ -61,11 +53,22 @@ from operators.checkpoint import atomic_write_text
 from operators.datasets import cached
 from operators.datasets.shallow_water import SOLVER_VERSION, make_solver, shallow_water_rollouts, shallow_water_step
 from operators.evaluation import relative_errors, rollout
+from operators.experiments import (
+    apply_defaults,
+    check_int_option,
+    check_modes_option,
+    check_number_option,
+    check_resume,
+    record_run,
+    run_options,
+)
 from operators.fno import FNO
 from operators.sfno import SFNO
 from operators.training import Trainer
 
 GRAVITY = 9.80616  # m / s^2, as in the solver
+FULL = dict(n_train=32, train_steps=24, n_test=16, hidden=32, epochs=40, batch_size=16)
+QUICK = dict(n_train=8, train_steps=12, n_test=4, hidden=16, epochs=10, batch_size=8)
 
 
 def balanced_initial_state(solver, generator: torch.Generator, wind: float = 30.0) -> torch.Tensor:
@@ -256,26 +259,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=Path("runs/shallow_water_sfno"),
                    help="output folder (default runs/shallow_water_sfno): data cache in <out>/data; checkpoints, "
                         "plots and results in <out>/full or <out>/quick")
-    args = p.parse_args(argv)
-    q = args.quick
-    defaults = dict(n_train=8 if q else 32, train_steps=12 if q else 24, n_test=4 if q else 16, hidden=16 if q else 32,
-                    epochs=10 if q else 40, batch_size=8 if q else 16)
-    for key, value in defaults.items():  # only options left unset: an explicit value is kept (and checked)
-        if getattr(args, key) is None:
-            setattr(args, key, value)
-    for key in ("n_train", "train_steps", "n_test", "rollout", "hidden", "layers", "epochs", "batch_size"):
-        check_int(p, args, key)
-    check_int(p, args, "nlat", 4)
-    check_int(p, args, "seed", 0)
-    check_int(p, args, "threads", 0)
-    check_number(p, args, "dt_hours")
-    check_number(p, args, "spinup_hours", allow_zero=True)
-    check_number(p, args, "lr")
+    args = apply_defaults(p, p.parse_args(argv), FULL, QUICK)  # explicit values kept; sizes, --lr, --seed checked
+    for key in ("train_steps", "rollout", "hidden"):
+        check_int_option(p, args, key)
+    check_int_option(p, args, "nlat", 4)
+    check_int_option(p, args, "threads", 0)
+    check_number_option(p, args, "dt_hours")
+    check_number_option(p, args, "spinup_hours", min_open=False)
     lat, lon = args.fno_modes
     if min(lat, lon) < 1:
         p.error(f"--fno-modes must be >= 1, got {lat} {lon}")
-    check_modes(p, lat, {args.nlat: "--nlat"}, name="--fno-modes (latitude)")
-    check_modes(p, lon, {2 * args.nlat: "nlon = 2 --nlat"}, name="--fno-modes (longitude)")
+    check_modes_option(p, lat, {args.nlat: "--nlat"}, name="--fno-modes (latitude)")
+    check_modes_option(p, lon, {2 * args.nlat: "nlon = 2 --nlat"}, name="--fno-modes (longitude)")
     check_resume(p, run_dir(args), run_options(args), args.resume)
     return args
 

@@ -42,20 +42,21 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
-from _common import (  # noqa: E402  (examples/ is on sys.path)
-    HARMLESS_OPTIONS,
-    check_int,
-    check_modes,
-    check_number,
-    check_resume,
-    record_run,
-    run_options,
-)
 
 from operators.checkpoint import atomic_save, atomic_write_text  # noqa: E402
 from operators.datasets.darcy import darcy  # noqa: E402
 from operators.datasets.navier_stokes import navier_stokes  # noqa: E402
 from operators.error_spectrum import error_spectrum, fraction_above, plot_error_spectra  # noqa: E402
+from operators.experiments import (  # noqa: E402
+    HARMLESS_OPTIONS,
+    apply_defaults,
+    check_int_option,
+    check_modes_option,
+    check_number_option,
+    check_resume,
+    record_run,
+    run_options,
+)
 from operators.fno import FNO  # noqa: E402
 from operators.losses import LpLoss  # noqa: E402
 from operators.specboost import SpecBoost  # noqa: E402
@@ -65,6 +66,8 @@ PROBLEMS = ("navier-stokes", "darcy")
 RESOLUTION = 32  # training grid per side
 # --quick changes the data (solver grid, final time), so it is recorded; the rest of these do not
 HARMLESS = HARMLESS_OPTIONS - {"quick"}
+FULL = dict(n_train=500, n_test=100, n_data=600, epochs=60, width=20, modes=8)
+QUICK = dict(n_train=100, n_test=20, n_data=120, epochs=40, width=12, modes=6)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -117,26 +120,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--resume", action="store_true",
                    help="continue from the checkpoints under <out>/<problem>; refuses options other than those "
                         "recorded in its args.json")
-    args = p.parse_args(argv)
-    q = args.quick
-    defaults = dict(n_train=100 if q else 500, n_test=20 if q else 100, n_data=120 if q else 600,
-                    epochs=40 if q else 60, width=12 if q else 20, modes=6 if q else 8)
-    for key, value in defaults.items():  # only options left unset: an explicit value is kept (and checked)
-        if getattr(args, key) is None:
-            setattr(args, key, value)
+    args = apply_defaults(p, p.parse_args(argv), FULL, QUICK)  # explicit values kept; sizes, --lr, --seed checked
     args.stage2_modes = args.modes if args.stage2_modes is None else args.stage2_modes
     args.stage2_width = args.width if args.stage2_width is None else args.stage2_width
-    sizes = ("n_train", "n_test", "n_data", "width", "modes", "stage2_modes", "stage2_width", "layers", "batch_size")
-    for key in sizes:
-        check_int(p, args, key)
-    check_int(p, args, "epochs", 2)
-    check_int(p, args, "seed", 0)
+    for key in ("n_data", "stage2_modes", "stage2_width"):
+        check_int_option(p, args, key)
+    check_int_option(p, args, "epochs", 2)
     if args.threads is not None:
-        check_int(p, args, "threads", 0)
-    check_number(p, args, "lr")
-    check_number(p, args, "viscosity")
-    check_modes(p, args.modes, {RESOLUTION: "the training grid"})
-    check_modes(p, args.stage2_modes, {RESOLUTION: "the training grid"}, name="--stage2-modes")
+        check_int_option(p, args, "threads", 0)
+    check_number_option(p, args, "viscosity")
+    check_modes_option(p, args.modes, {RESOLUTION: "the training grid"})
+    check_modes_option(p, args.stage2_modes, {RESOLUTION: "the training grid"}, name="--stage2-modes")
     if args.n_train + args.n_test > args.n_data:
         p.error(f"--n-train + --n-test must not exceed --n-data={args.n_data}, got {args.n_train} + {args.n_test}")
     args.stage1_epochs = args.epochs // 2 if args.stage1_epochs is None else args.stage1_epochs

@@ -2,15 +2,8 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 import torch
-
-# The examples import their shared helpers as ``from _common import ...`` (a script's own folder is on
-# sys.path when it runs): give every example test the same path, whichever test file runs first.
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
 
 
 @pytest.fixture

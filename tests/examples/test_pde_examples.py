@@ -14,29 +14,22 @@ import contextlib
 import io
 import json
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
-sys.path.insert(0, str(EXAMPLES_DIR))
+from operators import FNO, Normalized
+from operators.datasets import Normalizer, burgers, darcy, navier_stokes_sequences
+from tests.examples._load import load_example
 
-import burgers_fno  # noqa: E402
-import darcy_fno  # noqa: E402
-import demo  # noqa: E402
-import navier_stokes_fno  # noqa: E402
-import shallow_water_sfno  # noqa: E402
-import specboost  # noqa: E402
-
-from operators.datasets.burgers import burgers  # noqa: E402
-from operators.datasets.darcy import darcy  # noqa: E402
-from operators.datasets.navier_stokes import navier_stokes_sequences  # noqa: E402
-from operators.datasets.normalizer import Normalizer  # noqa: E402
-from operators.fno import FNO  # noqa: E402
-from operators.normalized import Normalized  # noqa: E402
+burgers_fno = load_example("burgers_fno")
+darcy_fno = load_example("darcy_fno")
+demo = load_example("demo")
+navier_stokes_fno = load_example("navier_stokes_fno")
+shallow_water_sfno = load_example("shallow_water_sfno")
+specboost = load_example("specboost")
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TINY = ["--epochs", "2", "--batch-size", "4", "--width", "8", "--layers", "1", "--no-progress"]

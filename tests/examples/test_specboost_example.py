@@ -7,21 +7,16 @@ numpy from the saved models and the cached data.
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
-sys.path.insert(0, str(EXAMPLES_DIR))
+from operators import FNO, SpecBoost
+from operators.datasets import navier_stokes
+from tests.examples._load import load_example
 
-import specboost as example  # noqa: E402
-
-from operators.datasets.navier_stokes import navier_stokes  # noqa: E402
-from operators.fno import FNO  # noqa: E402
-from operators.specboost import SpecBoost  # noqa: E402
+example = load_example("specboost")
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 N_DATA, N_TRAIN, N_TEST, WIDTH, MODES = 12, 8, 4, 4, 3

@@ -298,10 +298,7 @@ def _example_module():
     examples = Path(__file__).resolve().parents[2] / "examples"
     spec = importlib.util.spec_from_file_location("inr_image_example", examples / "inr_image.py")
     module = importlib.util.module_from_spec(spec)
-    # The example imports ``_common`` from its own folder, on sys.path when it runs as a script.
-    with pytest.MonkeyPatch.context() as patch:
-        patch.syspath_prepend(str(examples))
-        spec.loader.exec_module(module)
+    spec.loader.exec_module(module)  # loaded by its path: the example imports only the library
     return module
 
 
