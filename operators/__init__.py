@@ -8,7 +8,8 @@ callbacks, early stopping, loggers and SpecBoost's stage-by-stage fit in :mod:`o
 embedding, domain padding, the Fourier block) in :mod:`operators.layers`, for writing your
 own operators; atomic checkpoint files in :mod:`operators.checkpoint`; :func:`save_model` /
 :func:`load_model` (:mod:`operators.saving`) write a model with its class and config;
-rollouts, per-sample errors, resolution studies and result plots in :mod:`operators.evaluation`.
+rollouts, per-sample errors, resolution studies and result plots in :mod:`operators.evaluation`;
+helpers for command-line experiment scripts (options, run folders, reports) in :mod:`operators.experiments`.
 """
 
 from operators.fno import FNO, FNOConfig
