@@ -12,8 +12,8 @@ the budget, and ``curve``: ``(step, train PSNR, held-out PSNR)`` every ``--every
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -21,10 +21,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
-import inr_image as example  # noqa: E402
+from spectral.inr import FKAN, FKAN_ACTIVATIONS, SIREN
 
-from spectral.inr import FKAN, FKAN_ACTIVATIONS, SIREN  # noqa: E402
+
+def _load_example(name: str):
+    """``examples/<name>.py`` as a module, loaded by its path (the examples are scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "examples" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+example = _load_example("inr_image")
 
 BUDGET = 132609  # SIREN(2, 1, hidden_features=256, n_layers=3)
 
