@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from spectral.checks import check_choice
-from spectral.fft import FFT_NORMS, FFTNorm, compute_dtype, empty_batch, fft_precision, rfft
+from spectral.fft import FFT_NORMS, FFTNorm, compute_dtype, empty_batch, fft_precision
 from spectral.mixers._common import apply_mask, check_mask, check_sequence
 
 __all__ = ["fnet_mix", "FNetMixer"]
@@ -21,22 +21,58 @@ def fnet_mix(x: torch.Tensor, *, norm: FFTNorm = "ortho") -> torch.Tensor:
 
     The bins ``d > D/2`` are read from the Hermitian symmetry of a real input's 2-D
     spectrum, ``Z[t, d] = conj(Z[-t, D - d])``, so the full complex 2-D transform is
-    never formed.
+    never formed. The map is ``s C x`` with ``C[k, l; t, d] = cos(2 pi (k t / N + l d / D))``
+    symmetric, so it is its own adjoint: the backward is the same mix of the output
+    gradient, and nothing is kept from the forward (no spectrum is saved).
 
     Shape
     -----
     x: (B, N, D) real -> (B, N, D) real (same dtype; half precision runs in float32)
     """
-    d = x.shape[-1]
     if x.shape[0] == 0:  # FFT backends reject an empty batch
         return empty_batch(x, x.shape)
     with fft_precision(x):
-        z = rfft(x.to(compute_dtype(x.dtype)), dim=-1, norm=norm)  # (B, N, F) complex
-        r = torch.fft.fft(z, dim=-2, norm=norm).real  # (B, N, F) real
-        if d > r.shape[-1]:
-            r_neg_t = torch.roll(torch.flip(r, dims=[-2]), 1, dims=-2)  # r[:, (-t) mod N, :]
-            r = torch.cat([r, r_neg_t[..., 1 : d - r.shape[-1] + 1].flip(-1)], dim=-1)  # (B, N, D)
+        r = _FNetMix.apply(x.to(compute_dtype(x.dtype)), norm)
     return r.to(x.dtype)
+
+
+# Spectrum elements transformed at once: batch chunks bound the complex temporaries (8 MiB at complex64).
+_CHUNK_ELEMENTS = 2**20
+
+
+def _fnet_forward(x: torch.Tensor, norm: str) -> torch.Tensor:
+    """``Re(FFT_N(FFT_D(x)))`` written straight into the ``(B, N, D)`` output, a few samples at a time.
+
+    The complex ``(b, N, F)`` spectra exist for one batch chunk at a time, so the
+    temporaries stay near ``_CHUNK_ELEMENTS`` instead of twice the size of ``x``.
+    """
+    b, n, d = x.shape
+    f, e = d // 2 + 1, d - (d // 2 + 1)
+    out = x.new_empty(b, n, d)
+    step = max(1, _CHUNK_ELEMENTS // max(n * f, 1))
+    for i in range(0, b, step):
+        z = torch.fft.fft(torch.fft.rfft(x[i : i + step], dim=-1, norm=norm), dim=-2, norm=norm)  # (b, N, F)
+        r, o = z.real, out[i : i + step]
+        o[..., :f].copy_(r)
+        if e > 0:  # bins d >= F: Z[t, d] = conj(Z[-t, D - d]), real part r[(-t) mod N, D - d]
+            o[:, 0, f:].copy_(r[:, 0, 1 : e + 1].flip(-1))
+            if n > 1:
+                o[:, 1:, f:].copy_(r[:, 1:, 1 : e + 1].flip(-2, -1))
+        del z, r
+    return out
+
+
+class _FNetMix(torch.autograd.Function):
+    """:func:`fnet_mix` on the compute dtype; self-adjoint, so its backward is itself (exact at every order)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, norm: str) -> torch.Tensor:
+        ctx.norm = norm
+        return _fnet_forward(x, norm)
+
+    @staticmethod
+    def backward(ctx, g: torch.Tensor):
+        return _FNetMix.apply(g, ctx.norm), None
 
 
 class FNetMixer(nn.Module):
