@@ -237,6 +237,11 @@ class _RfftAdjoint(torch.autograd.Function):
         return _RFFT.apply(gg, n, dim, norm), None, None, None, None
 
 
+# Spectrum elements transformed at once by _FFTConv: batch chunks bound its complex temporaries
+# (8 MiB at complex64) instead of holding the (B, D, F) spectra of the whole batch.
+_CHUNK_ELEMENTS = 2**20
+
+
 class _FFTConv(torch.autograd.Function):
     """``y = irfft(rfft(x, n=P) * w, n=P)[:, :N]`` with a hand-written backward.
 
@@ -244,18 +249,20 @@ class _FFTConv(torch.autograd.Function):
     correlation: :class:`_FFTConv` with ``conj(w)``) and ``gw_k = c_k / P sum_b conj(X_bk) G_bk``
     (``c_k = 2``, or 1 at DC and Nyquist whose imaginary parts the real inverse ignores).
     Compared with autograd through ``rfft``/``irfft`` this skips the full complex FFT that
-    the ``rfft`` backward runs and works in place on the spectra; the spectrum of ``x`` is
-    kept only when ``w`` needs a gradient. The transforms run on the ``(B, D, N)`` view,
-    where the token axis is contiguous in memory, and the zero padding to ``P`` happens
-    inside the FFT.
+    the ``rfft`` backward runs and works in place on the spectra. No spectrum is kept for
+    backward: when ``w`` needs a gradient, ``x`` itself is saved (it is alive anyway) and
+    ``X`` is recomputed there. Forward and backward run a few samples at a time
+    (``_CHUNK_ELEMENTS``), so the complex temporaries stay small whatever ``B``. The
+    transforms run on the ``(B, D, N)`` view, where the token axis is contiguous in
+    memory, and the zero padding to ``P`` happens inside the FFT.
 
     ``spec`` is None, or ``X = rfft(x, n=P)`` already computed by :class:`_RFFT` (in the
-    graph of ``x``): then the backward of ``gw`` is differentiable in ``x`` through it.
-    The whole gradient of ``x`` is returned through the ``x`` input (none through
-    ``spec``), so first-order cost and memory are those of the plain Function. Called
-    without ``spec`` while ``x`` and ``w`` both need gradients, it keeps ``x`` as well. Under
-    ``create_graph=True`` (grad mode on inside backward) the gradients are built from
-    :class:`_RFFT` and :class:`_FFTConv` themselves, so they are exact at every order.
+    graph of ``x``; the correlation in :func:`_fft_conv_backward_differentiable` passes
+    one), kept when ``w`` needs a gradient. The whole gradient of ``x`` is returned through
+    the ``x`` input (none through ``spec``). Under ``create_graph=True`` (grad mode on
+    inside backward) the gradients are built from :class:`_RFFT` (recomputing ``X`` from
+    the saved ``x`` in its graph) and :class:`_FFTConv` themselves, so they are exact at
+    every order.
     """
 
     @staticmethod
@@ -263,19 +270,18 @@ class _FFTConv(torch.autograd.Function):
         b, n, d = x.shape
         ctx.p = p
         given = spec is not None
-        if not given:
-            spec = torch.fft.rfft(x.transpose(1, 2), n=p, dim=-1)  # (B, D, F) complex
-        # Without a spectrum in x's graph, keep x itself for an exact d(dL/dw)/dx (fft_conv passes one).
-        keep_x = not given and x.requires_grad and w.requires_grad
-        ctx.save_for_backward(spec if w.requires_grad else None, w, x if keep_x else None)
-        prod = spec * w.t() if (w.requires_grad or given) else spec.mul_(w.t())
+        ctx.save_for_backward(spec if given and w.requires_grad else None, w, x if not given and w.requires_grad else None)
+        wt = w.t()  # (D, F)
         out = torch.empty_strided(
             (b, n, d), (n * d, 1, n), dtype=x.dtype, device=x.device
         )  # (B, N, D), stored as (B, D, N)
-        if p == n:
-            torch.fft.irfft(prod, n=p, dim=-1, out=out.transpose(1, 2))
-        else:
-            out.transpose(1, 2).copy_(torch.fft.irfft(prod, n=p, dim=-1).narrow(-1, 0, n))
+        step = max(1, _CHUNK_ELEMENTS // max(d * wt.shape[-1], 1))
+        for i in range(0, b, step):
+            if given:
+                prod = spec[i : i + step] * wt  # spec is in the graph: not overwritten
+            else:
+                prod = torch.fft.rfft(x[i : i + step].transpose(1, 2), n=p, dim=-1).mul_(wt)  # (b, D, F)
+            _irfft_into(prod, p, out[i : i + step].transpose(1, 2))
         return out
 
     @staticmethod
@@ -285,19 +291,36 @@ class _FFTConv(torch.autograd.Function):
             if x is not None:  # the spectrum of x again, this time in x's graph
                 spec = _RFFT.apply(x.transpose(1, 2), ctx.p, -1, "backward")
             return _fft_conv_backward_differentiable(ctx, g, spec, w)
-        p, n = ctx.p, g.shape[1]
-        g_spec = torch.fft.rfft(g.transpose(1, 2), n=p, dim=-1)  # (B, D, F) complex
-        gw = None
-        if ctx.needs_input_grad[2]:
-            gw = spec[0].conj() * g_spec[0]  # (D, F): sum_b conj(X) G, one batch slice at a time
-            for i in range(1, spec.shape[0]):
-                gw.addcmul_(spec[i].conj(), g_spec[i])
+        p, (b, n, d) = ctx.p, g.shape
+        need_gx, need_gw = ctx.needs_input_grad[0], ctx.needs_input_grad[2]
+        wt_conj = w.t().conj()  # (D, F)
+        gx = torch.empty_strided((b, n, d), (n * d, 1, n), dtype=g.dtype, device=g.device) if need_gx else None
+        gw = torch.zeros(wt_conj.shape, dtype=w.dtype, device=w.device) if need_gw else None  # (D, F): sum_b conj(X) G
+        step = max(1, _CHUNK_ELEMENTS // max(d * wt_conj.shape[-1], 1))
+        for i in range(0, b, step):
+            g_spec = torch.fft.rfft(g[i : i + step].transpose(1, 2), n=p, dim=-1)  # (b, D, F) complex
+            if need_gw:
+                if spec is not None:
+                    x_spec = spec[i : i + step]
+                else:
+                    x_spec = torch.fft.rfft(x[i : i + step].transpose(1, 2), n=p, dim=-1)
+                for j in range(g_spec.shape[0]):  # one batch slice at a time
+                    gw.addcmul_(x_spec[j].conj(), g_spec[j])
+                del x_spec
+            if need_gx:
+                _irfft_into(g_spec.mul_(wt_conj), p, gx[i : i + step].transpose(1, 2))
+        if need_gw:
             scale = rfft_bin_weights(w.shape[0], p, dc=1.0 / p, nyquist=1.0 / p, rest=2.0 / p, like=gw)
             gw = real_edge_bins(gw.mul_(scale).t(), p, dim=0)  # (F, D)
-        gx = None
-        if ctx.needs_input_grad[0]:
-            gx = torch.fft.irfft(g_spec.mul_(w.t().conj()), n=p, dim=-1).narrow(-1, 0, n).transpose(1, 2)
         return gx, None, gw, None
+
+
+def _irfft_into(spec: torch.Tensor, p: int, out: torch.Tensor) -> None:
+    """Write the first ``out.shape[-1]`` samples of ``irfft(spec, n=p)`` into ``out`` (contiguous)."""
+    if p == out.shape[-1]:
+        torch.fft.irfft(spec, n=p, dim=-1, out=out)
+    else:
+        out.copy_(torch.fft.irfft(spec, n=p, dim=-1).narrow(-1, 0, out.shape[-1]))
 
 
 def _fft_conv_backward_differentiable(ctx, g: torch.Tensor, spec: torch.Tensor | None, w: torch.Tensor):

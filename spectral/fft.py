@@ -421,7 +421,5 @@ def fft_conv(x: torch.Tensor, w: torch.Tensor, p: int) -> torch.Tensor:
     w = w.to(torch.promote_types(x.dtype, torch.complex64))
     if x.numel() == 0:  # an empty batch: FFT backends reject it
         return empty_batch(x, x.shape, [w])
-    spec = None
-    if torch.is_grad_enabled() and x.requires_grad and w.requires_grad:  # the spectrum in x's graph: exact
-        spec = _RFFT.apply(x.transpose(1, 2), p, -1, "backward")  # d(dL/dw)/dx; (B, D, F) complex
-    return _FFTConv.apply(x, spec, w, p)
+    # no spectrum is kept for backward: x is saved and its spectrum recomputed there
+    return _FFTConv.apply(x, None, w, p)
