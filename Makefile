@@ -1,4 +1,4 @@
-# make demo | make test | make test-interop | make bench | make gpu-check
+# make demo | make test | make test-interop | make bench | make gpu-check | make docs
 # Each target creates .venv (python3 -m venv + pip) on first use and reuses it afterwards.
 PYTHON ?= python3
 VENV := .venv
@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-interop bench gpu-check clean
+.PHONY: demo test test-interop bench gpu-check docs clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -34,5 +34,9 @@ gpu-check: $(VENV)/.stamp-bench $(VENV)/.stamp-dev
 	$(PY) -m pytest -m gpu -q --junitxml=runs/gpu-tests.xml
 	$(PY) -m benchmarks all --device cuda --quick --json runs/bench-cuda.json
 
+# The API reference as static HTML in docs/_build/html, offline, warnings as errors
+docs: $(VENV)/.stamp-docs
+	$(VENV)/bin/sphinx-build -W --keep-going -b html docs docs/_build/html
+
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache docs/_build docs/api

@@ -12,7 +12,7 @@ up to ``mean(|u|^2)`` exactly.
 
 Error spectra (:func:`error_spectrum`): where an operator's error sits in wavenumber.
 For predictions ``p_i`` and targets ``y_i`` (``i = 1..n``) with error ``e_i = p_i - y_i``
-and shell ``s`` the integer wavenumber vectors with ``round(|k|) = s``:
+and shell ``s`` the integer wavenumber vectors with ``round(|k|) = s``::
 
     E(s) = sum_i sum_c sum_{round(|k|)=s} |ê_{i,c}(k)|^2  /  sum_i sum_c mean_x |y_{i,c}(x)|^2.
 

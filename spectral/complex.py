@@ -6,7 +6,7 @@ Legend: ``B`` batch, ``C`` channels (``Cin`` in, ``Cout`` out), ``K`` kept modes
 Complex weights are stored as real tensors with a trailing axis of 2 (real,
 imaginary) and viewed as complex in ``forward``: ``module.double()`` and
 ``module.to(dtype)`` then keep the imaginary part (they silently drop it from
-complex ``Parameter``s).
+complex ``Parameter`` objects).
 """
 
 from __future__ import annotations

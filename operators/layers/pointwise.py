@@ -161,7 +161,7 @@ class ChannelLinear(nn.Module):
     def forward(
         self, x: torch.Tensor, residual: torch.Tensor | None = None, *, activation: Activation | None = None
     ) -> torch.Tensor:
-        """``W act(x) + b``, plus ``residual`` (B, Cout, *grid) when given, fused into the matmul."""
+        """``W act(x) + b``, plus ``residual`` ``(B, Cout, *grid)`` when given, fused into the matmul."""
         check_channels(type(self).__name__, x, self.in_channels, self.weight)
         return channel_linear(x, self.weight, self.bias, residual=residual, activation=activation)
 
