@@ -55,16 +55,20 @@ def rfft_bin_weights(
 def real_edge_bins(y: torch.Tensor, n: int, dim: int) -> torch.Tensor:
     """New tensor with the imaginary parts of the DC and (even ``n``) Nyquist rfft bins zeroed.
 
-    The Hermitian clean-up before every inverse real FFT: built with ``torch.complex`` (no
-    in-place writes on views), so the result does not depend on whether the inverse FFT
-    backend ignores those parts (cuFFT need not), and their gradient is zero.
+    The Hermitian clean-up before every inverse real FFT: one multiply of the ``(..., 2)``
+    real view by a constant 0/1 mask (no in-place writes on views), so the result does not
+    depend on whether the inverse FFT backend ignores those parts (cuFFT need not), their
+    gradient is zero, and autograd keeps only the mask (``torch.complex`` would keep both
+    parts of ``y``).
 
     Shape
     -----
     y: (..., F, ...) complex along ``dim`` -> same
     """
-    keep = rfft_bin_weights(y.shape[dim], n, dc=0.0, nyquist=0.0, rest=1.0, like=y, dim=dim)
-    return torch.complex(y.real, y.imag * keep)
+    dim = dim % y.ndim
+    keep = rfft_bin_weights(y.shape[dim], n, dc=0.0, nyquist=0.0, rest=1.0, like=y, dim=dim)  # imaginary parts
+    keep = torch.stack([torch.ones_like(keep), keep], dim=-1)  # (..., F, ..., 2): real parts kept
+    return torch.view_as_complex((torch.view_as_real(y.resolve_conj()) * keep).contiguous())
 
 
 def keep_two_sided(y: torch.Tensor, m: int, dim: int) -> torch.Tensor:
@@ -237,9 +241,18 @@ class _RfftAdjoint(torch.autograd.Function):
         return _RFFT.apply(gg, n, dim, norm), None, None, None, None
 
 
-# Spectrum elements transformed at once by _FFTConv: batch chunks bound its complex temporaries
-# (8 MiB at complex64) instead of holding the (B, D, F) spectra of the whole batch.
-_CHUNK_ELEMENTS = 2**20
+# Spectrum elements transformed at once by _FFTConv: chunks of samples and channels bound its complex
+# temporaries (4 MiB at complex64) instead of holding the (B, D, F) spectra of the whole batch.
+_CHUNK_ELEMENTS = 2**19
+
+
+def _chunks(b: int, d: int, f: int) -> list[tuple[slice, slice]]:
+    """(batch, channel) slices covering ``(B, D)`` whose spectra hold about ``_CHUNK_ELEMENTS`` each."""
+    rows = max(1, _CHUNK_ELEMENTS // max(f, 1))
+    if rows >= d:
+        step = rows // d
+        return [(slice(i, i + step), slice(0, d)) for i in range(0, b, step)]
+    return [(slice(i, i + 1), slice(j, j + rows)) for i in range(b) for j in range(0, d, rows)]
 
 
 class _FFTConv(torch.autograd.Function):
@@ -275,13 +288,13 @@ class _FFTConv(torch.autograd.Function):
         out = torch.empty_strided(
             (b, n, d), (n * d, 1, n), dtype=x.dtype, device=x.device
         )  # (B, N, D), stored as (B, D, N)
-        step = max(1, _CHUNK_ELEMENTS // max(d * wt.shape[-1], 1))
-        for i in range(0, b, step):
+        for bs, cs in _chunks(b, d, wt.shape[-1]):
             if given:
-                prod = spec[i : i + step] * wt  # spec is in the graph: not overwritten
+                prod = spec[bs, cs] * wt[cs]  # spec is in the graph: not overwritten
             else:
-                prod = torch.fft.rfft(x[i : i + step].transpose(1, 2), n=p, dim=-1).mul_(wt)  # (b, D, F)
-            _irfft_into(prod, p, out[i : i + step].transpose(1, 2))
+                prod = torch.fft.rfft(x[bs, :, cs].transpose(1, 2), n=p, dim=-1).mul_(wt[cs])  # (b, c, F)
+            _irfft_into(prod, p, out[bs, :, cs].transpose(1, 2))
+            del prod
         return out
 
     @staticmethod
@@ -296,19 +309,19 @@ class _FFTConv(torch.autograd.Function):
         wt_conj = w.t().conj()  # (D, F)
         gx = torch.empty_strided((b, n, d), (n * d, 1, n), dtype=g.dtype, device=g.device) if need_gx else None
         gw = torch.zeros(wt_conj.shape, dtype=w.dtype, device=w.device) if need_gw else None  # (D, F): sum_b conj(X) G
-        step = max(1, _CHUNK_ELEMENTS // max(d * wt_conj.shape[-1], 1))
-        for i in range(0, b, step):
-            g_spec = torch.fft.rfft(g[i : i + step].transpose(1, 2), n=p, dim=-1)  # (b, D, F) complex
+        for bs, cs in _chunks(b, d, wt_conj.shape[-1]):
+            g_spec = torch.fft.rfft(g[bs, :, cs].transpose(1, 2), n=p, dim=-1)  # (b, c, F) complex
             if need_gw:
                 if spec is not None:
-                    x_spec = spec[i : i + step]
+                    x_spec = spec[bs, cs]
                 else:
-                    x_spec = torch.fft.rfft(x[i : i + step].transpose(1, 2), n=p, dim=-1)
+                    x_spec = torch.fft.rfft(x[bs, :, cs].transpose(1, 2), n=p, dim=-1)
                 for j in range(g_spec.shape[0]):  # one batch slice at a time
-                    gw.addcmul_(x_spec[j].conj(), g_spec[j])
+                    gw[cs].addcmul_(x_spec[j].conj(), g_spec[j])
                 del x_spec
             if need_gx:
-                _irfft_into(g_spec.mul_(wt_conj), p, gx[i : i + step].transpose(1, 2))
+                _irfft_into(g_spec.mul_(wt_conj[cs]), p, gx[bs, :, cs].transpose(1, 2))
+            del g_spec
         if need_gw:
             scale = rfft_bin_weights(w.shape[0], p, dc=1.0 / p, nyquist=1.0 / p, rest=2.0 / p, like=gw)
             gw = real_edge_bins(gw.mul_(scale).t(), p, dim=0)  # (F, D)
@@ -316,8 +329,8 @@ class _FFTConv(torch.autograd.Function):
 
 
 def _irfft_into(spec: torch.Tensor, p: int, out: torch.Tensor) -> None:
-    """Write the first ``out.shape[-1]`` samples of ``irfft(spec, n=p)`` into ``out`` (contiguous)."""
-    if p == out.shape[-1]:
+    """Write the first ``out.shape[-1]`` samples of ``irfft(spec, n=p)`` into ``out``."""
+    if p == out.shape[-1] and out.is_contiguous():
         torch.fft.irfft(spec, n=p, dim=-1, out=out)
     else:
         out.copy_(torch.fft.irfft(spec, n=p, dim=-1).narrow(-1, 0, out.shape[-1]))

@@ -38,8 +38,9 @@ def causal_conv(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     p = next_fast_len(n + taps - 1)
     with fft_precision(x):
         xc = x.to(compute_dtype(x.dtype))
-        k_spec = rfft(kernel.narrow(0, 0, taps).to(xc.dtype), n=p, dim=0)  # (F, D) complex
-        y = fft_conv(xc, real_edge_bins(k_spec, p, dim=0), p)  # (B, N, D) real
+        # transformed as (D, taps), where the lag axis is contiguous; fft_conv reads w as (D, F) again
+        k_spec = rfft(kernel.narrow(0, 0, taps).to(xc.dtype).t(), n=p, dim=-1)  # (D, F) complex
+        y = fft_conv(xc, real_edge_bins(k_spec, p, dim=-1).t(), p)  # (B, N, D) real
     return y.to(x.dtype)
 
 
