@@ -13,6 +13,7 @@ import ast
 import ctypes
 import datetime as _dt
 import json
+import math
 import os
 import platform
 import time
@@ -25,7 +26,8 @@ from torch.utils import benchmark as tbench
 
 __all__ = [
     "BenchContext", "Row", "time_median", "one_thread_cpu_ms", "peak_memory_bytes", "compare", "print_table",
-    "ratio_legend", "imported_sources", "default_output_path", "machine_info", "write_json",
+    "ratio_legend", "imported_sources", "default_output_path", "machine_info", "write_json", "check_regressions",
+    "load_rows",
 ]
 
 
@@ -46,6 +48,8 @@ class Row:
 
     ``higher_is_better`` is False for time, memory and errors (the default) and True for
     scores such as accuracy; :attr:`ratio` uses it so that above 1 always means ours is better.
+    ``max_error`` (optional) is the correctness column: the max absolute error of our
+    output against a float64 reference of the same operation.
     """
 
     suite: str
@@ -58,6 +62,7 @@ class Row:
     unit: str = "ms"
     params: dict = field(default_factory=dict)
     higher_is_better: bool = False
+    max_error: float | None = None
 
     @property
     def ratio(self) -> float:
@@ -200,16 +205,20 @@ def print_table(rows: list[Row], title: str = "") -> None:
         print(f"\n== {title} ==")
     mixed = any(r.higher_is_better for r in rows)
     better = ("better",) if mixed else ()
-    header = ("case", "phase", "ours", "baseline", "ours", "baseline", "unit", *better, "ratio")
+    errors = any(r.max_error is not None for r in rows)
+    header = ("case", "phase", "ours", "baseline", "ours", "baseline", "unit", *better, "ratio") + (
+        ("ours err vs f64",) if errors else ()
+    )
     lines = [header] + [
         (r.case, r.phase, r.ours, r.baseline, f"{r.ours_value:.3f}", f"{r.baseline_value:.3f}", r.unit)
         + ((("higher" if r.higher_is_better else "lower"),) if mixed else ())
         + (f"{r.ratio:.2f}x",)
+        + (("" if r.max_error is None else f"{r.max_error:.1e}",) if errors else ())
         for r in rows
     ]
     widths = [max(len(str(line[i])) for line in lines) for i in range(len(header))]
     for j, line in enumerate(lines):
-        print("  ".join(str(v).ljust(w) for v, w in zip(line, widths)))
+        print("  ".join(str(v).ljust(w) for v, w in zip(line, widths)).rstrip())
         if j == 0:
             print("  ".join("-" * w for w in widths))
 
@@ -295,3 +304,78 @@ def write_json(path: str | os.PathLike, payload: dict) -> None:
 def rows_to_dicts(rows: list[Row]) -> list[dict]:
     """Rows as plain dicts (ratio included) for the JSON record."""
     return [dict(asdict(r), ratio=r.ratio) for r in rows]
+
+
+def _row_key(row: dict) -> tuple[str, str, str, str, str]:
+    return (str(row["suite"]), str(row["case"]), str(row["phase"]), str(row["ours"]), str(row["baseline"]))
+
+
+def load_rows(payload: dict) -> dict[tuple[str, str, str, str, str], dict]:
+    """Rows of a results JSON (as :func:`write_json` wrote it) keyed by (suite, case, phase, ours, baseline).
+
+    Raises
+    ------
+    ValueError
+        If ``payload`` is not a results record (no ``suites`` list of ``rows``), or a row lacks a key field.
+    """
+    suites = payload.get("suites") if isinstance(payload, dict) else None
+    if not isinstance(suites, list):
+        raise ValueError("not a benchmark results file: expected an object with a 'suites' list")
+    rows = {}
+    for suite in suites:
+        for row in suite.get("rows", []) if isinstance(suite, dict) else []:
+            try:
+                rows[_row_key(row)] = row
+            except (KeyError, TypeError) as err:
+                raise ValueError(f"a row of suite {suite.get('suite')!r} lacks {err}") from err
+    return rows
+
+
+def check_regressions(current: dict, baseline: dict, tolerance: float = 0.10) -> dict[str, list]:
+    """Compare the ratios of ``current`` with the same rows of ``baseline`` (both results records).
+
+    Every ratio reads "above 1, ours is better", so a row regresses when its ratio falls
+    below ``(1 - tolerance)`` times the baseline's. Rows match on (suite, case, phase,
+    ours, baseline); only suites present in ``current`` are compared, so a one-suite run
+    checks against an ``all`` file. Rows with a non-finite ratio on either side are not
+    compared.
+
+    Parameters
+    ----------
+    current, baseline : dict
+        Results records (``{"suites": [{"suite": ..., "rows": [...]}, ...]}``).
+    tolerance : float
+        Allowed relative fall of a ratio, in ``[0, 1)`` (default 10%).
+
+    Returns
+    -------
+    dict
+        ``regressions``: ``(key, baseline_ratio, current_ratio)`` for each regressed row;
+        ``new``: keys only in ``current``; ``missing``: keys of the run suites only in
+        ``baseline``; ``compared``: the number of rows compared.
+
+    Raises
+    ------
+    ValueError
+        A tolerance outside ``[0, 1)`` or a payload that is not a results record.
+    """
+    if not (isinstance(tolerance, (int, float)) and 0 <= tolerance < 1):
+        raise ValueError(f"tolerance must be in [0, 1), got {tolerance!r}")
+    now, before = load_rows(current), load_rows(baseline)
+    suites = {key[0] for key in now} | {str(s.get("suite")) for s in current["suites"] if isinstance(s, dict)}
+    regressions, compared = [], 0
+    for key, row in now.items():
+        if key not in before:
+            continue
+        old, new = float(before[key].get("ratio", float("nan"))), float(row.get("ratio", float("nan")))
+        if not (math.isfinite(old) and math.isfinite(new)):
+            continue
+        compared += 1
+        if new < (1 - tolerance) * old:
+            regressions.append((key, old, new))
+    return {
+        "regressions": regressions,
+        "new": sorted(k for k in now if k not in before),
+        "missing": sorted(k for k in before if k[0] in suites and k not in now),
+        "compared": compared,
+    }

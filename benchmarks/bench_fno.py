@@ -15,13 +15,25 @@ time, which a machine shared with other jobs distorts far less than wall time) a
 CUDA allocator growth on GPU; on CPU both the resident-set growth and the peak of live
 tensor memory from the torch profiler's memory timeline. Outputs of ours and the plain reference
 are checked to agree before timing.
+
+Each conv case also times the limit (baseline "irreducible", same process and shapes,
+fwd and fwd+bwd): :class:`benchmarks._limit.IrreducibleConv` with our layer's weights
+(rfft of every row, a full-length FFT of only the kept columns, the batched matmul, the
+zero-filled inverses, torch's own backward); its ratio is irreducible / ours (1 = at the
+limit, issue 20's target is at least 1 / 1.2 = 0.83x), also in one thread's process CPU
+time on CPU. Every conv row carries the
+correctness column: the max absolute error of our float32 output against the same
+convolution in float64 with plain ``torch.fft`` (:func:`conv_error`).
 """
 
 from __future__ import annotations
 
 import torch
 
+__all__ = ["CASES", "QUICK_CASES", "PlainSpectralConv2d", "conv_error", "run"]
+
 from benchmarks._harness import BenchContext, Row, compare, one_thread_cpu_ms, peak_memory_bytes
+from benchmarks._limit import IrreducibleConv, irreducible_conv, max_error_vs_float64
 from operators.fno import FNO
 from operators.spectral_conv import SpectralConv
 
@@ -62,6 +74,23 @@ class PlainSpectralConv2d(torch.nn.Module):
         return torch.fft.irfft2(out, s=(h, w), norm="forward") + self.bias.reshape(1, -1, 1, 1)
 
 
+def conv_error(conv: SpectralConv, x: torch.Tensor) -> float:
+    """Max absolute error of ``conv(x)`` against the same dense real-data convolution in float64.
+
+    The reference is :func:`benchmarks._limit.irreducible_conv` (plain ``torch.fft``) on
+    float64 copies of ``x``, the weights and the bias.
+    """
+    with torch.no_grad():
+        ours = conv(x)
+    bias = torch.zeros(conv.out_channels) if conv.bias is None else conv.bias
+
+    def reference(x64, w64, b64):
+        out = irreducible_conv(x64, torch.view_as_complex(w64.contiguous()), conv.n_modes)
+        return out + b64.reshape(1, -1, *([1] * (x64.ndim - 2)))
+
+    return max_error_vs_float64(ours, reference, x, conv.weight, bias.to(x.device))
+
+
 def _fwd(module, x):
     def step():
         with torch.no_grad():
@@ -90,13 +119,25 @@ def _conv_rows(ctx: BenchContext, b: int, c: int, n: int) -> list[Row]:
     case = f"conv-B{b}-C{c}-{n}x{n}"
     params = {"B": b, "C": c, "grid": (n, n), "ours_n_modes": OUR_MODES, "ours_kept": 17 * 9,
               "neuralop_n_modes": THEIR_MODES, "neuralop_kept": 16 * 9, "dtype": "float32"}
+    limit = IrreducibleConv(ours).to(ctx.device)
     rows = []
     for phase, make in (("fwd", _fwd), ("fwd+bwd", _fwd_bwd)):
         rows.append(compare("fno", case, phase, ("ours", make(ours, x)), ("neuralop-2.0.0", make(theirs, x)), ctx, params))
         rows.append(compare("fno", case, phase, ("ours", make(ours, x)), ("plain-torch", make(plain, x)), ctx, params))
+        rows.append(compare("fno", case, phase, ("ours", make(ours, x)), ("irreducible", make(limit, x)), ctx, params))
+    error = conv_error(ours, x)
+    for row in rows:
+        row.max_error = error
     if ctx.device.type == "cpu":
         cpu = _one_thread_cpu(_fwd_bwd(ours, x), _fwd_bwd(theirs, x), rounds=2 if ctx.quick else 4)
         rows.append(Row("fno", case, "fwd+bwd-1-thread-cpu", "ours", "neuralop-2.0.0", cpu[0], cpu[1], "ms", params))
+        # the limit in one thread's process CPU time too (robust to a shared machine)
+        lim = one_thread_cpu_ms({"ours-fwd": _fwd(ours, x), "limit-fwd": _fwd(limit, x),
+                                 "ours-fwd+bwd": _fwd_bwd(ours, x), "limit-fwd+bwd": _fwd_bwd(limit, x)},
+                                rounds=3 if ctx.quick else 6)
+        for phase in ("fwd", "fwd+bwd"):
+            rows.append(Row("fno", case, f"{phase}-1-thread-cpu", "ours", "irreducible", lim[f"ours-{phase}"],
+                            lim[f"limit-{phase}"], "ms", params, max_error=error))
     return rows
 
 
