@@ -14,7 +14,7 @@ from einops import rearrange
 from torch import nn
 
 from spectral.checks import check_choice, check_int, check_real_dtype
-from spectral.fft import FFT_NORMS, FFTNorm, compute_dtype, empty_batch, fft_precision, norm_scale, rfft
+from spectral.fft import FFT_NORMS, FFTNorm, compute_dtype, empty_batch, fft_precision, rfft
 from spectral.mixers._common import apply_mask, check_mask, check_sequence, resample_filter
 
 __all__ = ["fftnet_mix", "FFTNetMixer"]
@@ -132,8 +132,9 @@ def fftnet_mix(
 
     ``context_filter`` maps the mean of the real tokens ``(B, D)`` to real zero-phase
     responses ``(B, h, max_len // 2 + 1)``, resampled to ``N`` (trigonometric
-    interpolation, "wrap"). The mean is read from the DC bin of the spectrum (padded
-    tokens are zero), so it costs no extra pass over ``x``. The filter product and
+    interpolation, "wrap"). The mean is the token sum over the real token count (padded
+    tokens are zero); its backward is a broadcast, where the DC bin's would fill a
+    zero ``(B, F, D)`` spectrum. The filter product and
     modReLU run as one fused step equal to ``spectral.complex.modrelu(X * f, bias)``.
 
     Shape
@@ -147,7 +148,8 @@ def fftnet_mix(
         xc = x.to(compute_dtype(x.dtype))
         spec = rfft(xc, dim=1, norm=norm)  # (B, F, D) complex
         count = n if mask is None else mask.sum(1, keepdim=True).clamp_min(1).to(xc.dtype)
-        filt = context_filter(spec[:, 0].real / (norm_scale(norm, n) * count))  # (B, h, F_L) real
+        # the token sum rather than the DC bin: the bin's backward would scatter into a (B, F, D) zero spectrum
+        filt = context_filter(xc.sum(1) / count)  # (B, h, F_L) real
         heads = filt.shape[1]
         filt = resample_filter(filt.to(xc.dtype), max_len, n, "wrap", dim=-1)  # (B, h, F) real
         spec = rearrange(spec, "b f (h c) -> b f h c", h=heads)
