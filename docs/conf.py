@@ -49,13 +49,15 @@ extensions = [
     "sphinx.ext.autosummary",
     "sphinx.ext.napoleon",
     "sphinx.ext.mathjax",
+    "myst_parser",  # docs/inr_image.md and the README sections the guides include (docs extra)
 ]
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 # No LaTeX on the build machines, so maths goes to MathJax: the HTML is built offline, but the
 # browser fetches MathJax from its CDN when a page with maths is opened (without the network the
 # TeX source is shown as written).
 
 templates_path = ["_templates"]
-exclude_patterns = ["_build", "inr_image.md", "inr_image_sweep.py"]
+exclude_patterns = ["_build", "inr_image_sweep.py"]
 html_theme = "alabaster"
 html_static_path: list[str] = []
 html_title = "spectral-operators"

@@ -17,6 +17,7 @@ import pytest
 __all__: list[str] = []
 
 pytest.importorskip("sphinx", reason="the docs extra (pip install -e '.[docs]') builds the site")
+pytest.importorskip("myst_parser", reason="the docs extra (pip install -e '.[docs]') builds the site")
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,6 +52,19 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     assert result.stderr.strip() == "", result.stderr[-4000:]
     return out
+
+
+GUIDES = {
+    # page under docs/ -> text its built page must hold (a README block or section it includes)
+    "guides/install": "installs the dev extra",
+    "guides/modes": "kept_bins.png",
+    "guides/data": "darcy_train_16.pt",
+    "guides/training": "EarlyStopping",
+    "guides/neuraloperator": "from_neuralop",
+    "guides/mixers": "scaled_dot_product_attention",
+    "guides/results": "examples/shallow_water_sfno.py",
+    "inr_image": "Reproducing SIREN",
+}
 
 
 def test_site_builds_with_index(site: Path) -> None:
@@ -89,3 +103,20 @@ def test_numpydoc_sections_render(site: Path, page: str, sections: tuple[str, ..
         assert f">{section}<" in html, (page, section)
     assert "-----" not in html, f"{page}: a section header was left as plain text"
     assert "<p>*" not in html and "System Message" not in html, page
+
+
+@pytest.mark.parametrize("page", sorted(GUIDES))
+def test_guide_pages_exist_and_are_linked(site: Path, page: str) -> None:
+    index = (site / "index.html").read_text(encoding="utf-8")
+    assert f'href="{page}.html"' in index, f"{page} is not linked from index.html"
+    html = (site / f"{page}.html").read_text(encoding="utf-8")
+    assert GUIDES[page] in html, (page, GUIDES[page])
+    assert "System Message" not in html, page
+
+
+def test_mode_picture_is_in_the_site(site: Path) -> None:
+    html = (site / "guides" / "modes.html").read_text(encoding="utf-8")
+    assert '<img alt="' in html and "_images/kept_bins.png" in html
+    png = site / "_images" / "kept_bins.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert png.read_bytes() == (ROOT / "docs" / "guides" / "kept_bins.png").read_bytes()
