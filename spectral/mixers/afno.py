@@ -87,7 +87,8 @@ def afno_mix(
             spec = spec.narrow(1, 0, k)
         modes = rearrange(spec, "b k d -> b d k")  # (B, D, K): a view of torch's FFT layout
         del spec
-        out = _BlockMLP.apply(modes, *weights, sparsity_threshold)  # (B, D, K) complex
+        # the output gradient reaches the MLP as real_edge_bins' fresh product: reused for dL/dz
+        out = _BlockMLP.apply(modes, *weights, sparsity_threshold, True)  # (B, D, K) complex
         del modes
         # the MLP makes the DC (and Nyquist) bins complex: project them onto the reals (the Hermitian part)
         # rather than rely on the inverse FFT ignoring their imaginary parts, which not every backend does
@@ -108,13 +109,16 @@ class _BlockMLP(torch.autograd.Function):
     are not kept: the backward recomputes them a few samples at a time and
     differentiates that recomputation (with ``create_graph`` when grad mode is on, so
     higher derivatives are exact). Forward and backward run in batch chunks, so their
-    temporaries stay small.
+    temporaries stay small. With ``reuse_grad`` (for callers whose output gradient is a
+    fresh buffer that nothing else reads, as in :func:`afno_mix`) the first-order input
+    gradient is written into the incoming gradient's buffer, chunk by chunk after
+    reading it, instead of a new one.
     """
 
     @staticmethod
-    def forward(ctx, z, w1, b1, w2, b2, sparsity_threshold):
+    def forward(ctx, z, w1, b1, w2, b2, sparsity_threshold, reuse_grad=False):
         ctx.save_for_backward(z, w1, b1, w2, b2)
-        ctx.thr = sparsity_threshold
+        ctx.thr, ctx.reuse_grad = sparsity_threshold, reuse_grad
         out = torch.empty_like(z)
         for i in _batch_chunks(z):
             out[i] = complex_block_mlp(z[i], w1, b1, w2, b2, sparsity_threshold=sparsity_threshold)
@@ -128,20 +132,22 @@ class _BlockMLP(torch.autograd.Function):
             inputs = [t for t, need in zip(saved, needs) if need]
             out = complex_block_mlp(*saved, sparsity_threshold=ctx.thr)
             got = iter(torch.autograd.grad(out, inputs, g, create_graph=True, allow_unused=True))
-            return (*(next(got) if need else None for need in needs), None)
+            return (*(next(got) if need else None for need in needs), None, None)
         z, w1, b1, w2, b2 = saved
         nb, c, e = w1.shape
         dt = z.dtype
         a1, a2 = w1.to(dt).transpose(1, 2), w2.to(dt).transpose(1, 2)  # (nb, e, c), (nb, c, e)
         a1h, a2h = a1.conj().transpose(1, 2), a2.conj().transpose(1, 2)  # (nb, c, e), (nb, e, c)
         bias1, bias2 = b1.to(dt).unsqueeze(-1), b2.to(dt).unsqueeze(-1)
-        gz = torch.empty_like(z) if needs[0] else None
+        g = g.resolve_conj()
+        reuse = ctx.reuse_grad and g.dtype == z.dtype and g.shape == z.shape and _dense(g)
+        gz = (g if reuse else torch.empty_like(z)) if needs[0] else None
         acc = [torch.zeros((nb, c, e), dtype=dt, device=z.device), torch.zeros((nb, e), dtype=dt, device=z.device),
                torch.zeros((nb, e, c), dtype=dt, device=z.device), torch.zeros((nb, c), dtype=dt, device=z.device)]
         for i in _batch_chunks(z):
             zi = z[i]
             zb = zi.reshape(zi.shape[0], nb, c, -1)  # (b, nb, c, Kt)
-            gb = g[i].resolve_conj().reshape(zb.shape)
+            gb = g[i].reshape(zb.shape)
             o = torch.matmul(a1, zb).add_(bias1)  # (b, nb, e, Kt): the forward again
             torch.view_as_real(o).relu_()
             if ctx.thr is not None and ctx.thr > 0:  # soft-shrinkage passes the gradient where |v| > thr
@@ -162,7 +168,17 @@ class _BlockMLP(torch.autograd.Function):
             if needs[0]:
                 gz[i] = torch.matmul(a1h, go).reshape(zi.shape)
         gws = [a.to(w.dtype) if need else None for a, w, need in zip(acc, (w1, b1, w2, b2), needs[1:])]
-        return (gz, *gws, None)
+        return (gz, *gws, None, None)
+
+
+def _dense(t: torch.Tensor) -> bool:
+    """Whether ``t``'s elements fill its storage span exactly once (any dimension order)."""
+    expected = 1
+    for size, stride in sorted(zip(t.shape, t.stride()), key=lambda p: p[1]):
+        if size > 1 and stride != expected:
+            return False
+        expected *= size
+    return True
 
 
 def _batch_chunks(z: torch.Tensor) -> list[tuple[slice, ...]]:
