@@ -68,7 +68,10 @@ def real_edge_bins(y: torch.Tensor, n: int, dim: int) -> torch.Tensor:
     dim = dim % y.ndim
     keep = rfft_bin_weights(y.shape[dim], n, dc=0.0, nyquist=0.0, rest=1.0, like=y, dim=dim)  # imaginary parts
     keep = torch.stack([torch.ones_like(keep), keep], dim=-1)  # (..., F, ..., 2): real parts kept
-    return torch.view_as_complex((torch.view_as_real(y.resolve_conj()) * keep).contiguous())
+    out = torch.view_as_real(y.resolve_conj()) * keep  # in y's layout
+    if out.stride(-1) != 1 or any(st % 2 for st in out.stride()[:-1]):
+        out = out.contiguous()
+    return torch.view_as_complex(out)
 
 
 def keep_two_sided(y: torch.Tensor, m: int, dim: int) -> torch.Tensor:
