@@ -16,7 +16,7 @@ shared machine hits both alike), for 8 initialisation seeds (1 with ``--quick``)
 seed-to-seed spread of one model (standard deviation about 0.002 on a mean of 0.046)
 is larger than the difference between the two, and with 3 seeds either could come out ahead.
 Control: for the first seed a copy of our FNO starts from neuraloperator's initial
-weights (:func:`load_neuralop_weights`), which separates the implementations from the
+weights (:meth:`operators.FNO.from_neuralop`), which separates the implementations from the
 luck of the initial draw.
 Rows: mean test relative L2 over the seeds, and the same-initial-weights control (unit
 ``relL2``, ratio = theirs / ours, above 1: ours is more accurate), at both resolutions;
@@ -107,32 +107,6 @@ def _stats(x: torch.Tensor, y: torch.Tensor):
     return x.mean().item(), x.std().item(), y.mean().item(), y.std().item()
 
 
-def load_neuralop_weights(ours: FNO, theirs: torch.nn.Module, m: int) -> None:
-    """Copy a neuraloperator 2.0.0 FNO's weights into ours (built with ``n_modes=(m, m)``).
-
-    Their spectral weight rows are fftshifted (``-(m-1)..m-1``); ours are in compact
-    order (``0..m-1, -(m-1)..-1``), packed ``(Kt, Cin, Cout, 2)``. With the same weights
-    the two models compute the same function (``tests/operators/test_fno.py``).
-    """
-    from einops import rearrange
-
-    tb = theirs.fno_blocks
-    with torch.no_grad():
-        for i, blk in enumerate(ours.blocks):
-            w = torch.roll(tb.convs[i].weight.tensor.detach(), -(m - 1), dims=2)  # (Cin, Cout, 2m-1, m) complex
-            blk.conv.weight.copy_(rearrange(torch.view_as_real(w), "i o a b c -> (a b) i o c"))
-            blk.conv.bias.copy_(tb.convs[i].bias.reshape(-1))
-            blk.skip.weight.copy_(tb.fno_skips[i].conv.weight[..., 0])
-            blk.mlp_skip.weight.copy_(tb.channel_mlp_skips[i].weight.reshape(-1))
-            for j, layer in enumerate(blk.mlp.layers):
-                layer.weight.copy_(tb.channel_mlp[i].fcs[j].weight[..., 0])
-                layer.bias.copy_(tb.channel_mlp[i].fcs[j].bias)
-        for mine, their in ((ours.lifting, theirs.lifting), (ours.projection, theirs.projection)):
-            for j, layer in enumerate(mine.layers):
-                layer.weight.copy_(their.fcs[j].weight[..., 0])
-                layer.bias.copy_(their.fcs[j].bias)
-
-
 class _Run:
     """One model's optimiser, schedule, data order and clocks (wall and process CPU)."""
 
@@ -199,8 +173,7 @@ def run(ctx: BenchContext) -> list[Row]:
             raise RuntimeError(f"parameter counts differ by more than 5%: ours {n_ours}, neuralop {n_theirs}")
         runs = {"ours": _Run(ours, cfg, seed, stats, ctx.device), "neuralop": _Run(theirs, cfg, seed, stats, ctx.device)}
         if seed == ctx.seed:  # control: ours started from neuralop's initial weights (isolates the initial draw)
-            twin = FNO(1, 1, (m, m), hidden_channels=cfg["hidden"], n_layers=4, device=ctx.device)
-            load_neuralop_weights(twin, theirs, m)
+            twin = FNO.from_neuralop(theirs).to(ctx.device)  # same function, same initial weights
             runs["ours-neuralop-init"] = _Run(twin, cfg, seed, stats, ctx.device)
         for _ in tqdm(range(cfg["epochs"]), desc=f"train seed {seed}", unit="epoch", leave=False):
             for r in runs.values():  # interleaved epochs: load bursts hit both models alike

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks.bench_fno_accuracy import load_neuralop_weights
 from operators.fno import FNO, FNOConfig
 from tests.operators.test_spectral_conv import _band_limited
 
@@ -105,8 +104,8 @@ def test_matches_neuraloperator_fno_with_the_same_weights(generator):
     m = 5
     torch.manual_seed(0)
     theirs = neuralop_models.FNO((2 * m - 1, 2 * m - 2), 2, 1, 8, n_layers=3)
-    ours = FNO(2, 1, (m, m), hidden_channels=8, n_layers=3)
-    load_neuralop_weights(ours, theirs, m)
+    ours = FNO.from_neuralop(theirs)
+    assert ours.n_modes == (m, m)
     x = torch.randn(3, 2, 20, 16, generator=generator)
     torch.testing.assert_close(ours(x), theirs(x), rtol=1e-5, atol=1e-5 * theirs(x).abs().max().item())
 
