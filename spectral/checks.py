@@ -154,8 +154,13 @@ def check_number(
     return out
 
 
-def check_bool(name: str, value: Any) -> bool:
-    """``value`` if it is a bool (numpy bools too); TypeError for ints, strings and None."""
+def check_bool(name: str, value: Any, *, allow_none: bool = False) -> Any:
+    """``value`` if it is a bool (numpy bools too; ``None`` passes with ``allow_none``).
+
+    TypeError for ints, strings, and None unless allowed.
+    """
+    if value is None and allow_none:
+        return None
     if _is_bool(value) and not isinstance(value, torch.Tensor):
         return bool(value)
     raise TypeError(f"{name} must be a bool, got {describe(value)}")

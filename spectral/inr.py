@@ -39,10 +39,6 @@ def _fkan_activation(name: str, z: torch.Tensor, omega_0: float) -> torch.Tensor
     return get_activation(name)(z)
 
 
-def _check_positive(name: str, value: object) -> float:
-    return check_number(name, value, min=0.0, min_open=True)
-
-
 def _check_coords(owner: str, x: object, in_features: int, weight: torch.Tensor) -> None:
     check_tensor(owner, "coordinates", x)
     if x.ndim < 1 or x.shape[-1] != in_features:
@@ -187,7 +183,7 @@ class SIREN(_CoordinateNet):
         super().__init__()
         factory = self._build(in_features, out_features, device, dtype)
         widths = self._uniform_widths(hidden_features, n_layers)
-        self.omega_0 = _check_positive("omega_0", omega_0)
+        self.omega_0 = check_number("omega_0", omega_0, min=0, min_open=True)
         self._build_mlp([self.in_features, *widths], factory)
         self.reset_parameters()
 
@@ -265,7 +261,7 @@ class FourierFeatureINR(_CoordinateNet):
         super().__init__()
         factory = self._build(in_features, out_features, device, dtype)
         self.num_features = check_int("num_features", num_features)
-        self.sigma = _check_positive("sigma", sigma)
+        self.sigma = check_number("sigma", sigma, min=0, min_open=True)
         widths = self._uniform_widths(hidden_features, n_layers)
         self.register_buffer("frequencies", torch.empty(self.num_features, self.in_features, **factory))  # (R, d)
         self._build_mlp([2 * self.num_features, *widths], factory)
@@ -409,7 +405,7 @@ class FKAN(_CoordinateNet):
         sequence = isinstance(hidden_features, Sequence) and not isinstance(hidden_features, str)
         self.hidden_features = self.widths if sequence else self.widths[0]
         self.n_layers = len(self.widths)
-        self.omega_0 = _check_positive("omega_0", omega_0)
+        self.omega_0 = check_number("omega_0", omega_0, min=0, min_open=True)
         self.directions = check_int("directions", directions, allow_none=True)
         if self.directions is not None:
             u = projection_directions(self.in_features, self.directions, **factory)  # (d, D)

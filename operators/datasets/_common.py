@@ -28,11 +28,6 @@ __all__: list[str] = []  # private helpers of operators.datasets
 T = TypeVar("T")
 
 
-def _count(name: str, value: Any, minimum: int = 1) -> int:
-    """An int ``>= minimum`` (numpy integers too) as a Python int."""
-    return check_int(name, value, min=minimum)
-
-
 def _positive(name: str, value: Any, *, allow_zero: bool = False) -> int | float:
     """A finite real ``> 0`` (``>= 0`` with ``allow_zero``), an int kept as an int."""
     out = check_number(name, value, min=0, min_open=not allow_zero)
@@ -43,11 +38,6 @@ def _finite(name: str, value: Any) -> int | float:
     """A finite real of either sign, an int kept as an int."""
     out = check_number(name, value)
     return int(value) if isinstance(value, numbers.Integral) else out
-
-
-def _flag(name: str, value: Any, *, allow_none: bool = False) -> bool | None:
-    """A bool (``None`` passes with ``allow_none``)."""
-    return None if value is None and allow_none else check_bool(name, value)
 
 
 def _all_positive(**values: Any) -> None:
@@ -71,7 +61,7 @@ def _check_resolutions(resolution: int | Sequence[int], name: str = "resolution"
         raise TypeError(f"{name} must be an int or a sequence of ints, got {describe(resolution)}")
     if not values:
         raise ValueError(f"{name} must be an int or a non-empty sequence of ints, got {resolution!r}")
-    values = tuple(_count(name, v, 2) for v in values)
+    values = tuple(check_int(name, v, min=2) for v in values)
     if len(set(values)) != len(values):
         raise ValueError(f"{name} must not repeat a value, got {resolution!r}")
     return values
@@ -100,7 +90,7 @@ def _steps(name: str, duration: float, dt: float, duration_name: str) -> int:
 
 def _quiet(progress: bool | None) -> bool | None:
     """tqdm's ``disable`` for a ``progress`` flag: None lets tqdm hide the bar off a terminal."""
-    return None if _flag("progress", progress, allow_none=True) is None else not progress
+    return None if check_bool("progress", progress, allow_none=True) is None else not progress
 
 
 def _check_field(owner: str, name: str, x: Any, ok: Callable[[tuple[int, ...]], bool], expected: str) -> torch.Tensor:

@@ -52,13 +52,13 @@ from operators.datasets._common import (
     _check_field,
     _all_positive,
     _check_resolutions,
-    _count,
     _positive,
     _quiet,
     _steps,
     _strides,
 )
 from operators.datasets._grf import periodic_grf
+from spectral.checks import check_int
 
 __all__ = ["SOLVER_VERSION", "burgers", "burgers_solve", "etdrk4_coefficients"]
 
@@ -215,17 +215,17 @@ def burgers(
         A non-positive or non-finite size/physical parameter, ``dt`` not dividing
         ``t_final``, or a resolution that does not divide ``solver_resolution``.
     """
-    n = _count("n", n)
+    n = check_int("n", n)
     resolutions = _check_resolutions(resolution)
-    solver_resolution = _count("solver_resolution", solver_resolution, 4)
+    solver_resolution = check_int("solver_resolution", solver_resolution, min=4)
     if solver_resolution % 2:
         raise ValueError(f"solver_resolution must be even, got {solver_resolution}")
     strides = _strides(resolutions, solver_resolution)
     viscosity, t_final, dt = _positive("viscosity", viscosity), _positive("t_final", t_final), _positive("dt", dt)
     steps = _steps("dt", t_final, dt, "t_final")
     _all_positive(grf_alpha=grf_alpha, grf_tau=grf_tau, grf_sigma=grf_sigma)
-    seed = _count("seed", seed, 0)
-    batch_size = _count("batch_size", batch_size)
+    seed = check_int("seed", seed, min=0)
+    batch_size = check_int("batch_size", batch_size)
     params = dict(
         n=n, resolution=resolutions, solver_resolution=solver_resolution, viscosity=viscosity, t_final=t_final,
         dt=dt, grf_alpha=grf_alpha, grf_tau=grf_tau, grf_sigma=grf_sigma, seed=seed, version=SOLVER_VERSION,

@@ -51,13 +51,11 @@ from operators.datasets._common import (
     _by_resolution,
     _all_positive,
     _check_resolutions,
-    _count,
     _finite,
-    _flag,
     _quiet,
 )
 from operators.datasets._grf import neumann_grf
-from spectral.checks import check_choice, describe
+from spectral.checks import check_bool, check_choice, check_int, describe
 
 __all__ = ["SOLVER_VERSION", "FACE_MEANS", "FaceMean", "darcy", "darcy_solve"]
 
@@ -234,15 +232,15 @@ def darcy(
     ``inputs``: ``(n, 1, S, S)`` float32 (``a``), ``targets``: ``(n, 1, S, S)`` float32 (``u``);
     axis -2 is ``x``, axis -1 is ``y``.
     """
-    n = _count("n", n)
+    n = check_int("n", n)
     resolutions = _check_resolutions(resolution)
-    solver_resolution = _count("solver_resolution", solver_resolution, 4)
-    endpoint = _flag("endpoint", endpoint)
+    solver_resolution = check_int("solver_resolution", solver_resolution, min=4)
+    endpoint = check_bool("endpoint", endpoint)
     slices = {s: _grid_indices(s, solver_resolution, endpoint) for s in resolutions}
     _all_positive(a_high=a_high, a_low=a_low, grf_alpha=grf_alpha, grf_tau=grf_tau)
     forcing = float(_finite("forcing", forcing))
     check_choice("face_mean", face_mean, FACE_MEANS)
-    seed = _count("seed", seed, 0)
+    seed = check_int("seed", seed, min=0)
     params = dict(
         n=n, resolution=resolutions, solver_resolution=solver_resolution, endpoint=endpoint, a_high=a_high,
         a_low=a_low, grf_alpha=grf_alpha, grf_tau=grf_tau, forcing=forcing, face_mean=face_mean, seed=seed,

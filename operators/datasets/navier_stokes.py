@@ -62,7 +62,6 @@ from operators.datasets._common import (
     _check_field,
     _all_positive,
     _check_resolutions,
-    _count,
     _finite,
     _positive,
     _quiet,
@@ -70,7 +69,7 @@ from operators.datasets._common import (
     _strides,
 )
 from operators.datasets._grf import periodic_grf
-from spectral.checks import check_tensor
+from spectral.checks import check_int, check_tensor
 
 __all__ = [
     "SOLVER_VERSION",
@@ -86,7 +85,7 @@ SOLVER_VERSION = "1"
 
 def fno_forcing(size: int, amplitude: float = 0.1, *, dtype=torch.float64, device=None) -> torch.Tensor:
     """``amplitude (sin 2 pi (x + y) + cos 2 pi (x + y))`` at ``x_i = i / size``: ``(size, size)``."""
-    size = _count("size", size)
+    size = check_int("size", size)
     amplitude = _finite("amplitude", amplitude)
     x = torch.arange(size, dtype=dtype, device=device) / size
     s = 2 * math.pi * (x[:, None] + x[None, :])
@@ -142,8 +141,8 @@ def navier_stokes_solve(
         _check_field("navier_stokes_solve", "forcing", forcing, lambda shape: shape == side, str(side))
     viscosity = float(_positive("viscosity", viscosity, allow_zero=True))
     dt = float(_positive("dt", dt))
-    record_steps = _count("record_steps", record_steps)
-    n_records = _count("n_records", n_records, 0)
+    record_steps = check_int("record_steps", record_steps)
+    n_records = check_int("n_records", n_records, min=0)
     n, dev, real = w0.shape[-1], w0.device, torch.float64
     if w0.shape[0] == 0:
         return w0.new_empty((0, n_records + 1, n, n))
@@ -195,7 +194,7 @@ def time_stepping_pairs(sequences: torch.Tensor, history: int) -> tuple[torch.Te
     ordered by time. For ``C``-channel sequences ``(n, T, C, *grid)`` flatten ``T`` into
     the samples or ``C`` into ``history`` first.
     """
-    history = _count("history", history)
+    history = check_int("history", history)
     check_tensor("time_stepping_pairs", "sequences", sequences, kind="any")
     if sequences.ndim < 3 or sequences.shape[1] <= history:
         raise ValueError(
@@ -240,13 +239,13 @@ def _check_common(
 ) -> tuple[dict, dict[int, int]]:
     """The checked arguments both generators share (ints and floats keep their kind), and the strides."""
     resolutions = _check_resolutions(resolution)
-    solver_resolution = _count("solver_resolution", solver_resolution, 4)
+    solver_resolution = check_int("solver_resolution", solver_resolution, min=4)
     _all_positive(grf_alpha=grf_alpha, grf_tau=grf_tau, grf_sigma=grf_sigma)
     checked = dict(
-        n=_count("n", n), resolution=resolutions, solver_resolution=solver_resolution,
+        n=check_int("n", n), resolution=resolutions, solver_resolution=solver_resolution,
         viscosity=_positive("viscosity", viscosity), dt=_positive("dt", dt), forcing=_finite("forcing", forcing),
-        grf_alpha=grf_alpha, grf_tau=grf_tau, grf_sigma=grf_sigma, seed=_count("seed", seed, 0),
-        batch_size=_count("batch_size", batch_size),
+        grf_alpha=grf_alpha, grf_tau=grf_tau, grf_sigma=grf_sigma, seed=check_int("seed", seed, min=0),
+        batch_size=check_int("batch_size", batch_size),
     )
     return checked, _strides(resolutions, solver_resolution)
 
@@ -385,7 +384,7 @@ def navier_stokes_sequences(
     c, strides = _check_common(
         n, resolution, solver_resolution, viscosity, dt, forcing, grf_alpha, grf_tau, grf_sigma, seed, batch_size
     )
-    n_steps = _count("n_steps", n_steps)
+    n_steps = check_int("n_steps", n_steps)
     record_interval = _positive("record_interval", record_interval)
     record_steps = _steps("dt", record_interval, c["dt"], "record_interval")
     spinup = _positive("spinup", spinup, allow_zero=True)

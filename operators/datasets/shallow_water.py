@@ -45,8 +45,8 @@ import torch
 from tqdm.auto import tqdm
 
 from operators.datasets._cache import PDEData, PDESequence, cached
-from operators.datasets._common import _count, _flag, _positive, _quiet, _steps
-from spectral.checks import check_choice, check_tensor
+from operators.datasets._common import _positive, _quiet, _steps
+from spectral.checks import check_bool, check_choice, check_int, check_tensor
 
 if TYPE_CHECKING:  # torch-harmonics is imported by make_solver, on first use
     from torch_harmonics.examples import ShallowWaterSolver
@@ -78,10 +78,10 @@ def make_solver(
     """
     from torch_harmonics.examples import ShallowWaterSolver
 
-    nlat, nlon = _count("nlat", nlat, 4), _count("nlon", nlon, 4)
+    nlat, nlon = check_int("nlat", nlat, min=4), check_int("nlon", nlon, min=4)
     solver_dt = _positive("solver_dt", solver_dt)
     check_choice("grid", grid, SPHERE_GRIDS)
-    lmax = math.ceil(nlat / 3) if lmax is None else _count("lmax", lmax, 2)
+    lmax = math.ceil(nlat / 3) if lmax is None else check_int("lmax", lmax, min=2)
     return ShallowWaterSolver(nlat, nlon, solver_dt, lmax=lmax, mmax=lmax, grid=grid).double()
 
 
@@ -92,7 +92,7 @@ def random_states(solver: ShallowWaterSolver, n: int, *, mach: float, seed: int)
     -----
     returns ``(n, 3, L, M)`` complex128 on the solver's device.
     """
-    n, seed = _count("n", n), _count("seed", seed, 0)
+    n, seed = check_int("n", n), check_int("seed", seed, min=0)
     mach = _positive("mach", mach)
     states = []
     device = solver.lap.device  # where random_initial_condition draws
@@ -147,7 +147,7 @@ def shallow_water_step(
     ``uspec: (B, 3, L, M)`` complex -> ``(B, 3, L, M)`` complex.
     """
     check_tensor("shallow_water_step", "uspec", uspec, kind="complex")
-    nsteps = _count("nsteps", nsteps, 0)
+    nsteps = check_int("nsteps", nsteps, min=0)
     history = [] if history is None else history
     dt = solver.dt
     for _ in range(nsteps):
@@ -167,19 +167,19 @@ def shallow_water_step(
 
 
 def _check_sw(n, nlat, nlon, dt, solver_dt, spinup, lmax, grid, mach, seed, batch_size) -> tuple[int, int, int]:
-    n = _count("n", n)
-    nlat = _count("nlat", nlat, 4)
-    nlon = _count("nlon", nlon, 4)
+    n = check_int("n", n)
+    nlat = check_int("nlat", nlat, min=4)
+    nlon = check_int("nlon", nlon, min=4)
     steps = _steps("solver_dt", _positive("dt", dt), _positive("solver_dt", solver_dt), "dt")
     spin = _positive("spinup", spinup, allow_zero=True)
     spin = 0 if spin == 0 else _steps("solver_dt", spin, solver_dt, "spinup")
-    lmax = math.ceil(nlat / 3) if lmax is None else _count("lmax", lmax, 2)
+    lmax = math.ceil(nlat / 3) if lmax is None else check_int("lmax", lmax, min=2)
     if lmax > min(nlat, nlon // 2 + 1):
         raise ValueError(f"lmax={lmax} exceeds what nlat={nlat}, nlon={nlon} resolve ({min(nlat, nlon // 2 + 1)})")
     check_choice("grid", grid, SPHERE_GRIDS)
     _positive("mach", mach)
-    seed = _count("seed", seed, 0)
-    batch_size = _count("batch_size", batch_size)
+    seed = check_int("seed", seed, min=0)
+    batch_size = check_int("batch_size", batch_size)
     return steps, spin, lmax
 
 
@@ -289,7 +289,7 @@ def shallow_water(
     -----
     ``inputs``, ``targets``: ``(n, 3, H, W)`` float32, channels (phi, zeta, delta) in SI units.
     """
-    normalize = _flag("normalize", normalize)
+    normalize = check_bool("normalize", normalize)
     _check_sw(n, nlat, nlon, dt, solver_dt, spinup, lmax, grid, mach, seed, batch_size)
     params = dict(n=n, nlat=nlat, nlon=nlon, dt=dt, solver_dt=solver_dt, spinup=spinup, lmax=lmax, grid=grid,
                   mach=mach, seed=seed, version=SOLVER_VERSION)  # fmt: skip
@@ -333,8 +333,8 @@ def shallow_water_rollouts(
     ``fields``: ``(n, steps + 1, 3, H, W)`` float32; ``times``: ``(steps + 1,)`` seconds since the
     random state (``spinup + i dt``).
     """
-    steps = _count("steps", steps)
-    normalize = _flag("normalize", normalize)
+    steps = check_int("steps", steps)
+    normalize = check_bool("normalize", normalize)
     _check_sw(n, nlat, nlon, dt, solver_dt, spinup, lmax, grid, mach, seed, batch_size)
     params = dict(n=n, steps=steps, nlat=nlat, nlon=nlon, dt=dt, solver_dt=solver_dt, spinup=spinup, lmax=lmax,
                   grid=grid, mach=mach, seed=seed, version=SOLVER_VERSION)  # fmt: skip

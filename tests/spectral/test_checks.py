@@ -167,3 +167,12 @@ def test_check_dtype_matches_on_meta_and_under_autocast():
         check_dtype_matches("Layer", torch.zeros(2, dtype=torch.bfloat16), torch.zeros(2))
         with pytest.raises(TypeError, match=r"autocast does not cast float64"):
             check_dtype_matches("Layer", torch.zeros(2, dtype=torch.float64), torch.zeros(2))
+
+
+def test_check_bool_allow_none():
+    assert check_bool("progress", None, allow_none=True) is None
+    assert check_bool("progress", True, allow_none=True) is True
+    with pytest.raises(TypeError, match=r"progress must be a bool, got NoneType None"):
+        check_bool("progress", None)
+    with pytest.raises(TypeError, match=r"progress must be a bool, got str 'yes'"):
+        check_bool("progress", "yes", allow_none=True)
