@@ -12,10 +12,11 @@ samples train an :class:`operators.FNO` (relative L2 loss, AdamW, cosine schedul
     python examples/burgers_fno.py --quick     # 300 train / 100 test, ~1 min on 2 CPU cores
     python examples/burgers_fno.py             # 1000 train / 200 test at 256, eval 256 / 512 / 1024
 
-Outputs under ``--out`` (default runs/burgers): burgers.png (a test sample: input,
-truth, prediction, error, and the test-set error's radial spectrum per grid),
-results.json, args.json (the options that define the run), checkpoint/ (``--resume``
-continues an interrupted run; it refuses options other than those in args.json).
+Outputs under ``--out`` (default runs/burgers; runs/burgers-quick with ``--quick``):
+burgers.png (a test sample: input, truth, prediction, error, and the test-set error's
+radial spectrum per grid), results.json, args.json (the options that define the run),
+checkpoint/ (``--resume`` continues an interrupted run; it refuses options other than
+those in args.json).
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         help="solver grid; every grid must divide it (default max(1024, finest grid))")
     parser.add_argument("--viscosity", type=float, default=0.1, help="nu (default 0.1)")
     args = apply_defaults(parser, parser.parse_args(argv), FULL, QUICK)
+    if args.quick and args.out == parser.get_default("out"):  # a quick run never replaces a full run's results
+        args.out = RUNS / "burgers-quick"
     res, grids = _check_grids(parser, args)  # grid size -> the option that asked for it
     check_number_option(parser, args, "viscosity")
     check_modes_option(parser, args.modes, grids)

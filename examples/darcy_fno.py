@@ -13,8 +13,9 @@ weights, no retraining), on the grid twice as fine (the solver's own grid).
     python examples/darcy_fno.py --quick     # 32x32, 400 train / 100 test, ~1-2 min on 2 CPU cores
     python examples/darcy_fno.py             # 64x64, 1000 train / 200 test, eval at 64x64 and 128x128
 
-Outputs under ``--out`` (default runs/darcy): darcy.png (a test sample: permeability,
-true and predicted pressure, error, and the test-set error's radial spectrum per grid),
+Outputs under ``--out`` (default runs/darcy; runs/darcy-quick with ``--quick``, so
+neither replaces the other's results): darcy.png (a test sample: permeability, true and
+predicted pressure, error, and the test-set error's radial spectrum per grid),
 results.json, args.json (the options that define the run), checkpoint/ (``--resume``
 continues an interrupted run; it refuses options other than those in args.json).
 """
@@ -59,6 +60,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--padding", type=float, default=0.0,
                         help="FNO domain padding fraction for the non-periodic problem (default 0)")
     args = apply_defaults(parser, parser.parse_args(argv), FULL, QUICK)
+    if args.quick and args.out == parser.get_default("out"):  # a quick run never replaces a full run's results
+        args.out = RUNS / "darcy-quick"
     res = check_int_option(parser, args, "resolution", 2)
     check_number_option(parser, args, "padding", min_open=False, max=10, max_open=True)  # FNO's domain_padding range
     check_modes_option(parser, args.modes, {res: "--resolution"})  # the coarser of the two grids

@@ -10,7 +10,10 @@ disk after the first run), an :class:`operators.FNO` is trained on 32x32 grids w
     python examples/demo.py --example burgers     # the 1-D Burgers example instead
     python examples/demo.py --full                # the example's full (long) settings
 
-Any other option is passed on to the example (see ``python examples/darcy_fno.py --help``).
+Outputs (the example's plot, results.json, args.json, checkpoint/) go to ``--out``, by
+default runs/demo (runs/demo-burgers, runs/demo-full, runs/demo-burgers-full for the
+other choices): never the folder of a run of the example script itself. Any other option
+is passed on to the example (see ``python examples/darcy_fno.py --help``).
 """
 
 from __future__ import annotations
@@ -28,7 +31,11 @@ from pathlib import Path  # noqa: E402
 from types import ModuleType  # noqa: E402
 from typing import Any  # noqa: E402
 
+__all__ = ["main", "load_example", "default_out", "EXAMPLES", "RESULTS_PAGES", "RUNS"]
+
 EXAMPLES = {"darcy": "darcy_fno.py", "burgers": "burgers_fno.py"}  # scripts beside this one
+RUNS = Path(__file__).resolve().parents[1] / "runs"  # default output folders: runs/demo[-<example>][-full]
+RESULTS_PAGES = {"darcy": "demo", "burgers": "burgers_fno"}  # docs/guides/examples/<page>.rst
 
 
 def load_example(name: str) -> ModuleType:
@@ -45,9 +52,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--example", choices=tuple(EXAMPLES), default="darcy", help="which example (default darcy)")
     parser.add_argument("--full", action="store_true", help="the example's full settings instead of --quick")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="output folder (default runs/demo; runs/demo-burgers, runs/demo-full, "
+                             "runs/demo-burgers-full for the other choices)")
     args, rest = parser.parse_known_args(argv)
+    out = args.out or default_out(args.example, args.full)
     start = time.perf_counter()
-    results = load_example(args.example).main(([] if args.full else ["--quick"]) + rest)
+    results = load_example(args.example).main(([] if args.full else ["--quick"]) + ["--out", str(out)] + rest)
     total = time.perf_counter() - start
 
     train_res = results["train_resolution"]
@@ -69,8 +80,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"  test rel. L2 : {errors[train_res]:.2%} at {grid(train_res)} (training grid){zero_shot}")
     print(f"  plot         : {results['plot']}")
     print(f"  total        : {total:.1f} s")
+    if not args.full:  # the quick setting's errors are higher than the full run's: say where those are
+        print(f"  full setting : python examples/demo.py --example {args.example} --full; measured figures of "
+              f"both settings: docs/guides/examples/{RESULTS_PAGES[args.example]}.rst")
     print("=" * 72)
     return results
+
+
+def default_out(example: str, full: bool) -> Path:
+    """``runs/demo``, with ``-<example>`` for an example other than darcy and ``-full`` for its full settings.
+
+    >>> default_out("burgers", full=True).name
+    'demo-burgers-full'
+    """
+    return RUNS / ("demo" + ("" if example == "darcy" else f"-{example}") + ("-full" if full else ""))
 
 
 def _zero_shot_grid(train_res: int, grids: Iterable[int]) -> int | None:

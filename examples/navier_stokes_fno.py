@@ -18,10 +18,11 @@ feeds its own predictions back for ``--rollout`` steps. For scale, two baselines
     python examples/navier_stokes_fno.py --quick   # 32x32, 40 + 10 trajectories, ~2 min on 2 CPU cores
     python examples/navier_stokes_fno.py           # 64x64, 100 + 20 trajectories
 
-Outputs under ``--out`` (default runs/navier_stokes): navier_stokes.png (a test
-trajectory: last input, truth and prediction after the rollout, error, and the radial
-spectra of the one-step and rollout errors), results.json, args.json (the options that
-define the run), checkpoint/ (``--resume``; it refuses options other than those in args.json).
+Outputs under ``--out`` (default runs/navier_stokes; runs/navier_stokes-quick with
+``--quick``): navier_stokes.png (a test trajectory: last input, truth and prediction
+after the rollout, error, and the radial spectra of the one-step and rollout errors),
+results.json, args.json (the options that define the run), checkpoint/ (``--resume``; it
+refuses options other than those in args.json).
 """
 
 from __future__ import annotations
@@ -107,6 +108,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--record-interval", type=float, default=1.0, help="time between records (default 1)")
     parser.add_argument("--viscosity", type=float, default=1e-3, help="nu (default 1e-3)")
     args = apply_defaults(parser, parser.parse_args(argv), FULL, QUICK)
+    if args.quick and args.out == parser.get_default("out"):  # a quick run never replaces a full run's results
+        args.out = RUNS / "navier_stokes-quick"
     check_int_option(parser, args, "resolution", 4)  # also the solver grid
     check_int_option(parser, args, "history")
     check_int_option(parser, args, "rollout")
