@@ -61,6 +61,9 @@ exclude_patterns = ["_build", "inr_image_sweep.py"]
 html_theme = "alabaster"
 html_static_path: list[str] = []
 html_title = "spectral-operators"
+# alabaster's default 940 px page cut the README's code blocks and the example tables on the right
+# (seen in a headless-browser screenshot); the figures of the example pages need the width too.
+html_theme_options = {"page_width": "1280px", "sidebar_width": "240px", "body_max_width": "none"}
 
 autosummary_generate = True
 autosummary_imported_members = True
@@ -68,6 +71,9 @@ autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 autodoc_typehints_description_target = "documented_params"
 autodoc_default_options = {"show-inheritance": False}
+# A method without its own docstring (``extra_repr`` ...) is left out instead of showing torch's
+# advice to subclass authors ("you should re-implement this method") on our pages.
+autodoc_inherit_docstrings = False
 add_module_names = False
 
 napoleon_google_docstring = False

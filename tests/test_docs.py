@@ -6,8 +6,10 @@ The reference lists of names are the modules' own ``__all__`` (imported here, in
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -62,7 +64,7 @@ GUIDES = {
     "guides/training": "EarlyStopping",
     "guides/neuraloperator": "from_neuralop",
     "guides/mixers": "scaled_dot_product_attention",
-    "guides/results": "examples/shallow_water_sfno.py",
+    "guides/results": "examples/shallow_water_sfno.html",
     "inr_image": "Reproducing SIREN",
 }
 
@@ -114,9 +116,51 @@ def test_guide_pages_exist_and_are_linked(site: Path, page: str) -> None:
     assert "System Message" not in html, page
 
 
-def test_mode_picture_is_in_the_site(site: Path) -> None:
-    html = (site / "guides" / "modes.html").read_text(encoding="utf-8")
-    assert '<img alt="' in html and "_images/kept_bins.png" in html
-    png = site / "_images" / "kept_bins.png"
+@pytest.mark.parametrize(("page", "picture"), [("modes", "kept_bins.png"), ("mixers", "mixers_cpu.png")])
+def test_guide_picture_is_in_the_site(site: Path, page: str, picture: str) -> None:
+    html = (site / "guides" / f"{page}.html").read_text(encoding="utf-8")
+    assert '<img alt="' in html and f"_images/{picture}" in html
+    png = site / "_images" / picture
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert png.read_bytes() == (ROOT / "docs" / "guides" / "kept_bins.png").read_bytes()
+    assert png.read_bytes() == (ROOT / "docs" / "guides" / picture).read_bytes()
+
+
+# An example script whose results share another's page (the demo runs darcy_fno.py --quick).
+EXAMPLE_PAGE_OF = {"darcy_fno": "demo"}
+
+
+def _example_pages() -> dict[str, str]:
+    """``examples/<stem>.py`` -> the stem of its page under ``guides/examples``."""
+    return {p.stem: EXAMPLE_PAGE_OF.get(p.stem, p.stem) for p in sorted((ROOT / "examples").glob("*.py"))}
+
+
+@pytest.mark.parametrize("script", sorted(_example_pages()))
+def test_every_example_has_a_results_page_linked_from_results(site: Path, script: str) -> None:
+    page = _example_pages()[script]
+    html = site / "guides" / "examples" / f"{page}.html"
+    assert html.is_file(), f"examples/{script}.py has no page docs/guides/examples/{page}.rst"
+    assert f"{script}.py" in html.read_text(encoding="utf-8"), f"guides/examples/{page} never names {script}.py"
+    results = (site / "guides" / "results.html").read_text(encoding="utf-8")
+    assert f'href="examples/{page}.html"' in results, f"guides/results does not link examples/{page}"
+
+
+_IMG_SRC = re.compile(r'<img\b[^>]*\bsrc="([^"]+)"')
+
+
+def test_every_image_a_page_shows_is_in_the_site(site: Path) -> None:
+    missing, shown = [], set()
+    for page in site.rglob("*.html"):
+        for src in _IMG_SRC.findall(page.read_text(encoding="utf-8")):
+            if src.startswith(("http://", "https://", "data:")):
+                continue
+            target = (page.parent / src.split("#")[0].split("?")[0]).resolve()
+            if not target.is_file() or (target.suffix == ".png" and target.read_bytes()[:8] != b"\x89PNG\r\n\x1a\n"):
+                missing.append(f"{page.relative_to(site)}: {src}")
+            else:
+                shown.add(hashlib.sha256(target.read_bytes()).hexdigest())
+    assert not missing, missing
+    # every committed example image is shown on some page (Sphinx copies it into _images, maybe renamed)
+    committed = {p.relative_to(ROOT): hashlib.sha256(p.read_bytes()).hexdigest()
+                 for p in sorted((ROOT / "docs" / "_static" / "examples").rglob("*.png"))}
+    orphans = [str(path) for path, digest in committed.items() if digest not in shown]
+    assert not orphans, f"committed example images that no page shows: {orphans}"
