@@ -9,7 +9,7 @@ samples train an :class:`operators.FNO` (relative L2 loss, AdamW, cosine schedul
 ``--resolution`` points; the last ``--n-test`` are scored on that grid and, zero-shot
 (same weights, no retraining), on every grid of ``--eval-resolutions``.
 
-    python examples/burgers_fno.py --quick     # 300 train / 100 test, ~1 min on 2 CPU cores
+    python examples/burgers_fno.py --quick     # 300 train / 100 test, a minute or two on 2 CPU cores
     python examples/burgers_fno.py             # 1000 train / 200 test at 256, eval 256 / 512 / 1024
 
 Outputs under ``--out`` (default runs/burgers; runs/burgers-quick with ``--quick``):

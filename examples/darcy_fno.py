@@ -10,7 +10,7 @@ an :class:`operators.FNO` (relative L2 loss, AdamW, cosine schedule) on ``--reso
 points per side; the last ``--n-test`` are scored on that grid and, zero-shot (same
 weights, no retraining), on the grid twice as fine (the solver's own grid).
 
-    python examples/darcy_fno.py --quick     # 32x32, 400 train / 100 test, ~1-2 min on 2 CPU cores
+    python examples/darcy_fno.py --quick     # 32x32, 400 train / 100 test, a few minutes on 2 CPU cores
     python examples/darcy_fno.py             # 64x64, 1000 train / 200 test, eval at 64x64 and 128x128
 
 Outputs under ``--out`` (default runs/darcy; runs/darcy-quick with ``--quick``, so

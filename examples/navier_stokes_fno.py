@@ -15,7 +15,7 @@ feeds its own predictions back for ``--rollout`` steps. For scale, two baselines
 "persistence" predicts no change, "extrapolation" continues the last change linearly
 (``w(t+j) = w(t) + j (w(t) - w(t-1))``).
 
-    python examples/navier_stokes_fno.py --quick   # 32x32, 40 + 10 trajectories, ~2 min on 2 CPU cores
+    python examples/navier_stokes_fno.py --quick   # 32x32, 40 + 10 trajectories, a few minutes on 2 CPU cores
     python examples/navier_stokes_fno.py           # 64x64, 100 + 20 trajectories
 
 Outputs under ``--out`` (default runs/navier_stokes; runs/navier_stokes-quick with
