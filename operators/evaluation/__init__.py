@@ -15,6 +15,8 @@ fed to each step), ``T`` rollout steps, ``*grid`` the spatial axes.
   :func:`plot_prediction` draws one sample with its error and radial spectra
   (:func:`mean_spectrum`); matplotlib is imported only by the plot.
 * :func:`predict` runs a model in eval mode, batch by batch.
+* :func:`ranking_summary` says in plain words whether a small run ranks methods as a
+  reference run did, quoting the reference figures and command when it does not.
 
 Examples
 --------
@@ -37,6 +39,7 @@ from operators.evaluation._metrics import (
     rollout,
 )
 from operators.evaluation._plots import mean_spectrum, plot_prediction
+from operators.evaluation._ranking import ranking_summary
 
 __all__ = [
     "ResolutionStudy",
@@ -44,6 +47,7 @@ __all__ = [
     "mean_spectrum",
     "plot_prediction",
     "predict",
+    "ranking_summary",
     "relative_errors",
     "resolution_study",
     "rollout",
