@@ -47,7 +47,7 @@ def rfft_bin_weights(
     """
     w = torch.full((f,), rest, dtype=like.real.dtype if like.is_complex() else like.dtype, device=like.device)
     w[0] = dc
-    if n % 2 == 0 and f == n // 2 + 1 and f > 1:
+    if f > 1 and f == n // 2 + 1 and n % 2 == 0:  # (parity last: a traced size is not specialised on it)
         w[-1] = nyquist
     return w.reshape([f] + [1] * (like.ndim - 1 - (dim % like.ndim)))
 

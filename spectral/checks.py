@@ -56,9 +56,10 @@ def describe(value: Any) -> str:
 
 def _is_bool(value: Any) -> bool:
     """A Python, numpy (``np.bool_``, whose type name is ``bool`` in numpy 2) or tensor bool."""
+    if isinstance(value, int):  # (torch.compile shows a traced size as an int: no getattr on it)
+        return isinstance(value, bool)
     return (
-        isinstance(value, bool)
-        or getattr(value, "dtype", None) in (torch.bool, bool)
+        getattr(value, "dtype", None) in (torch.bool, bool)
         or (type(value).__module__ == "numpy" and type(value).__name__ in ("bool", "bool_"))
     )
 
@@ -96,10 +97,13 @@ def check_int(name: str, value: Any, *, min: int | None = 1, max: int | None = N
     kind = "an int or None" if allow_none else "an int"
     if _is_bool(value):
         raise TypeError(f"{name} must be {kind}, got {describe(value)}")
-    try:
-        out = int(operator.index(value))
-    except (TypeError, ValueError, RuntimeError):
-        raise TypeError(f"{name} must be {kind}, got {describe(value)}") from None
+    if isinstance(value, (int, torch.SymInt)):  # int() would specialise a size traced by torch.compile
+        out = value
+    else:
+        try:
+            out = int(operator.index(value))
+        except (TypeError, ValueError, RuntimeError):
+            raise TypeError(f"{name} must be {kind}, got {describe(value)}") from None
     if (min is not None and out < min) or (max is not None and out > max):
         raise ValueError(f"{name} must be an int {_range_text(min, max)}, got {out}")
     return out

@@ -16,6 +16,7 @@ command line (full and ``--quick`` defaults, checked options, ``--resume``) in a
   (a :class:`operators.Trainer` from the options, with timings), :func:`training_summary`,
   :func:`print_results` (tables and ``results.json``), :func:`resolution_experiment` (train
   at one grid, score every grid, plot and report), :func:`count_parameters`.
+* :func:`progress_bar`: a tqdm bar drawn on a terminal only (``--progress`` forces it).
 * Sweeps of small runs: :func:`load_runs` and :func:`save_json`, one atomic JSON store per
   configuration; runs of other settings are set aside, never lost.
 
@@ -40,6 +41,7 @@ from operators.experiments._options import (
     experiment_parser,
     option_name,
 )
+from operators.experiments._progress import progress_bar
 from operators.experiments._runs import HARMLESS_OPTIONS, check_resume, load_runs, record_run, run_options, save_json
 from operators.experiments._training import (
     count_parameters,
@@ -64,6 +66,7 @@ __all__ = [
     "option_name",
     "prepare_run",
     "print_results",
+    "progress_bar",
     "record_run",
     "resolution_experiment",
     "run_options",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
 import math
 
@@ -286,3 +287,26 @@ def test_resolution_experiment_reports_errors_the_checkpoint_reproduces(tmp_path
     assert json.loads((out / "args.json").read_text()) == {"n_train": 6}
     text = capsys.readouterr().out
     assert "Shift" in text and f"{results['test_rel_l2']['16']:.2%}" in text
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_is_drawn_on_a_terminal_only() -> None:
+    from operators.experiments import progress_bar
+
+    log, tty = io.StringIO(), _Terminal()
+    assert sum(progress_bar(range(5), file=log, desc="x")) == 10
+    assert log.getvalue() == ""
+    assert sum(progress_bar(range(5), file=tty, desc="x")) == 10
+    assert "5/5" in tty.getvalue()
+    forced = io.StringIO()
+    list(progress_bar(range(3), progress=True, file=forced))
+    assert "3/3" in forced.getvalue()
+    silent = _Terminal()
+    list(progress_bar(range(3), progress=False, file=silent))
+    assert silent.getvalue() == ""
+    with pytest.raises(TypeError, match="progress"):
+        progress_bar(range(3), progress="yes")

@@ -338,3 +338,27 @@ def test_meta_device_gives_a_meta_output_of_the_right_shape(kwargs, output_shape
     for batch in (2, 0):
         y = model(torch.empty(batch, 2, 8, 9, device="meta"), output_shape=output_shape)
         assert y.device.type == "meta" and y.shape == (batch, 3, *(output_shape or (8, 9))) and y.dtype == torch.float32
+
+
+def test_compiled_with_dynamic_shapes_traces_one_graph_for_every_grid(generator):
+    """torch.compile(dynamic=True, fullgraph=True): new grids, odd or even, reuse the first graph.
+
+    A backend that records what dynamo hands it (public ``backend=`` callable) counts the
+    graphs; each output is checked against the eager model.
+    """
+    graphs = []
+
+    def backend(gm, example_inputs):
+        graphs.append(gm)
+        return gm.forward
+
+    torch._dynamo.reset()
+    model = FNO(2, 1, (4, 4), hidden_channels=8, n_layers=1, domain_padding=0.25)
+    compiled = torch.compile(model, fullgraph=True, dynamic=True, backend=backend)
+    for grid in ((12, 11), (16, 16), (9, 30)):
+        x = torch.randn(2, 2, *grid, generator=generator)
+        y = compiled(x)
+        torch.testing.assert_close(y, model(x), rtol=1e-5, atol=1e-6)
+    y.square().mean().backward()
+    assert all(p.grad is not None for p in model.parameters())
+    assert len(graphs) == 1, f"{len(graphs)} graphs for 3 grids"
