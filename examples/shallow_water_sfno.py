@@ -29,13 +29,12 @@ held-out trajectories; the table gives the area-weighted relative L2 error per s
 against rollout step, and height_maps.png, maps of geopotential height (``phi / g``) of
 test trajectory 0 after the last step.
 
-    python examples/shallow_water_sfno.py --quick    # about 2 min on one CPU thread; a smoke run
-    python examples/shallow_water_sfno.py            # the full setting (~40 CPU-minutes)
+    python examples/shallow_water_sfno.py --quick    # 16 x 32 grid, about 2 CPU-minutes on one thread
+    python examples/shallow_water_sfno.py            # the full setting, 32 x 64 (~40 CPU-minutes)
 
-Full setting, measured (32 x 64 grid, 768 training pairs, 16 test trajectories): the
-SFNO's error after 24 one-hour steps is 0.21 against the FNO's 0.63 (persistence 1.61),
-at 144k and 146k parameters. The quick setting (96 pairs, 120 optimiser steps) is too
-small to rank the models over 24 steps.
+Both print whether the SFNO is ahead of the FNO after 24 steps, as in the full run, quoting
+the full run's figures. Measured results, commands and plots: the documentation page
+docs/guides/examples/shallow_water_sfno.rst.
 """
 
 from __future__ import annotations
@@ -46,19 +45,19 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from operators import SphereLoss
 from operators.checkpoint import atomic_write_text
 from operators.datasets import cached
 from operators.datasets.shallow_water import SOLVER_VERSION, make_solver, shallow_water_rollouts, shallow_water_step
-from operators.evaluation import relative_errors, rollout
+from operators.evaluation import ranking_summary, relative_errors, rollout
 from operators.experiments import (
     apply_defaults,
     check_int_option,
     check_modes_option,
     check_number_option,
     check_resume,
+    progress_bar,
     record_run,
     run_options,
 )
@@ -67,8 +66,12 @@ from operators.sfno import SFNO
 from operators.training import Trainer
 
 GRAVITY = 9.80616  # m / s^2, as in the solver
-FULL = dict(n_train=32, train_steps=24, n_test=16, hidden=32, epochs=40, batch_size=16)
-QUICK = dict(n_train=8, train_steps=12, n_test=4, hidden=16, epochs=10, batch_size=8)
+FULL = dict(nlat=32, n_train=32, train_steps=24, n_test=16, hidden=32, epochs=40, batch_size=16)
+#: 16 x 32 grid, 384 pairs, 1152 optimiser steps: small enough for ~2 CPU-minutes, long enough to rank the models.
+QUICK = dict(nlat=16, n_train=16, train_steps=24, n_test=4, hidden=16, epochs=24, batch_size=8)
+#: The full setting's mean error after 24 one-hour steps (docs/guides/examples/shallow_water_sfno.rst).
+FULL_ERRORS = {"SFNO": 0.21, "FNO": 0.63}
+FULL_COMMAND = "python examples/shallow_water_sfno.py"
 
 
 def balanced_initial_state(solver, generator: torch.Generator, wind: float = 30.0) -> torch.Tensor:
@@ -96,11 +99,13 @@ def balanced_initial_state(solver, generator: torch.Generator, wind: float = 30.
 
 
 def simulate_balanced(n: int, steps: int, nlat: int, nlon: int, dt_hours: float, seed: int,
-                      spinup_hours: float) -> torch.Tensor:
+                      spinup_hours: float, progress: bool | None = None) -> torch.Tensor:
     """``n`` trajectories of ``steps + 1`` grid states, starting ``spinup_hours`` after balanced states.
 
     The library's solver and batched stepper (:mod:`operators.datasets.shallow_water`),
     started from :func:`balanced_initial_state`; ``(n, steps + 1, 3, H, W)`` float32.
+    ``progress``: the solver's bar, as for :func:`operators.experiments.progress_bar`
+    (``None``: on a terminal only).
     """
     n_sub = max(1, round(dt_hours * 3600 / (600.0 * 32 / nlat)))  # solver step ~600 s at 32 latitudes
     solver = make_solver(nlat, nlon, dt_hours * 3600 / n_sub)
@@ -109,7 +114,8 @@ def simulate_balanced(n: int, steps: int, nlat: int, nlon: int, dt_hours: float,
     history: list[torch.Tensor] = []  # the multistep scheme runs on through the spin-up and the records
     out = torch.empty(n, steps + 1, 3, nlat, nlon)
     spin = round(spinup_hours * 3600 / solver.dt)
-    with torch.no_grad(), tqdm(total=spin + steps * n_sub, desc=f"simulating {n} trajectories", leave=False) as bar:
+    bar = progress_bar(total=spin + steps * n_sub, desc=f"simulating {n} trajectories", leave=False, progress=progress)
+    with torch.no_grad(), bar:
         u = shallow_water_step(solver, u, spin, history, progress=bar)
         out[:, 0] = solver.spec2grid(u).float()
         for t in range(steps):
@@ -121,7 +127,7 @@ def simulate_balanced(n: int, steps: int, nlat: int, nlon: int, dt_hours: float,
 
 
 def load_trajectories(initial: str, n: int, steps: int, nlat: int, nlon: int, dt_hours: float, seed: int,
-                      spinup_hours: float, cache_dir: Path) -> torch.Tensor:
+                      spinup_hours: float, cache_dir: Path, progress: bool | None = None) -> torch.Tensor:
     """Trajectories ``(n, steps + 1, 3, H, W)`` in SI units, cached on disk.
 
     ``initial="white"``: :func:`operators.datasets.shallow_water.shallow_water_rollouts`
@@ -132,12 +138,13 @@ def load_trajectories(initial: str, n: int, steps: int, nlat: int, nlon: int, dt
     spin = round(spinup_hours / dt_hours)
     if initial == "white":
         seq = shallow_water_rollouts(n, steps=spin + steps, nlat=nlat, nlon=nlon, dt=dt_hours * 3600,
-                                     solver_dt=dt_hours * 3600 / n_sub, seed=seed, cache_dir=cache_dir)
+                                     solver_dt=dt_hours * 3600 / n_sub, seed=seed, cache_dir=cache_dir,
+                                     progress=progress)
         return seq.fields[:, spin:]
     params = dict(n=n, steps=steps, nlat=nlat, nlon=nlon, dt_hours=dt_hours, seed=seed, spinup_hours=spinup_hours,
                   version=SOLVER_VERSION)  # fmt: skip
     data = cached("shallow_water_balanced_example", params,
-                  lambda: {"fields": simulate_balanced(n, steps, nlat, nlon, dt_hours, seed, spinup_hours)},
+                  lambda: {"fields": simulate_balanced(n, steps, nlat, nlon, dt_hours, seed, spinup_hours, progress)},
                   cache_dir=cache_dir)
     return data["fields"]
 
@@ -170,9 +177,21 @@ def rollout_errors(model: nn.Module, traj: torch.Tensor, steps: int, loss: Spher
     return errs, states
 
 
+def ranking_text(errors: dict[str, float], quick: bool) -> str:
+    """Whether the errors after 24 steps rank the SFNO and the FNO as the full run did (:data:`FULL_ERRORS`).
+
+    A plain paragraph from :func:`operators.evaluation.ranking_summary` that quotes the
+    full run's figures and :data:`FULL_COMMAND`.
+    """
+    return ranking_summary(errors, FULL_ERRORS, metric="error after 24 steps", command=FULL_COMMAND,
+                           run="this quick run" if quick else "this run",
+                           reference_run="the full run (32 x 64, 768 pairs, 16 test trajectories)")
+
+
 def plot(out: Path, errors: dict[str, torch.Tensor], maps: dict[str, torch.Tensor], step: int,
          dt_hours: float | None = None) -> None:
-    """rollout_error.png (mean error per step over the test trajectories) and height_maps.png (trajectory 0)."""
+    """rollout_error.png (mean error per step over the test trajectories) and height_maps.png
+    (trajectory 0, :func:`height_maps_figure`)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -195,32 +214,49 @@ def plot(out: Path, errors: dict[str, torch.Tensor], maps: dict[str, torch.Tenso
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(out / "rollout_error.png", dpi=120)
+    fig.savefig(out / "rollout_error.png", dpi=100)
     plt.close(fig)
 
+    fig = height_maps_figure(maps, step, n_traj, dt_hours)
+    fig.savefig(out / "height_maps.png", dpi=100)
+    plt.close(fig)
+
+
+def height_maps_figure(maps: dict[str, torch.Tensor], step: int, n_traj: int, dt_hours: float | None = None):
+    """Height maps of one test trajectory after ``step`` steps: a 2 x (1 + models) grid, every panel used.
+
+    Top row: the truth, then each model's prediction (the truth's colour range); bottom row:
+    each one's error against the truth, starting with persistence (the initial state),
+    all on one colour range. ``maps`` holds ``"truth"``, ``"initial"`` and one
+    ``(H, W)`` map per model, in metres. Returns the matplotlib figure.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    truth = maps["truth"]
     models = {k: v for k, v in maps.items() if k not in ("truth", "initial")}
-    lim = float(maps["truth"].abs().max())
-    kw = dict(cmap="RdBu_r", vmin=-lim, vmax=lim, extent=(0, 360, -90, 90))
-    elim = max(float((h - maps["truth"]).abs().max()) for h in models.values())  # the errors' own range
-    cols = 2 + len(models)
+    errors = {"persistence (step 0)": maps["initial"] - truth, **{k: v - truth for k, v in models.items()}}
+    lim = float(truth.abs().max())
+    elim = max(float(e.abs().max()) for e in errors.values())  # the errors' own range, persistence included
+    extent = (0, 360, -90, 90)
+    cols = 1 + len(models)
     fig, axes = plt.subplots(2, cols, figsize=(3.6 * cols, 4.6), squeeze=False, constrained_layout=True)
     after = f"step {step}" if dt_hours is None else f"step {step} ({step * dt_hours:g} h)"
-    panels = {"initial state, step 0": maps["initial"], f"truth, {after}": maps["truth"],
-              **{f"{k}, {after}": v for k, v in models.items()}}  # fmt: skip
-    for ax, (title, h) in zip(axes[0], panels.items()):
-        im = ax.imshow(h.numpy(), **kw)  # the truth's range: a model beyond it saturates (colourbar arrows)
+    fields = {f"truth, {after}": truth, **{f"{k}, {after}": v for k, v in models.items()}}
+    for ax, (title, h) in zip(axes[0], fields.items()):
+        # the truth's range: a model beyond it saturates (colourbar arrows)
+        im = ax.imshow(h.numpy(), cmap="RdBu_r", vmin=-lim, vmax=lim, extent=extent)
         ax.set_title(title)
-    for ax in axes[1, :2]:
-        ax.axis("off")
-    for ax, (name, h) in zip(axes[1, 2:], models.items()):
-        im2 = ax.imshow((h - maps["truth"]).numpy(), cmap="PuOr", vmin=-elim, vmax=elim, extent=(0, 360, -90, 90))
+    for ax, (name, e) in zip(axes[1], errors.items()):
+        im2 = ax.imshow(e.numpy(), cmap="PuOr", vmin=-elim, vmax=elim, extent=extent)
         ax.set_title(f"{name} - truth")
     fig.suptitle(f"test trajectory 0 of {n_traj}: geopotential height anomaly (m, relative to the truth's mean "
-                 f"at {after}); longitude (deg) x latitude (deg)")
+                 f"at {after}); longitude (deg) x latitude (deg)", fontsize=10)
     fig.colorbar(im, ax=axes[0].tolist(), shrink=0.9, label="height anomaly (m)", extend="both")
-    fig.colorbar(im2, ax=axes[1, 2:].tolist(), shrink=0.9, label="error (m)")
-    fig.savefig(out / "height_maps.png", dpi=110)
-    plt.close(fig)
+    fig.colorbar(im2, ax=axes[1].tolist(), shrink=0.9, label="error (m)")
+    return fig
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -230,23 +266,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true",
-                   help="small data and short training, a smoke run: about 2 min on one CPU thread (measured: "
-                        "1.2 CPU-minutes, 13 s of them training); results under <out>/quick")
-    p.add_argument("--nlat", type=int, default=32, help="latitudes (equiangular, poles included); nlon = 2 nlat (default 32)")
+                   help="a 16 x 32 grid, small data and short training: about 2 CPU-minutes on one thread; "
+                        "results under <out>/quick")
+    p.add_argument("--nlat", type=int, help="latitudes (equiangular, poles included); nlon = 2 nlat (default 32; --quick 16)")
     p.add_argument("--dt-hours", type=float, default=1.0, help="time between recorded states, one model step (default 1)")
     p.add_argument("--initial", choices=("balanced", "white"), default="balanced",
                    help="random initial states: balanced flow, or the solver's white-spectrum states (default "
                         "balanced; white runs go to their own run folder, whose name ends in -white)")
     p.add_argument("--spinup-hours", type=float, default=12.0, help="simulated time left out after the initial state (default 12)")
-    p.add_argument("--n-train", type=int, help="training trajectories (default 32; --quick 8)")
-    p.add_argument("--train-steps", type=int, help="steps per training trajectory (default 24; --quick 12)")
+    p.add_argument("--n-train", type=int, help="training trajectories (default 32; --quick 16)")
+    p.add_argument("--train-steps", type=int, help="steps per training trajectory (default 24; --quick 24)")
     p.add_argument("--n-test", type=int, help="test trajectories (default 16; --quick 4)")
     p.add_argument("--rollout", type=int, default=24, help="autoregressive steps evaluated, from held-out initial states (default 24)")
     p.add_argument("--hidden", type=int, help="SFNO width (default 32; --quick 16)")
     p.add_argument("--layers", type=int, default=4, help="blocks of both models (default 4)")
     p.add_argument("--fno-modes", type=int, nargs=2, default=(8, 12), metavar=("LAT", "LON"),
                    help="FNO n_modes (latitude, longitude) (default 8 12)")
-    p.add_argument("--epochs", type=int, help="training epochs (default 40; --quick 10)")
+    p.add_argument("--epochs", type=int, help="training epochs (default 40; --quick 24)")
     p.add_argument("--batch-size", type=int, help="batch size (default 16; --quick 8)")
     p.add_argument("--lr", type=float, default=2e-3, help="AdamW learning rate, cosine schedule (default 2e-3)")
     p.add_argument("--seed", type=int, default=0,
@@ -256,6 +292,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="torch CPU threads (default 1: small models run best on 1; 0: torch's choice)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoints under --out")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bars of the solver and the training (default: only on a terminal)")
     p.add_argument("--out", type=Path, default=Path("runs/shallow_water_sfno"),
                    help="output folder (default runs/shallow_water_sfno): data cache in <out>/data; checkpoints, "
                         "plots and results in <out>/full or <out>/quick")
@@ -293,8 +331,10 @@ def main(argv: list[str] | None = None) -> None:
 
     sim = (nlat, nlon, args.dt_hours)
     data_dir = args.out / "data"
-    train = load_trajectories(args.initial, n_train, train_steps, *sim, args.seed, args.spinup_hours, data_dir)
-    test = load_trajectories(args.initial, n_test, args.rollout, *sim, args.seed + 10_000, args.spinup_hours, data_dir)
+    train = load_trajectories(args.initial, n_train, train_steps, *sim, args.seed, args.spinup_hours, data_dir,
+                              args.progress)
+    test = load_trajectories(args.initial, n_test, args.rollout, *sim, args.seed + 10_000, args.spinup_hours, data_dir,
+                             args.progress)
     mean = train.mean(dim=(0, 1, 3, 4)).reshape(3, 1, 1)
     std = train.std(dim=(0, 1, 3, 4)).reshape(3, 1, 1)
     train, test = (train - mean) / std, (test - mean) / std
@@ -316,8 +356,7 @@ def main(argv: list[str] | None = None) -> None:
     for name, model in models.items():
         trainer = Trainer(model, epochs=epochs, batch_size=batch_size, lr=args.lr, loss=loss, seed=args.seed,
                           grad_clip=1.0, checkpoint_dir=out / name.lower(), resume=args.resume, overwrite=not args.resume,
-                          device=args.device,
-                          verbose=True)
+                          device=args.device, verbose=args.progress)
         history = trainer.fit((x_tr, y_tr), test={"one-step": (x_te, y_te)})
         elapsed = sum(r["time_s"] for r in history)  # all epochs, resumed ones included
         err, states = rollout_errors(trainer.model.cpu(), test, args.rollout, loss)
@@ -337,9 +376,13 @@ def main(argv: list[str] | None = None) -> None:
     for name, e in errors.items():
         r = results.get(name, {"params": 0, "train_s": 0.0})
         print(f"{name:<12} {r['params']:>8} {r['train_s']:>8.1f} " + " ".join(f"{e[:, s - 1].mean():>8.4f}" for s in steps))
-    sfno_last, fno_last = errors["SFNO"][:, -1].mean().item(), errors["FNO"][:, -1].mean().item()
-    verdict = "lower" if sfno_last < fno_last else "NOT lower"
-    print(f"\nafter {args.rollout} steps the SFNO's error ({sfno_last:.4f}) is {verdict} than the FNO's ({fno_last:.4f})")
+    last = {name: e[:, -1].mean().item() for name, e in errors.items()}
+    if args.rollout == 24 and args.initial == "balanced":
+        print("\n" + ranking_text(last, args.quick))
+    else:
+        verdict = "lower" if last["SFNO"] < last["FNO"] else "NOT lower"
+        print(f"\nafter {args.rollout} steps the SFNO's error ({last['SFNO']:.4f}) is {verdict} than the FNO's "
+              f"({last['FNO']:.4f})")
 
     height = lambda u: (u[0] * std[0] + mean[0]) / GRAVITY  # noqa: E731  (nlat, nlon) metres
     truth_h = height(test[0, -1])
