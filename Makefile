@@ -16,6 +16,7 @@ $(VENV)/.stamp-%: pyproject.toml | $(PY)
 	$(PIP) -e ".[$*]"
 	touch $@
 
+# The Darcy FNO in quick mode (examples/demo.py); plot and results in runs/demo/
 demo: $(VENV)/.stamp-examples
 	$(PY) examples/demo.py
 
