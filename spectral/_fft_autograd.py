@@ -52,6 +52,30 @@ def rfft_bin_weights(
     return w.reshape([f] + [1] * (like.ndim - 1 - (dim % like.ndim)))
 
 
+def _scale_rfft_bins(y: torch.Tensor, n: int, rest: float) -> torch.Tensor:
+    """``y * rest`` along the last (rfft) axis with the DC and (kept, even-``n``) Nyquist bins left at scale 1.
+
+    A scalar multiply and in-place fixes of the edge bins of the new tensor: no weight
+    tensor is built (under ``torch.compile`` each built constant is one more kernel).
+    """
+    out = y * rest
+    f = y.shape[-1]
+    out.narrow(-1, 0, 1).mul_(1.0 / rest)
+    if f > 1 and f == n // 2 + 1 and n % 2 == 0:
+        out.narrow(-1, f - 1, 1).mul_(1.0 / rest)
+    return out
+
+
+def _drop_edge_imag(y: torch.Tensor, n: int) -> torch.Tensor:
+    """Copy of ``y`` (not in autograd) with the imaginary parts of the last axis' DC and even-``n`` Nyquist bins zeroed."""
+    out = y.clone()
+    f = y.shape[-1]
+    out.imag.narrow(-1, 0, 1).zero_()
+    if f > 1 and f == n // 2 + 1 and n % 2 == 0:
+        out.imag.narrow(-1, f - 1, 1).zero_()
+    return out
+
+
 def real_edge_bins(y: torch.Tensor, n: int, dim: int) -> torch.Tensor:
     """New tensor with the imaginary parts of the DC and (even ``n``) Nyquist rfft bins zeroed.
 
@@ -146,7 +170,7 @@ class _RfftKeep(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         # Re(sum_k g_k e^{+2 pi i k t / N}) = irfft(h) with h_0 = g_0, h_k = g_k / 2 (no Nyquist kept).
-        h = grad * rfft_bin_weights(grad.shape[-1], ctx.n, dc=1.0, nyquist=1.0, rest=0.5, like=grad)
+        h = _scale_rfft_bins(grad, ctx.n, 0.5)
         if torch.is_grad_enabled():  # create_graph=True: the adjoint Function, differentiable again
             return _IrfftPad.apply(h, ctx.n, DUAL_NORM[ctx.norm]), None, None
         h.imag.select(-1, 0).zero_()  # first order: _IrfftPad's Hermitian clean-up, in place on our own h
@@ -159,12 +183,12 @@ class _IrfftPad(torch.autograd.Function):
     @staticmethod
     def forward(ctx, y: torch.Tensor, n: int, norm: str) -> torch.Tensor:
         ctx.m, ctx.n, ctx.norm = y.shape[-1], n, norm
-        return torch.fft.irfft(real_edge_bins(y, n, -1), n=n, dim=-1, norm=norm)
+        return torch.fft.irfft(_drop_edge_imag(y, n), n=n, dim=-1, norm=norm)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         g = _RfftKeep.apply(grad, ctx.m, DUAL_NORM[ctx.norm])
-        return g * rfft_bin_weights(g.shape[-1], ctx.n, dc=1.0, nyquist=1.0, rest=2.0, like=g), None, None
+        return _scale_rfft_bins(g, ctx.n, 2.0), None, None
 
 
 class _FftKeep(torch.autograd.Function):
