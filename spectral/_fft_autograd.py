@@ -23,6 +23,7 @@ __all__ = [
     "norm_scale",
     "rfft_bin_weights",
     "real_edge_bins",
+    "zero_edge_imag_",
     "keep_two_sided",
     "pad_two_sided",
     "empty_batch",
@@ -66,14 +67,24 @@ def _scale_rfft_bins(y: torch.Tensor, n: int, rest: float) -> torch.Tensor:
     return out
 
 
+def zero_edge_imag_(y: torch.Tensor, n: int, dim: int = -1) -> torch.Tensor:
+    """Zero, in place and outside autograd, the imaginary parts of the DC and even-``n`` Nyquist bins of ``y``'s rfft axis ``dim``.
+
+    For a buffer of one's own (a gradient being built, a spectrum about to be
+    transformed back); :func:`real_edge_bins` is the autograd-safe form. Returns ``y``.
+    """
+    f = y.shape[dim]
+    with torch.no_grad():
+        imag = y.detach().imag
+        imag.narrow(dim, 0, 1).zero_()
+        if f > 1 and f == n // 2 + 1 and n % 2 == 0:
+            imag.narrow(dim, f - 1, 1).zero_()
+    return y
+
+
 def _drop_edge_imag(y: torch.Tensor, n: int) -> torch.Tensor:
     """Copy of ``y`` (not in autograd) with the imaginary parts of the last axis' DC and even-``n`` Nyquist bins zeroed."""
-    out = y.clone()
-    f = y.shape[-1]
-    out.imag.narrow(-1, 0, 1).zero_()
-    if f > 1 and f == n // 2 + 1 and n % 2 == 0:
-        out.imag.narrow(-1, f - 1, 1).zero_()
-    return out
+    return zero_edge_imag_(y.clone(), n, -1)
 
 
 def real_edge_bins(y: torch.Tensor, n: int, dim: int) -> torch.Tensor:
@@ -351,7 +362,7 @@ class _FFTConv(torch.autograd.Function):
             del g_spec
         if need_gw:
             scale = rfft_bin_weights(w.shape[0], p, dc=1.0 / p, nyquist=1.0 / p, rest=2.0 / p, like=gw)
-            gw = real_edge_bins(gw.mul_(scale).t(), p, dim=0)  # (F, D)
+            gw = zero_edge_imag_(gw.mul_(scale), p, dim=1).t()  # (F, D), our own buffer: cleaned in place
         return gx, None, gw, None
 
 

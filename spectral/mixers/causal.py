@@ -13,7 +13,8 @@ import torch
 from torch import nn
 
 from spectral.checks import check_int, check_real_dtype
-from spectral.fft import compute_dtype, empty_batch, fft_conv, fft_precision, real_edge_bins, rfft
+from spectral._fft_autograd import zero_edge_imag_
+from spectral.fft import compute_dtype, empty_batch, fft_conv, fft_precision, rfft
 from spectral.mixers._common import apply_mask, check_mask, check_sequence, next_fast_len
 
 __all__ = ["causal_conv", "CausalFourierMixer"]
@@ -40,7 +41,9 @@ def causal_conv(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
         xc = x.to(compute_dtype(x.dtype))
         # transformed as (D, taps), where the lag axis is contiguous; fft_conv reads w as (D, F) again
         k_spec = rfft(kernel.narrow(0, 0, taps).to(xc.dtype).t(), n=p, dim=-1)  # (D, F) complex
-        y = fft_conv(xc, real_edge_bins(k_spec, p, dim=-1).t(), p)  # (B, N, D) real
+        # DC / Nyquist made exactly real in place, outside autograd (no (D, F) copy, none in backward): the
+        # gradient fft_conv returns for them is already real, so the clean-up's own gradient is the identity
+        y = fft_conv(xc, zero_edge_imag_(k_spec, p, dim=-1).t(), p)  # (B, N, D) real
     return y.to(x.dtype)
 
 
