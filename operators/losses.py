@@ -33,7 +33,7 @@ from spectral.checks import check_bool, check_choice, check_int, check_number, c
 from spectral.fft import truncated_fftn, truncated_ifftn
 from spectral.modes import compact_wavenumbers, max_modes
 
-__all__ = ["LpLoss", "H1Loss", "SphereLoss", "sphere_weights", "REDUCTIONS"]
+__all__ = ["LpLoss", "H1Loss", "NRMSELoss", "SphereLoss", "sphere_weights", "REDUCTIONS"]
 
 REDUCTIONS: tuple[str, ...] = ("mean", "sum")
 Reduction = Literal["mean", "sum"]
@@ -256,6 +256,65 @@ class H1Loss(_FunctionNormLoss):
         for du in self.gradient(u):
             sq = sq + self._integrate(du.abs().square(), w)
         return _root_zero_safe(sq, torch.sqrt)
+
+
+class NRMSELoss(nn.Module):
+    """Normalised RMSE per sample and channel, ``sqrt(mean_x e^2) / sqrt(mean_x y^2)``, averaged over channels.
+
+    ``e = pred - target``, ``y = target``, means over the grid points of one channel of one
+    sample; the ratios are averaged over the channel axes and reduced over the batch. This
+    is PDEBench's nRMSE and the loss of SpecB-FNO (Qin et al., arXiv:2404.07200). With one
+    channel on a uniform periodic grid it equals ``LpLoss(ndim, 2)``; with several channels
+    it weighs each channel's relative error equally instead of pooling their energy.
+
+    Parameters
+    ----------
+    ndim : int
+        Number of trailing grid axes (1 to 3).
+    reduction : {"mean", "sum"}
+        Over the batch.
+
+    Shape
+    -----
+    pred, target: (B, ..., *grid) real -> () real; ``B = 0``: NaN for "mean", 0 for "sum"
+
+    Raises
+    ------
+    TypeError
+        A non-tensor or an integer tensor.
+    ValueError
+        ``ndim`` outside 1..3, an unknown ``reduction``; at call time mismatched shapes or
+        fewer than ``ndim + 1`` axes.
+
+    Examples
+    --------
+    >>> t = torch.ones(2, 3, 8, 8)
+    >>> float(NRMSELoss()(1.5 * t, t))
+    0.5
+    """
+
+    def __init__(self, ndim: int = 2, *, reduction: Reduction = "mean") -> None:
+        super().__init__()
+        self.ndim = check_int("ndim", ndim, min=1, max=3)
+        self.reduction = check_choice("reduction", reduction, REDUCTIONS)
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The loss of ``pred`` against ``target``, reduced over the batch."""
+        check_tensor("NRMSELoss", "pred", pred, kind="floating")
+        check_tensor("NRMSELoss", "target", target, kind="floating")
+        if pred.shape != target.shape:
+            raise ValueError(f"NRMSELoss: pred and target shapes differ: {tuple(pred.shape)} vs {tuple(target.shape)}")
+        if pred.ndim < self.ndim + 1:
+            raise ValueError(f"NRMSELoss: expected (B, ..., *grid) with {self.ndim} grid axes, got shape {tuple(pred.shape)}")
+        axes = tuple(range(-self.ndim, 0))
+        err = _root_zero_safe((pred - target).abs().pow(2).mean(axes), torch.sqrt)  # (B, ...)
+        ref = target.abs().pow(2).mean(axes).sqrt()  # (B, ...)
+        ratio = _per_sample(err / ref.clamp_min(torch.finfo(ref.dtype).tiny))  # (B, channels)
+        per_sample = ratio.mean(-1) if ratio.shape[-1] else ratio.sum(-1)  # (B,)
+        return per_sample.mean() if self.reduction == "mean" else per_sample.sum()
+
+    def extra_repr(self) -> str:
+        return f"ndim={self.ndim}, reduction={self.reduction!r}"
 
 
 def sphere_weights(nlat: int, nlon: int, grid: Grid = "equiangular", *, dtype: torch.dtype = torch.float64,

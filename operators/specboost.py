@@ -24,10 +24,11 @@ from torch import nn
 from operators.checkpoint import atomic_save, checked_load
 from operators.fno import FNO
 from operators.sfno import SFNO
+from operators.specboost_scaling import ScaledStage, residual_scale
 from spectral.checks import check_choice, check_int, check_ints, check_tensor, describe
 from spectral.fft import resample
 
-__all__ = ["SpecBoost", "STAGE_INPUTS", "STAGE_OBJECTIVES", "SAVE_FORMAT"]
+__all__ = ["SpecBoost", "ScaledStage", "residual_scale", "STAGE_INPUTS", "STAGE_OBJECTIVES", "SAVE_FORMAT"]
 
 STAGE_INPUTS: tuple[str, ...] = ("input", "input+previous")
 STAGE_OBJECTIVES: tuple[str, ...] = ("residual", "ensemble")
@@ -104,10 +105,17 @@ class SpecBoost(nn.Module):
     def out_channels(self) -> int | None:
         return getattr(self.stages[0], "out_channels", None)
 
-    def add_stage(self, stage: nn.Module, *, freeze_previous: bool = True) -> int:
-        """Append ``stage``; freeze every earlier stage unless ``freeze_previous=False``. Returns its index."""
+    def add_stage(self, stage: nn.Module, *, freeze_previous: bool = True, scale: float | None = None) -> int:
+        """Append ``stage``; freeze every earlier stage unless ``freeze_previous=False``. Returns its index.
+
+        With ``scale``, the stage is appended as ``ScaledStage(stage, scale)``: it predicts
+        ``scale * stage(z)``, so that ``stage`` fits the residual divided by ``scale``
+        (unit variance with ``scale=boost.residual_scale(inputs, targets)``).
+        """
         if not isinstance(stage, nn.Module):
             raise TypeError(f"a stage must be an nn.Module, got {type(stage).__name__}")
+        if scale is not None:
+            stage = ScaledStage(stage, scale)
         m = len(self.stages)
         cin = getattr(stage, "in_channels", None)
         cout = getattr(stage, "out_channels", None)
@@ -195,6 +203,7 @@ class SpecBoost(nn.Module):
             raise ValueError(f"SpecBoost: output_shape must be {d} positive ints, got {tuple(output_shape)!r}")
         out = check_ints("output_shape", output_shape, length=d, min=1)
         for m, stage in enumerate(self.stages):
+            stage = stage.stage if isinstance(stage, ScaledStage) else stage
             if isinstance(stage, SFNO) and out != tuple(stage.config.out_shape or stage.config.img_shape):
                 raise ValueError(
                     f"SpecBoost: stage {m} is an SFNO, whose output grid is fixed when it is built "
@@ -254,6 +263,29 @@ class SpecBoost(nn.Module):
         z = inputs if self.stage_input == "input" else torch.cat([inputs, previous.to(inputs.dtype)], dim=1)
         return z, previous
 
+    @torch.no_grad()
+    def residual_scale(self, inputs: torch.Tensor, targets: torch.Tensor, *, batch_size: int = 32) -> float:
+        """Standard deviation of the residual ``y - P_M`` left by all ``M`` current stages: the next stage's ``scale``.
+
+        ``boost.add_stage(G, scale=boost.residual_scale(x, y))`` makes ``G`` fit
+        unit-variance targets (:class:`~operators.specboost_scaling.ScaledStage`,
+        :func:`~operators.specboost_scaling.residual_scale`).
+
+        Shape
+        -----
+        inputs (n, Cin, *grid), targets (n, Cout, *grid) -> float
+        """
+        self.stage_data(0, inputs, targets, batch_size=batch_size)  # checks the shapes and batch_size
+        device = next(self.stages[0].parameters()).device
+        was_training = self.training
+        self.eval()
+        try:
+            full = torch.cat([self(inputs[i : i + batch_size].to(device)).to(targets)
+                              for i in range(0, len(inputs), batch_size)])  # (n, Cout, *grid): P_M
+        finally:
+            self.train(was_training)
+        return residual_scale(targets - full)
+
     def fit_stage(self, m: int, train: Any, test: Any = None, **kwargs: Any) -> Any:
         """Deprecated (removed in 0.2): use :func:`operators.training.fit_specboost_stage` (same arguments)."""
         warnings.warn(
@@ -269,18 +301,22 @@ class SpecBoost(nn.Module):
     def save(self, path: str | os.PathLike) -> None:
         """Write the ensemble (stage classes, stage configs, weights, ``stage_input``) atomically to ``path``.
 
+        A :class:`ScaledStage` is saved as its wrapped stage plus its ``scale``.
+
         Every stage needs a ``config`` attribute, a dataclass (or dict) of its
         constructor's arguments, as :class:`~operators.fno.FNO` and
         :class:`~operators.sfno.SFNO` have. Read back with :meth:`load`.
         """
         entries = []
         for m, stage in enumerate(self.stages):
+            scaled = isinstance(stage, ScaledStage)
+            stage = stage.stage if scaled else stage
             config = getattr(stage, "config", None)
             if is_dataclass(config):
                 config = asdict(config)
             if not isinstance(config, dict):
                 raise ValueError(f"stages[{m}] ({type(stage).__name__}) has no dataclass or dict `config` attribute; cannot save it")
-            entries.append({"class": type(stage).__name__, "config": config})
+            entries.append({"class": type(stage).__name__, "config": config, "scaled": scaled})
         blob = {"format": SAVE_FORMAT, "kind": "SpecBoost", "stage_input": self.stage_input,
                 "n_frozen": self.n_frozen, "stages": entries, "state_dict": self.state_dict()}
         atomic_save(blob, path)
@@ -303,7 +339,8 @@ class SpecBoost(nn.Module):
         for m, entry in enumerate(blob["stages"]):
             if entry["class"] not in classes:
                 raise ValueError(f"stages[{m}] has class {entry['class']!r}, not among {sorted(classes)}; pass stage_classes")
-            stages.append(classes[entry["class"]](**entry["config"], device=device, dtype=dtype))
+            stage = classes[entry["class"]](**entry["config"], device=device, dtype=dtype)
+            stages.append(ScaledStage(stage) if entry.get("scaled") else stage)  # the scale: from the state_dict
         boost = cls(stages, stage_input=blob["stage_input"])
         boost.load_state_dict(blob["state_dict"])
         boost.freeze_before(blob["n_frozen"])
