@@ -2,8 +2,8 @@
 
 Run from the repository root (the ``bench`` extra)::
 
-    python docs/guides/mixers_plot.py            # N = 256 .. 16384: tens of minutes on one CPU thread
-    python docs/guides/mixers_plot.py --quick    # N = 256 and 1024: a few minutes
+    python docs/guides/mixers_plot.py            # N = 256 .. 16384: 11 minutes on a busy 2-core machine
+    python docs/guides/mixers_plot.py --quick    # N = 256 and 1024: under 2 minutes there
 
 It runs ``python -m benchmarks mixers --threads 1 [--quick]`` (which writes
 ``runs/bench-mixers-cpu[-quick].json`` and ``.png``) and copies the PNG here. Update the caption
