@@ -31,9 +31,9 @@ import time
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from benchmarks._harness import BenchContext, Row
+from operators.experiments import progress_bar
 from operators.fno import FNO
 from operators.losses import LpLoss
 
@@ -175,7 +175,7 @@ def run(ctx: BenchContext) -> list[Row]:
         if seed == ctx.seed:  # control: ours started from neuralop's initial weights (isolates the initial draw)
             twin = FNO.from_neuralop(theirs).to(ctx.device)  # same function, same initial weights
             runs["ours-neuralop-init"] = _Run(twin, cfg, seed, stats, ctx.device)
-        for _ in tqdm(range(cfg["epochs"]), desc=f"train seed {seed}", unit="epoch", leave=False):
+        for _ in progress_bar(range(cfg["epochs"]), desc=f"train seed {seed}", unit="epoch", leave=False):
             for r in runs.values():  # interleaved epochs: load bursts hit both models alike
                 r.epoch(xa, ya)
         for name, r in runs.items():

@@ -42,7 +42,6 @@ import time
 
 import torch
 import torch.nn.functional as nnf
-from tqdm.auto import tqdm
 
 from benchmarks._harness import (
     BenchContext,
@@ -52,6 +51,7 @@ from benchmarks._harness import (
     peak_memory_bytes,
     time_median,
 )
+from operators.experiments import progress_bar
 from spectral.mixers import AFFMixer, AFNOMixer, CausalFourierMixer, FFTNetMixer, FNetMixer, GlobalFilterMixer
 
 B, D, HEADS = 4, 256, 8
@@ -200,7 +200,7 @@ def run(ctx: BenchContext) -> list[Row]:
     # all timings first, then the memory probes: on CPU the harness's memory probe changes
     # glibc's mmap threshold for the rest of the process, which would slow later timings
     for what in ("time", "memory"):
-        for n in tqdm(sizes, desc=f"mixers {what}", leave=False):
+        for n in progress_bar(sizes, desc=f"mixers {what}", leave=False):
             for causal in (False, True):
                 key = ("sdpa-causal" if causal else "sdpa", n, what)
                 nan = (float("nan"), float("nan"))

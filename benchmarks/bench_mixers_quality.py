@@ -47,9 +47,9 @@ import numpy as np
 import torch
 import torch.nn.functional as nnf
 from torch import nn
-from tqdm.auto import tqdm
 
 from benchmarks._harness import BenchContext, Row, imported_sources
+from operators.experiments import progress_bar
 from spectral.mixers import (
     AFFMixer,
     AFNOMixer,
@@ -231,7 +231,7 @@ def train_one(task: str, name: str, data, ctx: BenchContext) -> dict:
     tokens, labels, mask = _tensors(train, ctx.device)
     gen = torch.Generator().manual_seed(ctx.seed)
     start = time.perf_counter()
-    for _ in tqdm(range(steps), desc=f"{task}/{name}", leave=False):
+    for _ in progress_bar(range(steps), desc=f"{task}/{name}", leave=False):
         idx = torch.randint(0, len(tokens), (BATCH,), generator=gen).to(ctx.device)
         logits = model(tokens[idx], None if mask is None else mask[idx])
         loss = nnf.cross_entropy(logits.reshape(-1, classes), labels[idx].reshape(-1), ignore_index=-100)
