@@ -9,7 +9,7 @@ writes the spec and the ``state_dict`` atomically to one file that loads with
 ``torch.load(..., weights_only=True)``; :func:`load_model` rebuilds the model from such a
 file or from a Trainer checkpoint (which stores ``model_spec`` beside the weights).
 
-FNO, SFNO and SpecBoost (its stages' specs recursively) are known; other classes are
+FNO, SFNO, SpecBoost (its stages' specs recursively), Normalized and ScaledStage are known; other classes are
 added with :func:`register_model`, giving two functions: ``to_config(model) -> plain``
 and ``from_config(config, device=..., dtype=...) -> model``.
 
@@ -302,6 +302,18 @@ def _specboost_from_config(config: Mapping[str, Any], *, device=None, dtype=None
     return boost
 
 
+def _scaled_stage_to_config(model: nn.Module) -> dict[str, Any]:
+    return {"stage": model_spec(model.stage), "scale": float(model.scale)}
+
+
+def _scaled_stage_from_config(config: Mapping[str, Any], *, device=None, dtype=None) -> nn.Module:
+    from operators.specboost_scaling import ScaledStage
+
+    if not isinstance(config, Mapping) or "stage" not in config or "scale" not in config:
+        raise ValueError(f"a ScaledStage config is a dict with 'stage' and 'scale', got {describe(config)}")
+    return ScaledStage(build_model(config["stage"], device=device, dtype=dtype), config["scale"])
+
+
 def _load_builtins() -> None:
     # Imported on first use: operators.training imports this module, and SpecBoost may import training.
     global _BUILTINS_LOADED
@@ -312,6 +324,7 @@ def _load_builtins() -> None:
     from operators.normalized import Normalized, _from_config as _normalized_from_config
     from operators.normalized import _to_config as _normalized_to_config
     from operators.specboost import SpecBoost
+    from operators.specboost_scaling import ScaledStage
 
     _BUILTINS_LOADED = True
 
@@ -319,3 +332,4 @@ def _load_builtins() -> None:
         _REGISTRY.setdefault(cls.__qualname__, _Entry(cls, *_dataclass_entry(cls, config_cls)))
     _REGISTRY.setdefault("SpecBoost", _Entry(SpecBoost, _specboost_to_config, _specboost_from_config))
     _REGISTRY.setdefault("Normalized", _Entry(Normalized, _normalized_to_config, _normalized_from_config))
+    _REGISTRY.setdefault("ScaledStage", _Entry(ScaledStage, _scaled_stage_to_config, _scaled_stage_from_config))

@@ -94,6 +94,22 @@ def test_specboost_round_trip_with_fno_and_sfno_stages(tmp_path):
     assert _same_outputs(model, loaded, torch.randn(2, 1, 8, 16))
 
 
+def test_specboost_with_a_scaled_stage_round_trip(tmp_path):
+    """A stage added with scale= comes back as a ScaledStage of the same scale: the output is 0.25 * stage."""
+    from operators.specboost_scaling import ScaledStage
+
+    model = SpecBoost([FNO(1, 1, (4, 4), hidden_channels=4, n_layers=1)])
+    model.add_stage(FNO(1, 1, (4, 4), hidden_channels=4, n_layers=1), scale=0.25)
+    model = _perturbed(model)
+    save_model(model, tmp_path / "s.pt")
+    loaded = load_model(tmp_path / "s.pt")
+    assert isinstance(loaded.stages[1], ScaledStage) and float(loaded.stages[1].scale) == 0.25
+    x = torch.randn(2, 1, 12, 12)
+    assert _same_outputs(model, loaded, x)
+    with torch.no_grad():  # the scale is applied: the stage's raw output times 0.25
+        torch.testing.assert_close(loaded.stages[1](x), 0.25 * loaded.stages[1].stage(x))
+
+
 def test_float64_state_and_map_location(tmp_path):
     model = _perturbed(FNO(1, 1, (4, 4), hidden_channels=4, n_layers=1, dtype=torch.float64))
     save_model(model, tmp_path / "d.pt")
@@ -155,7 +171,7 @@ def _write(tmp_path, blob) -> str:
 def test_unknown_class_names_file_class_and_known_ones(tmp_path):
     path = _write(tmp_path, {"kind": MODEL_FILE_KIND, "version": MODEL_FILE_VERSION,
                              "spec": {"class": "UNet", "config": {}}, "state_dict": {}})
-    with pytest.raises(ValueError, match=r"x\.pt: unknown model class 'UNet' \(known: FNO, Normalized, SFNO, SpecBoost"):
+    with pytest.raises(ValueError, match=r"x\.pt: unknown model class 'UNet' \(known: FNO, Normalized, SFNO, ScaledStage, SpecBoost"):
         load_model(path)
 
 
