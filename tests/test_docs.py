@@ -64,6 +64,7 @@ GUIDES = {
     "guides/training": "EarlyStopping",
     "guides/neuraloperator": "from_neuralop",
     "guides/mixers": "scaled_dot_product_attention",
+    "guides/performance": "need_use_acc_helper",
     "guides/results": "examples/shallow_water_sfno.html",
     "inr_image": "Reproducing SIREN",
 }
