@@ -252,14 +252,7 @@ class SpecBoost(nn.Module):
             )
         if m == 0:
             return inputs, torch.zeros_like(targets)
-        device = next(self.stages[0].parameters()).device
-        was_training = self.training
-        self.eval()
-        try:
-            prev = [self(inputs[i : i + batch_size].to(device), n_stages=m).to(targets) for i in range(0, len(inputs), batch_size)]
-        finally:
-            self.train(was_training)
-        previous = torch.cat(prev)  # (n, Cout, *grid)
+        previous = self._batched_prediction(inputs, m, batch_size, like=targets)  # (n, Cout, *grid)
         z = inputs if self.stage_input == "input" else torch.cat([inputs, previous.to(inputs.dtype)], dim=1)
         return z, previous
 
@@ -276,15 +269,19 @@ class SpecBoost(nn.Module):
         inputs (n, Cin, *grid), targets (n, Cout, *grid) -> float
         """
         self.stage_data(0, inputs, targets, batch_size=batch_size)  # checks the shapes and batch_size
+        full = self._batched_prediction(inputs, len(self.stages), batch_size, like=targets)  # (n, Cout, *grid): P_M
+        return residual_scale(targets - full)
+
+    def _batched_prediction(self, inputs: torch.Tensor, n_stages: int, batch_size: int, like: torch.Tensor) -> torch.Tensor:
+        """``P_{n_stages}`` of a whole data set, batch by batch in eval mode on the stages' device, as ``like``'s dtype and device."""
         device = next(self.stages[0].parameters()).device
         was_training = self.training
         self.eval()
         try:
-            full = torch.cat([self(inputs[i : i + batch_size].to(device)).to(targets)
-                              for i in range(0, len(inputs), batch_size)])  # (n, Cout, *grid): P_M
+            return torch.cat([self(inputs[i : i + batch_size].to(device), n_stages=n_stages).to(like)
+                              for i in range(0, len(inputs), batch_size)])
         finally:
             self.train(was_training)
-        return residual_scale(targets - full)
 
     def fit_stage(self, m: int, train: Any, test: Any = None, **kwargs: Any) -> Any:
         """Deprecated (removed in 0.2): use :func:`operators.training.fit_specboost_stage` (same arguments)."""

@@ -38,6 +38,14 @@ def norm_scale(norm: str, n: int) -> float:
     return {"backward": 1.0, "forward": 1.0 / n, "ortho": n**-0.5}[norm]
 
 
+def _nyquist_kept(f: int, n: int) -> bool:
+    """Whether ``f`` rfft bins of an ``n``-point axis include a Nyquist bin (even ``n``, all bins kept).
+
+    Parity is tested last, so a size traced by ``torch.compile`` is not specialised on it.
+    """
+    return f > 1 and f == n // 2 + 1 and n % 2 == 0
+
+
 def rfft_bin_weights(
     f: int, n: int, *, dc: float, nyquist: float, rest: float, like: torch.Tensor, dim: int = -1
 ) -> torch.Tensor:
@@ -48,7 +56,7 @@ def rfft_bin_weights(
     """
     w = torch.full((f,), rest, dtype=like.real.dtype if like.is_complex() else like.dtype, device=like.device)
     w[0] = dc
-    if f > 1 and f == n // 2 + 1 and n % 2 == 0:  # (parity last: a traced size is not specialised on it)
+    if _nyquist_kept(f, n):
         w[-1] = nyquist
     return w.reshape([f] + [1] * (like.ndim - 1 - (dim % like.ndim)))
 
@@ -62,7 +70,7 @@ def _scale_rfft_bins(y: torch.Tensor, n: int, rest: float) -> torch.Tensor:
     out = y * rest
     f = y.shape[-1]
     out.narrow(-1, 0, 1).mul_(1.0 / rest)
-    if f > 1 and f == n // 2 + 1 and n % 2 == 0:
+    if _nyquist_kept(f, n):
         out.narrow(-1, f - 1, 1).mul_(1.0 / rest)
     return out
 
@@ -77,14 +85,9 @@ def zero_edge_imag_(y: torch.Tensor, n: int, dim: int = -1) -> torch.Tensor:
     with torch.no_grad():
         imag = y.detach().imag
         imag.narrow(dim, 0, 1).zero_()
-        if f > 1 and f == n // 2 + 1 and n % 2 == 0:
+        if _nyquist_kept(f, n):
             imag.narrow(dim, f - 1, 1).zero_()
     return y
-
-
-def _drop_edge_imag(y: torch.Tensor, n: int) -> torch.Tensor:
-    """Copy of ``y`` (not in autograd) with the imaginary parts of the last axis' DC and even-``n`` Nyquist bins zeroed."""
-    return zero_edge_imag_(y.clone(), n, -1)
 
 
 def real_edge_bins(y: torch.Tensor, n: int, dim: int) -> torch.Tensor:
@@ -184,7 +187,7 @@ class _RfftKeep(torch.autograd.Function):
         h = _scale_rfft_bins(grad, ctx.n, 0.5)
         if torch.is_grad_enabled():  # create_graph=True: the adjoint Function, differentiable again
             return _IrfftPad.apply(h, ctx.n, DUAL_NORM[ctx.norm]), None, None
-        h.imag.select(-1, 0).zero_()  # first order: _IrfftPad's Hermitian clean-up, in place on our own h
+        zero_edge_imag_(h, ctx.n)  # first order: _IrfftPad's Hermitian clean-up, in place on our own h
         return torch.fft.irfft(h, n=ctx.n, dim=-1, norm=DUAL_NORM[ctx.norm]), None, None
 
 
@@ -194,7 +197,7 @@ class _IrfftPad(torch.autograd.Function):
     @staticmethod
     def forward(ctx, y: torch.Tensor, n: int, norm: str) -> torch.Tensor:
         ctx.m, ctx.n, ctx.norm = y.shape[-1], n, norm
-        return torch.fft.irfft(_drop_edge_imag(y, n), n=n, dim=-1, norm=norm)
+        return torch.fft.irfft(zero_edge_imag_(y.clone(), n), n=n, dim=-1, norm=norm)  # Hermitian clean-up
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
