@@ -24,6 +24,7 @@ __all__ = [
     "rfft_bin_weights",
     "real_edge_bins",
     "zero_edge_imag_",
+    "kernel_conv",
     "keep_two_sided",
     "pad_two_sided",
     "empty_batch",
@@ -79,8 +80,13 @@ def zero_edge_imag_(y: torch.Tensor, n: int, dim: int = -1) -> torch.Tensor:
     """Zero, in place and outside autograd, the imaginary parts of the DC and even-``n`` Nyquist bins of ``y``'s rfft axis ``dim``.
 
     For a buffer of one's own (a gradient being built, a spectrum about to be
-    transformed back); :func:`real_edge_bins` is the autograd-safe form. Returns ``y``.
+    transformed back); :func:`real_edge_bins` is the autograd-safe form. Returns ``y``,
+    or under ``torch.compile`` a cleaned copy: use the returned tensor.
     """
+    if torch.compiler.is_compiling():
+        # out of place when compiled: inductor's dynamic-shape code for the in-place zeroing of a narrow
+        # imaginary view bakes in the strides of the grid it was traced on (a later grid fails its asserts)
+        return real_edge_bins(y, n, dim)
     f = y.shape[dim]
     with torch.no_grad():
         imag = y.detach().imag
@@ -187,7 +193,7 @@ class _RfftKeep(torch.autograd.Function):
         h = _scale_rfft_bins(grad, ctx.n, 0.5)
         if torch.is_grad_enabled():  # create_graph=True: the adjoint Function, differentiable again
             return _IrfftPad.apply(h, ctx.n, DUAL_NORM[ctx.norm]), None, None
-        zero_edge_imag_(h, ctx.n)  # first order: _IrfftPad's Hermitian clean-up, in place on our own h
+        h = zero_edge_imag_(h, ctx.n)  # first order: _IrfftPad's Hermitian clean-up, in place on our own h
         return torch.fft.irfft(h, n=ctx.n, dim=-1, norm=DUAL_NORM[ctx.norm]), None, None
 
 
@@ -388,3 +394,85 @@ def _fft_conv_backward_differentiable(ctx, g: torch.Tensor, spec: torch.Tensor |
     if ctx.needs_input_grad[0]:
         gx = _FFTConv.apply(g, g_spec, w.conj(), p)  # (B, N, D) real: the correlation with w
     return gx, None, gw, None
+
+
+def kernel_conv(x: torch.Tensor, kernel: torch.Tensor, p: int) -> torch.Tensor:
+    """``y = irfft(rfft(x, n=P) * rfft(kernel, n=P), n=P)[:, :N]``: filter by a real kernel, keeping no spectrum.
+
+    The kernel's spectrum is computed a group of channels at a time, in forward and again
+    in backward, and its gradient is formed in the kernel's own (lag) domain, so neither
+    ``(F, D)`` spectrum nor its gradient is ever held whole (:class:`_KernelConv`).
+    A linear convolution when ``P >= N + T - 1``.
+
+    Shape
+    -----
+    x: (B, N, D) real, kernel: (T, D) real, T <= P -> (B, N, D) real
+    """
+    return _KernelConv.apply(x, kernel, p)
+
+
+# Spectrum elements per chunk of _KernelConv (1 MiB at complex64): a chunk holds about seven such
+# temporaries (the kernel's and the signals' spectra, the gradient sum, the zero-padded copies FFTs make)
+_KERNEL_CHUNK_ELEMENTS = 2**18
+
+
+def _channel_major_chunks(b: int, d: int, f: int) -> list[tuple[slice, list[slice]]]:
+    """Channel slices, each with the batch slices covering ``(B, D)`` at about ``_KERNEL_CHUNK_ELEMENTS`` bins each."""
+    rows = max(1, _KERNEL_CHUNK_ELEMENTS // max(f, 1))
+    width, step = min(d, rows), max(1, rows // d)
+    return [(slice(j, j + width), [slice(i, i + step) for i in range(0, b, step)]) for j in range(0, d, width)]
+
+
+class _KernelConv(torch.autograd.Function):
+    """:func:`kernel_conv`; saves ``x`` and the kernel only.
+
+    First-order backward, a group of channels at a time: ``W = rfft(k, n=P)`` again,
+    ``gx = irfft(rfft(g, n=P) * conj(W))[:, :N]`` (the correlation with the kernel) and
+    ``gk = irfft(sum_b conj(X_b) G_b, n=P)[:T]`` (the correlation of ``g`` with ``x``, exact
+    for every lag ``< T`` since both are zero-padded to ``P``). Under ``create_graph=True``
+    the gradients are those of :class:`_RFFT` and :class:`_FFTConv` composed, exact at every order.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, kernel: torch.Tensor, p: int) -> torch.Tensor:
+        ctx.p = p
+        ctx.save_for_backward(x, kernel)
+        b, n, d = x.shape
+        out = torch.empty_strided((b, n, d), (n * d, 1, n), dtype=x.dtype, device=x.device)  # stored (B, D, N)
+        for cs, batches in _channel_major_chunks(b, d, p // 2 + 1):
+            w = zero_edge_imag_(torch.fft.rfft(kernel[:, cs].t(), n=p, dim=-1), p)  # (c, F) complex
+            for bs in batches:
+                prod = torch.fft.rfft(x[bs, :, cs].transpose(1, 2), n=p, dim=-1).mul_(w)  # (b, c, F)
+                _irfft_into(prod, p, out[bs, :, cs].transpose(1, 2))
+                del prod
+        return out
+
+    @staticmethod
+    def backward(ctx, g: torch.Tensor):
+        x, kernel = ctx.saved_tensors
+        p = ctx.p
+        need_gx, need_gk = ctx.needs_input_grad[:2]
+        if torch.is_grad_enabled():  # create_graph=True: the differentiable composition
+            w = real_edge_bins(_RFFT.apply(kernel.t(), p, -1, "backward"), p, dim=-1).t()  # (F, D) complex
+            inputs = [t for t, need in zip((x, kernel), (need_gx, need_gk)) if need]
+            got = iter(torch.autograd.grad(_FFTConv.apply(x, None, w, p), inputs, g, create_graph=True))
+            return (next(got) if need_gx else None), (next(got) if need_gk else None), None
+        (b, n, d), taps = g.shape, kernel.shape[0]
+        gx = torch.empty_strided((b, n, d), (n * d, 1, n), dtype=g.dtype, device=g.device) if need_gx else None
+        gk = torch.empty_like(kernel) if need_gk else None  # (T, D)
+        for cs, batches in _channel_major_chunks(b, d, p // 2 + 1):
+            w_conj = zero_edge_imag_(torch.fft.rfft(kernel[:, cs].t(), n=p, dim=-1), p).conj_physical_()  # (c, F)
+            acc = torch.zeros_like(w_conj) if need_gk else None  # sum_b conj(X_b) G_b, (c, F)
+            for bs in batches:
+                g_spec = torch.fft.rfft(g[bs, :, cs].transpose(1, 2), n=p, dim=-1)  # (b, c, F) complex
+                if need_gk:
+                    x_spec = torch.fft.rfft(x[bs, :, cs].transpose(1, 2), n=p, dim=-1)
+                    for j in range(g_spec.shape[0]):  # one sample at a time: no (b, c, F) product
+                        acc.addcmul_(x_spec[j].conj(), g_spec[j])
+                    del x_spec
+                if need_gx:
+                    _irfft_into(g_spec.mul_(w_conj), p, gx[bs, :, cs].transpose(1, 2))
+                del g_spec
+            if need_gk:
+                gk[:, cs] = torch.fft.irfft(acc, n=p, dim=-1).narrow(-1, 0, taps).t()
+        return gx, gk, None

@@ -6,10 +6,13 @@ Legend: ``B`` batch, ``C`` channels, ``H, W`` grid, ``F = W // 2 + 1`` rfft bins
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from spectral.checks import check_shape, check_tensor
 from spectral.fft import FFTNorm, compute_dtype, empty_batch, fft_precision, real_edge_bins, rfft
+from spectral.mixers._chunked import chunked_map
 from spectral.mixers._common import apply_mask, check_mask
 from spectral.mixers.afno import _BlockMLPMixer, complex_block_mlp
 
@@ -26,18 +29,26 @@ def aff_mix(x: torch.Tensor, weights: tuple[torch.Tensor, ...], *, norm: FFTNorm
     -----
     x: (B, C, H, W) real, weights (w1, b1, w2, b2) complex -> (B, C, H, W) real
     """
-    h, w = x.shape[-2:]
     if x.shape[0] == 0:  # FFT backends reject an empty batch
         return empty_batch(x, x.shape, weights)
+    h, w = x.shape[-2:]
+    fn = functools.partial(_aff_chunk, norm=norm)
     with fft_precision(x):
         xc = x.to(compute_dtype(x.dtype))
-        spec = torch.fft.fft(rfft(xc, dim=-1, norm=norm), dim=-2, norm=norm)  # (B, C, H, F) complex
-        spec = spec * complex_block_mlp(spec, *weights)  # instance-adaptive mask, (B, C, H, F) complex
-        # the mask makes the DC (and Nyquist) columns non-Hermitian: project them onto the reals rather than
-        # rely on the inverse FFT ignoring their imaginary parts, which not every backend does
-        cols = real_edge_bins(torch.fft.ifft(spec, dim=-2, norm=norm), w, dim=-1)  # (B, C, H, F) complex
-        y = torch.fft.irfft(cols, n=w, dim=-1, norm=norm)  # (B, C, H, W) real
+        # samples and whole channel blocks at a time: the weights' first axis is the block
+        y = chunked_map(fn, xc, weights, irfft=(w, -1, norm), channel_dim=1, group=weights[0].shape[1],
+                        per_channel=h * (w // 2 + 1), param_dims=[(None, 0)] * 4)  # (B, C, H, W) real
     return y.to(x.dtype)
+
+
+def _aff_chunk(x, w1, b1, w2, b2, *, norm):
+    """:func:`aff_mix` up to the last inverse FFT, on samples and whole channel blocks: (b, nb * c, H, W) real -> (b, nb * c, H, F) complex."""
+    w = x.shape[-1]
+    spec = torch.fft.fft(rfft(x, dim=-1, norm=norm), dim=-2, norm=norm)  # (b, nb * c, H, F) complex
+    spec = spec * complex_block_mlp(spec, w1, b1, w2, b2)  # instance-adaptive mask
+    # the mask makes the DC (and Nyquist) columns non-Hermitian: project them onto the reals rather than
+    # rely on the inverse FFT ignoring their imaginary parts, which not every backend does
+    return real_edge_bins(torch.fft.ifft(spec, dim=-2, norm=norm), w, dim=-1)  # (b, nb * c, H, F) complex
 
 
 class AFFMixer(_BlockMLPMixer):

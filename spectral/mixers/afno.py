@@ -7,14 +7,16 @@ per block, ``e = c * hidden_size_factor`` hidden channels per block,
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as nnf
-from einops import rearrange
 from torch import nn
 
 from spectral.checks import check_choice, check_int, check_number, check_real_dtype
 from spectral.complex import as_complex, init_complex_
 from spectral.fft import FFT_NORMS, FFTNorm, compute_dtype, empty_batch, fft_precision, real_edge_bins, rfft
+from spectral.mixers._chunked import chunked_map
 from spectral.mixers._common import apply_mask, check_mask, check_sequence
 
 __all__ = ["complex_block_mlp", "kept_bins", "afno_mix", "AFNOMixer"]
@@ -77,123 +79,30 @@ def afno_mix(
     x: (B, N, D) real, weights (w1, b1, w2, b2) complex as in :func:`complex_block_mlp`
     -> (B, N, D) real
     """
-    n = x.shape[1]
     if x.shape[0] == 0:  # FFT backends reject an empty batch
         return empty_batch(x, x.shape, weights)
+    fn = functools.partial(
+        _afno_chunk, sparsity_threshold=sparsity_threshold, fraction=hard_thresholding_fraction, norm=norm
+    )
     with fft_precision(x):
-        spec = rfft(x.to(compute_dtype(x.dtype)), dim=1, norm=norm)  # (B, F, D) complex
-        k = kept_bins(spec.shape[1], hard_thresholding_fraction)
-        if k < spec.shape[1]:
-            spec = spec.narrow(1, 0, k)
-        modes = rearrange(spec, "b k d -> b d k")  # (B, D, K): a view of torch's FFT layout
-        del spec
-        # the output gradient reaches the MLP as real_edge_bins' fresh product: reused for dL/dz
-        out = _BlockMLP.apply(modes, *weights, sparsity_threshold, True)  # (B, D, K) complex
-        del modes
-        # the MLP makes the DC (and Nyquist) bins complex: project them onto the reals (the Hermitian part)
-        # rather than rely on the inverse FFT ignoring their imaginary parts, which not every backend does
-        spec = real_edge_bins(rearrange(out, "b d k -> b k d"), n, dim=1)  # (B, K, D) complex
-        del out
-        y = torch.fft.irfft(spec, n=n, dim=1, norm=norm)  # (B, N, D) real; bins >= K zero
+        xc = x.to(compute_dtype(x.dtype))
+        # samples and whole channel blocks at a time: the weights' first axis is the block
+        y = chunked_map(fn, xc, weights, irfft=(x.shape[1], 1, norm), channel_dim=-1, group=weights[0].shape[1],
+                        per_channel=x.shape[1] // 2 + 1, param_dims=[(None, 0)] * 4)  # (B, N, D) real
     return y.to(x.dtype)
 
 
-# Spectrum elements the MLP of afno_mix runs on at once: batch chunks bound its hidden activations.
-_CHUNK_ELEMENTS = 2**18
-
-
-class _BlockMLP(torch.autograd.Function):
-    """:func:`complex_block_mlp` that keeps only its input and weights for backward.
-
-    The hidden activations (``o`` and the pre-shrinkage output, each as large as ``z``)
-    are not kept: the backward recomputes them a few samples at a time and
-    differentiates that recomputation (with ``create_graph`` when grad mode is on, so
-    higher derivatives are exact). Forward and backward run in batch chunks, so their
-    temporaries stay small. With ``reuse_grad`` (for callers whose output gradient is a
-    fresh buffer that nothing else reads, as in :func:`afno_mix`) the first-order input
-    gradient is written into the incoming gradient's buffer, chunk by chunk after
-    reading it, instead of a new one.
-    """
-
-    @staticmethod
-    def forward(ctx, z, w1, b1, w2, b2, sparsity_threshold, reuse_grad=False):
-        ctx.save_for_backward(z, w1, b1, w2, b2)
-        ctx.thr, ctx.reuse_grad = sparsity_threshold, reuse_grad
-        out = torch.empty_like(z)
-        for i in _batch_chunks(z):
-            out[i] = complex_block_mlp(z[i], w1, b1, w2, b2, sparsity_threshold=sparsity_threshold)
-        return out
-
-    @staticmethod
-    def backward(ctx, g):
-        saved = ctx.saved_tensors
-        needs = ctx.needs_input_grad[:5]
-        if torch.is_grad_enabled():  # create_graph=True: differentiate a differentiable recomputation
-            inputs = [t for t, need in zip(saved, needs) if need]
-            out = complex_block_mlp(*saved, sparsity_threshold=ctx.thr)
-            got = iter(torch.autograd.grad(out, inputs, g, create_graph=True, allow_unused=True))
-            return (*(next(got) if need else None for need in needs), None, None)
-        z, w1, b1, w2, b2 = saved
-        nb, c, e = w1.shape
-        dt = z.dtype
-        a1, a2 = w1.to(dt).transpose(1, 2), w2.to(dt).transpose(1, 2)  # (nb, e, c), (nb, c, e)
-        a1h, a2h = a1.conj().transpose(1, 2), a2.conj().transpose(1, 2)  # (nb, c, e), (nb, e, c)
-        bias1, bias2 = b1.to(dt).unsqueeze(-1), b2.to(dt).unsqueeze(-1)
-        g = g.resolve_conj()
-        reuse = ctx.reuse_grad and g.dtype == z.dtype and g.shape == z.shape and _dense(g)
-        gz = (g if reuse else torch.empty_like(z)) if needs[0] else None
-        acc = [torch.zeros((nb, c, e), dtype=dt, device=z.device), torch.zeros((nb, e), dtype=dt, device=z.device),
-               torch.zeros((nb, e, c), dtype=dt, device=z.device), torch.zeros((nb, c), dtype=dt, device=z.device)]
-        for i in _batch_chunks(z):
-            zi = z[i]
-            zb = zi.reshape(zi.shape[0], nb, c, -1)  # (b, nb, c, Kt)
-            gb = g[i].reshape(zb.shape)
-            o = torch.matmul(a1, zb).add_(bias1)  # (b, nb, e, Kt): the forward again
-            torch.view_as_real(o).relu_()
-            if ctx.thr is not None and ctx.thr > 0:  # soft-shrinkage passes the gradient where |v| > thr
-                pre = torch.matmul(a2, o).add_(bias2)
-                gb = torch.view_as_complex(torch.view_as_real(gb) * (torch.view_as_real(pre).abs() > ctx.thr))
-                del pre
-            if needs[4]:
-                acc[3].add_(gb.sum((0, -1)))
-            if needs[3]:  # dL/d(W2^T) = sum_b G o^H
-                acc[2].add_(torch.matmul(gb, o.conj().transpose(-1, -2)).sum(0).transpose(1, 2))
-            go = torch.matmul(a2h, gb)  # (b, nb, e, Kt)
-            go = torch.view_as_complex(torch.view_as_real(go) * (torch.view_as_real(o) > 0))  # ReLU
-            del o
-            if needs[2]:
-                acc[1].add_(go.sum((0, -1)))
-            if needs[1]:  # dL/d(W1^T) = sum_b G_o z^H
-                acc[0].add_(torch.matmul(go, zb.conj().transpose(-1, -2)).sum(0).transpose(1, 2))
-            if needs[0]:
-                gz[i] = torch.matmul(a1h, go).reshape(zi.shape)
-        gws = [a.to(w.dtype) if need else None for a, w, need in zip(acc, (w1, b1, w2, b2), needs[1:])]
-        return (gz, *gws, None, None)
-
-
-def _dense(t: torch.Tensor) -> bool:
-    """Whether ``t``'s elements fill its storage span exactly once (any dimension order)."""
-    expected = 1
-    for size, stride in sorted(zip(t.shape, t.stride()), key=lambda p: p[1]):
-        if size > 1 and stride != expected:
-            return False
-        expected *= size
-    return True
-
-
-def _batch_chunks(z: torch.Tensor) -> list[tuple[slice, ...]]:
-    """Index tuples over the batch and the flattened modes of ``z`` (B, D, *K), about ``_CHUNK_ELEMENTS`` each.
-
-    The MLP acts on every mode separately, so a chunk may also take a range of modes
-    (1-D ``K`` only).
-    """
-    b, per = z.shape[0], z[:1].numel()
-    if per <= _CHUNK_ELEMENTS or z.ndim != 3:
-        step = max(1, _CHUNK_ELEMENTS // max(per, 1))
-        return [(slice(i, i + step),) for i in range(0, b, step)]
-    k = z.shape[-1]
-    width = max(1, _CHUNK_ELEMENTS // max(z.shape[1], 1))
-    return [(slice(i, i + 1), slice(None), slice(j, j + width)) for i in range(b) for j in range(0, k, width)]
+def _afno_chunk(x, w1, b1, w2, b2, *, sparsity_threshold, fraction, norm):
+    """:func:`afno_mix` up to the inverse FFT, on samples and whole channel blocks: (b, N, nb * c) real -> (b, K, nb * c) complex."""
+    n = x.shape[1]
+    spec = rfft(x, dim=1, norm=norm)  # (b, F, nb * c) complex
+    k = kept_bins(spec.shape[1], fraction)
+    if k < spec.shape[1]:
+        spec = spec.narrow(1, 0, k)
+    out = complex_block_mlp(spec.transpose(1, 2), w1, b1, w2, b2, sparsity_threshold=sparsity_threshold)
+    # the MLP makes the DC (and Nyquist) bins complex: project them onto the reals (the Hermitian part)
+    # rather than rely on the inverse FFT ignoring their imaginary parts, which not every backend does
+    return real_edge_bins(out.transpose(1, 2), n, dim=1)  # (b, K, nb * c) complex; bins >= K are zero
 
 
 class _BlockMLPMixer(nn.Module):

@@ -13,8 +13,8 @@ import torch
 from torch import nn
 
 from spectral.checks import check_int, check_real_dtype
-from spectral._fft_autograd import zero_edge_imag_
-from spectral.fft import compute_dtype, empty_batch, fft_conv, fft_precision, rfft
+from spectral._fft_autograd import kernel_conv
+from spectral.fft import compute_dtype, empty_batch, fft_precision
 from spectral.mixers._common import apply_mask, check_mask, check_sequence, next_fast_len
 
 __all__ = ["causal_conv", "CausalFourierMixer"]
@@ -32,18 +32,15 @@ def causal_conv(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     -----
     x: (B, N, D) real, kernel: (L, D) real -> (B, N, D) real
     """
-    n = x.shape[1]
     if x.shape[0] == 0:  # FFT backends reject an empty batch
         return empty_batch(x, x.shape, [kernel])
+    n = x.shape[1]
     taps = min(n, kernel.shape[0])
     p = next_fast_len(n + taps - 1)
     with fft_precision(x):
         xc = x.to(compute_dtype(x.dtype))
-        # transformed as (D, taps), where the lag axis is contiguous; fft_conv reads w as (D, F) again
-        k_spec = rfft(kernel.narrow(0, 0, taps).to(xc.dtype).t(), n=p, dim=-1)  # (D, F) complex
-        # DC / Nyquist made exactly real in place, outside autograd (no (D, F) copy, none in backward): the
-        # gradient fft_conv returns for them is already real, so the clean-up's own gradient is the identity
-        y = fft_conv(xc, zero_edge_imag_(k_spec, p, dim=-1).t(), p)  # (B, N, D) real
+        # no (F, D) kernel spectrum is kept: kernel_conv recomputes it a group of channels at a time
+        y = kernel_conv(xc, kernel.narrow(0, 0, taps).to(xc.dtype), p)  # (B, N, D) real
     return y.to(x.dtype)
 
 

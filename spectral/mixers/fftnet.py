@@ -7,6 +7,7 @@ per head, ``L`` the learned length (``max_len``), ``F = N // 2 + 1`` rfft bins,
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import torch
@@ -15,6 +16,7 @@ from torch import nn
 
 from spectral.checks import check_choice, check_int, check_real_dtype
 from spectral.fft import FFT_NORMS, FFTNorm, compute_dtype, empty_batch, fft_precision, rfft
+from spectral.mixers._chunked import chunked_map
 from spectral.mixers._common import apply_mask, check_mask, check_sequence, resample_filter
 
 __all__ = ["fftnet_mix", "FFTNetMixer"]
@@ -146,18 +148,24 @@ def fftnet_mix(
         return empty_batch(x, x.shape, [bias, context_filter(x.new_zeros(0, x.shape[-1]))])
     with fft_precision(x):
         xc = x.to(compute_dtype(x.dtype))
-        spec = rfft(xc, dim=1, norm=norm)  # (B, F, D) complex
         count = n if mask is None else mask.sum(1, keepdim=True).clamp_min(1).to(xc.dtype)
         # the token sum rather than the DC bin: the bin's backward would scatter into a (B, F, D) zero spectrum
         filt = context_filter(xc.sum(1) / count)  # (B, h, F_L) real
         heads = filt.shape[1]
         filt = resample_filter(filt.to(xc.dtype), max_len, n, "wrap", dim=-1)  # (B, h, F) real
-        spec = rearrange(spec, "b f (h c) -> b f h c", h=heads)
         f = rearrange(filt, "b h f -> b f h 1")
-        spec = _FilterModReLU.apply(spec, f, bias.to(xc.dtype).view(heads, -1))  # (B, F, h, c) complex
-        # DC and Nyquist stay real: rfft makes them real and the scale q is real
-        y = torch.fft.irfft(rearrange(spec, "b f h c -> b f (h c)"), n=n, dim=1, norm=norm)  # (B, N, D) real
+        fn = functools.partial(_fftnet_chunk, norm=norm)
+        # samples and whole heads at a time: the filters hold samples on axis 0 and heads on 2, the bias heads on 0
+        y = chunked_map(fn, xc, [f, bias.to(xc.dtype).view(heads, -1)], irfft=(n, 1, norm), channel_dim=-1,
+                        group=xc.shape[-1] // heads, per_channel=n // 2 + 1, param_dims=[(0, 2), (None, 0)])  # (B, N, D)
     return y.to(x.dtype)
+
+
+def _fftnet_chunk(x: torch.Tensor, filt: torch.Tensor, bias: torch.Tensor, *, norm: FFTNorm) -> torch.Tensor:
+    """:func:`fftnet_mix` from the context to the inverse FFT: x (b, N, h * c) real, filt (b, F, h, 1), bias (h, c) -> (b, F, h * c) complex."""
+    spec = rearrange(rfft(x, dim=1, norm=norm), "b f (h c) -> b f h c", h=bias.shape[0])  # (b, F, h, c) complex
+    # DC and Nyquist stay real: rfft makes them real and the scale q is real
+    return rearrange(_FilterModReLU.apply(spec, filt, bias), "b f h c -> b f (h c)")
 
 
 class FFTNetMixer(nn.Module):

@@ -145,22 +145,3 @@ def test_output_does_not_depend_on_how_the_inverse_fft_treats_edge_bin_imaginary
     expected = layer(x)
     request.getfixturevalue("leaky_irfft")
     torch.testing.assert_close(layer(x), expected, rtol=1e-12, atol=1e-12)
-
-
-@pytest.mark.parametrize("threshold", [None, 0.0, 0.3])
-def test_chunked_block_mlp_gradients_equal_autograd_through_complex_block_mlp(monkeypatch, threshold):
-    """_BlockMLP (activations recomputed in chunks of samples and modes) against autograd on the composition."""
-    import spectral.mixers.afno as afno
-
-    monkeypatch.setattr(afno, "_CHUNK_ELEMENTS", 50)  # several chunks over samples and modes
-    torch.manual_seed(0)
-    z = torch.randn(3, 8, 37, dtype=torch.complex128, requires_grad=True)
-    shapes = [(2, 4, 8), (2, 8), (2, 8, 4), (2, 4)]
-    ws = [torch.randn(s, dtype=torch.complex128, requires_grad=True) for s in shapes]
-    g = torch.randn(3, 8, 37, dtype=torch.complex128)
-    out = afno._BlockMLP.apply(z, *ws, threshold)
-    torch.testing.assert_close(out, afno.complex_block_mlp(z, *ws, sparsity_threshold=threshold), rtol=0, atol=1e-13)
-    got = torch.autograd.grad(out, [z, *ws], g)
-    want = torch.autograd.grad(afno.complex_block_mlp(z, *ws, sparsity_threshold=threshold), [z, *ws], g)
-    for a, b in zip(got, want):
-        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
