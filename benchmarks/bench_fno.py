@@ -28,6 +28,11 @@ convolution in float64 with plain ``torch.fft`` (:func:`conv_error`).
 
 from __future__ import annotations
 
+import json
+import os
+import tempfile
+import warnings
+
 import torch
 
 __all__ = ["CASES", "LARGE_KERNEL_CASES", "QUICK_CASES", "PlainSpectralConv2d", "conv_error", "run"]
@@ -209,18 +214,23 @@ def _allocator_peak(step) -> float:
     """Peak of live tensor memory during one call, above what was live before it (CPU).
 
     From the torch profiler's memory timeline (the CPU analogue of CUDA
-    ``max_memory_allocated``); NaN if that (private) profiler API is unavailable.
+    ``max_memory_allocated``), read through its public JSON export
+    (``profile.export_memory_timeline``: timestamps and bytes per category); NaN if the
+    profiler cannot give it.
     """
     try:
-        from torch.profiler import profile
-        from torch.profiler._memory_profiler import MemoryProfileTimeline
-
-        with profile(profile_memory=True, record_shapes=True, with_stack=True) as prof:
-            step()
-        _, sizes = MemoryProfileTimeline(prof._memory_profile())._coalesce_timeline(torch.device("cpu"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the export is marked deprecated in favour of a CUDA-only API
+            with torch.profiler.profile(profile_memory=True, record_shapes=True, with_stack=True) as prof:
+                step()
+            with tempfile.TemporaryDirectory() as tmp:
+                path = os.path.join(tmp, "timeline.json")
+                prof.export_memory_timeline(path, device="cpu")
+                with open(path) as fh:
+                    _, sizes = json.load(fh)
         totals = [sum(s) for s in sizes]
         return float(max(totals) - totals[0])
-    except Exception:  # noqa: BLE001 - a private API: report NaN rather than fail the suite
+    except Exception:  # noqa: BLE001 - a profiler that cannot give the timeline: report NaN, not fail the suite
         return float("nan")
 
 
