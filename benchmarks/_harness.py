@@ -16,7 +16,9 @@ import json
 import math
 import os
 import platform
+import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,7 +27,7 @@ import torch
 from torch.utils import benchmark as tbench
 
 __all__ = [
-    "BenchContext", "Row", "time_median", "one_thread_cpu_ms", "peak_memory_bytes", "compare", "print_table",
+    "BenchContext", "Row", "time_median", "one_thread_cpu_ms", "peak_memory_bytes", "tensor_peak_bytes", "compare", "print_table",
     "ratio_legend", "imported_sources", "default_output_path", "machine_info", "write_json", "check_regressions",
     "load_rows",
 ]
@@ -161,6 +163,30 @@ def peak_memory_bytes(fn: Callable[[], object], device: torch.device) -> float:
     base = _status_kb("VmRSS:")
     fn()
     return float(max(_status_kb("VmHWM:") - base, 0) * 1024)
+
+
+def tensor_peak_bytes(fn: Callable[[], object]) -> float:
+    """Peak of live tensor memory during one call of ``fn``, above what was live before it (CPU).
+
+    From the torch profiler's memory timeline (the CPU analogue of CUDA
+    ``max_memory_allocated``: torch's own tensors only, not the FFT libraries' scratch),
+    read through its public JSON export (``profile.export_memory_timeline``: timestamps
+    and bytes per category). NaN if the profiler cannot give it.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the export is marked deprecated in favour of a CUDA-only API
+            with torch.profiler.profile(profile_memory=True, record_shapes=True, with_stack=True) as prof:
+                fn()
+            with tempfile.TemporaryDirectory() as tmp:
+                path = os.path.join(tmp, "timeline.json")
+                prof.export_memory_timeline(path, device="cpu")
+                with open(path) as fh:
+                    _, sizes = json.load(fh)
+        totals = [sum(s) for s in sizes]
+        return float(max(totals) - totals[0])
+    except Exception:  # noqa: BLE001 - a profiler that cannot give the timeline: NaN, not a failed suite
+        return float("nan")
 
 
 def compare(

@@ -28,16 +28,11 @@ convolution in float64 with plain ``torch.fft`` (:func:`conv_error`).
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
-import warnings
-
 import torch
 
 __all__ = ["CASES", "LARGE_KERNEL_CASES", "QUICK_CASES", "PlainSpectralConv2d", "conv_error", "run"]
 
-from benchmarks._harness import BenchContext, Row, compare, one_thread_cpu_ms, peak_memory_bytes
+from benchmarks._harness import BenchContext, Row, compare, one_thread_cpu_ms, peak_memory_bytes, tensor_peak_bytes
 from benchmarks._limit import IrreducibleConv, irreducible_conv, max_error_vs_float64
 from operators.fno import FNO
 from operators.spectral_conv import SpectralConv
@@ -202,36 +197,12 @@ def _fno_rows(ctx: BenchContext, b: int, n: int) -> list[Row]:
     phase = "peak-memory" if ctx.device.type == "cuda" else "peak-memory-rss"
     rows.append(Row("fno", case, phase, "ours", "neuralop-2.0.0", mem[0] / 2**20, mem[1] / 2**20, "MB", params))
     if ctx.device.type == "cpu":
-        alloc = [_allocator_peak(step) for step in (step_ours, step_theirs)]
+        alloc = [tensor_peak_bytes(step) for step in (step_ours, step_theirs)]
         rows.append(Row("fno", case, "peak-memory-tensors", "ours", "neuralop-2.0.0", alloc[0] / 2**20, alloc[1] / 2**20, "MB", params))
         # single-thread process CPU time (last: it changes the thread count): robust to a shared machine
         cpu_ours, cpu_theirs = _one_thread_cpu(step_ours, step_theirs, rounds=2 if ctx.quick else 5)
         rows.append(Row("fno", case, "train-step-1-thread-cpu", "ours", "neuralop-2.0.0", cpu_ours, cpu_theirs, "ms", params))
     return rows
-
-
-def _allocator_peak(step) -> float:
-    """Peak of live tensor memory during one call, above what was live before it (CPU).
-
-    From the torch profiler's memory timeline (the CPU analogue of CUDA
-    ``max_memory_allocated``), read through its public JSON export
-    (``profile.export_memory_timeline``: timestamps and bytes per category); NaN if the
-    profiler cannot give it.
-    """
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the export is marked deprecated in favour of a CUDA-only API
-            with torch.profiler.profile(profile_memory=True, record_shapes=True, with_stack=True) as prof:
-                step()
-            with tempfile.TemporaryDirectory() as tmp:
-                path = os.path.join(tmp, "timeline.json")
-                prof.export_memory_timeline(path, device="cpu")
-                with open(path) as fh:
-                    _, sizes = json.load(fh)
-        totals = [sum(s) for s in sizes]
-        return float(max(totals) - totals[0])
-    except Exception:  # noqa: BLE001 - a profiler that cannot give the timeline: report NaN, not fail the suite
-        return float("nan")
 
 
 def run(ctx: BenchContext) -> list[Row]:

@@ -40,7 +40,9 @@ def causal_conv(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     with fft_precision(x):
         xc = x.to(compute_dtype(x.dtype))
         # no (F, D) kernel spectrum is kept: kernel_conv recomputes it a group of channels at a time
-        y = kernel_conv(xc, kernel.narrow(0, 0, taps).to(xc.dtype), p)  # (B, N, D) real
+        # the whole kernel when it is used whole: a narrow's backward would copy its gradient into a new buffer
+        used = kernel if taps == kernel.shape[0] else kernel.narrow(0, 0, taps)
+        y = kernel_conv(xc, used.to(xc.dtype), p)  # (B, N, D) real
     return y.to(x.dtype)
 
 

@@ -222,6 +222,37 @@ def test_mixers_quick_plot_has_its_own_name(tmp_path, monkeypatch):
     assert (tmp_path / "runs/bench-mixers-cpu.png").is_file()
 
 
+def test_tensor_peak_bytes_counts_the_tensors_alive_together():
+    """Two 4 MiB tensors alive at once, then freed: the peak is 8 MiB above what lived before (and no more)."""
+    keep = torch.ones(2**20)  # alive before and after: not part of the peak
+
+    def fn():
+        a = torch.ones(2**20)
+        b = a * 2
+        return float(b[0] + keep[0])
+
+    peak = harness.tensor_peak_bytes(fn)
+    assert 8 * 2**20 <= peak <= 8 * 2**20 + 2**16
+
+
+@pytest.mark.parametrize("share, met", [(1.4, True), (1.6, False)])
+def test_mixers_memory_target_is_ours_at_most_one_and_a_half_times_sdpa(share, met, capsys):
+    bm = pytest.importorskip("benchmarks.bench_mixers")
+    rows = []
+    for m in bm.MIXERS:
+        base = bm._baseline(m)
+        for n in (1024, bm.TARGET_N):
+            p = {"N": n}
+            rows.append(Row("mixers", f"{m}-N{n}", "fwd+bwd", m, base, 1.0, 100.0, "ms", p))
+            rows.append(Row("mixers", f"{m}-N{n}", "peak-mem fwd+bwd", m, base, 60.0 * share, 60.0, "MB", p))
+        rows.append(Row("mixers", f"{m}-N{bm.TARGET_N}", bm.TENSOR_PHASE, m, base, 1.0, 1.0, "MB", {"N": bm.TARGET_N}))
+    out = bm.check_targets(rows)
+    for m in bm.MIXERS:
+        assert out[m]["memory met"] is met and out[m]["tensor memory met"] is True
+        assert out[m]["memory (ours / sdpa) at 8192"] == pytest.approx(share)
+    assert ("NOT met" in capsys.readouterr().out) is not met
+
+
 # ---------------------------------------------------------------- mixers-quality results cache
 
 
