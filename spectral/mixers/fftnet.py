@@ -36,10 +36,6 @@ def _modrelu_scale(mag: torch.Tensor, filt: torch.Tensor, bias: torch.Tensor) ->
     return q, active
 
 
-# Spectrum elements processed at once: batch chunks bound the real temporaries (|z|, q, the active set).
-_CHUNK_ELEMENTS = 2**19
-
-
 class _FilterModReLU(torch.autograd.Function):
     """``modrelu(z * f, b) = z * q`` with a real filter ``f``, in few passes and a hand-written backward.
 
@@ -47,18 +43,16 @@ class _FilterModReLU(torch.autograd.Function):
     ``p = Re(conj(z) G) / |z|``: ``dL/dz = q G - sgn(f) b p z / |z|^2``,
     ``dL/df = sum_c |z| p`` and ``dL/db = sum_{B, F} sgn(f) p`` (all zero off the active set).
     Only ``z, f, b`` are kept for backward: ``|z|``, ``q`` and the active set are cheap
-    elementwise passes, recomputed there. Both directions run a few samples at a time, so
-    their real temporaries stay small.
+    elementwise passes, recomputed there. :func:`fftnet_mix` applies it a chunk of
+    samples and heads at a time (:func:`~spectral.mixers._chunked.chunked_map`), so its
+    temporaries stay small.
     """
 
     @staticmethod
     def forward(ctx, z: torch.Tensor, filt: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(z, filt, bias)
-        out = torch.empty_like(z)
-        for i in _batch_chunks(z):
-            q, _ = _modrelu_scale(_magnitude(z[i]), filt[i], bias)
-            torch.mul(z[i], q, out=out[i])
-        return out
+        q, _ = _modrelu_scale(_magnitude(z), filt, bias)
+        return z * q
 
     @staticmethod
     def backward(ctx, g: torch.Tensor):
@@ -67,35 +61,21 @@ class _FilterModReLU(torch.autograd.Function):
             return _filter_modrelu_grads(z, filt, bias, g, ctx.needs_input_grad)
         g = g.resolve_conj()
         need_z, need_f, need_b = ctx.needs_input_grad
-        g_z = torch.empty_like(z) if need_z else None
-        g_filt = filt.new_empty(filt.shape[:-1] + (1,)) if need_f else None  # (B, F, h, 1)
-        g_bias = torch.zeros_like(bias) if need_b else None  # (h, c)
-        sign = filt.sign()
-        for i in _batch_chunks(z):
-            zi, gi = z[i], g[i]
-            mag = _magnitude(zi)
-            q, active = _modrelu_scale(mag, filt[i], bias)  # mag is now clamped away from 0
-            p = (zi.real * gi.real).addcmul_(zi.imag, gi.imag).mul_(active)  # Re(conj(z) G) on the active set
-            del active
-            if need_f:
-                torch.sum(p, -1, keepdim=True, out=g_filt[i])
-            p = p.div_(mag).mul_(sign[i])  # sgn(f) p
-            if need_b:
-                g_bias.add_(p.sum((0, 1)))
-            if need_z:
-                gz = g_z[i]
-                torch.mul(gi, q, out=gz)
-                # sgn(f) b p / |z|^2, dividing twice: |z| is clamped to the smallest normal float, whose
-                # square underflows to 0 (0 / 0 = NaN at an exactly zero coefficient)
-                coef = p.mul_(bias).div_(mag).div_(mag)
-                torch.view_as_real(gz).addcmul_(torch.view_as_real(zi), coef.unsqueeze(-1), value=-1.0)
+        mag = _magnitude(z)
+        q, active = _modrelu_scale(mag, filt, bias)  # mag is now clamped away from 0
+        p = (z.real * g.real).addcmul_(z.imag, g.imag).mul_(active)  # Re(conj(z) G) on the active set
+        del active
+        g_filt = p.sum(-1, keepdim=True) if need_f else None  # (B, F, h, 1)
+        p = p.div_(mag).mul_(filt.sign())  # sgn(f) p
+        g_bias = p.sum((0, 1)) if need_b else None  # (h, c)
+        g_z = None
+        if need_z:
+            g_z = g * q
+            # sgn(f) b p / |z|^2, dividing twice: |z| is clamped to the smallest normal float, whose
+            # square underflows to 0 (0 / 0 = NaN at an exactly zero coefficient)
+            coef = p.mul_(bias).div_(mag).div_(mag)
+            torch.view_as_real(g_z).addcmul_(torch.view_as_real(z), coef.unsqueeze(-1), value=-1.0)
         return g_z, g_filt, g_bias
-
-
-def _batch_chunks(z: torch.Tensor) -> list[slice]:
-    """Slices of the batch axis of ``z`` holding about ``_CHUNK_ELEMENTS`` elements each."""
-    step = max(1, _CHUNK_ELEMENTS // max(z[:1].numel(), 1))
-    return [slice(i, i + step) for i in range(0, z.shape[0], step)]
 
 
 def _filter_modrelu_grads(
