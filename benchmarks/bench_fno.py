@@ -189,6 +189,12 @@ def _fno_rows(ctx: BenchContext, b: int, n: int) -> list[Row]:
               "ours_real_params": n_ours, "neuralop_real_params": n_theirs, "optimizer": "Adam"}
     step_ours, step_theirs = _train_step(ours, x, y), _train_step(theirs, x, y)
     rows = [compare("fno", case, "train-step", ("ours", step_ours), ("neuralop-2.0.0", step_theirs), ctx, params)]
+    if ctx.device.type == "cpu":
+        # single-thread process CPU time, robust to a shared machine; before the memory probes, which fix
+        # glibc's mmap threshold for the rest of the process (every large buffer is then a fresh mapping,
+        # whose page faults more than doubled both steps' CPU time)
+        cpu_ours, cpu_theirs = _one_thread_cpu(step_ours, step_theirs, rounds=2 if ctx.quick else 5)
+        rows.append(Row("fno", case, "train-step-1-thread-cpu", "ours", "neuralop-2.0.0", cpu_ours, cpu_theirs, "ms", params))
     mem = [float("inf"), float("inf")]
     for rnd in range(4):  # alternating, so both see the same heap history; round 0 is a warm-up
         for i, step in enumerate((step_ours, step_theirs)):
@@ -199,9 +205,6 @@ def _fno_rows(ctx: BenchContext, b: int, n: int) -> list[Row]:
     if ctx.device.type == "cpu":
         alloc = [tensor_peak_bytes(step) for step in (step_ours, step_theirs)]
         rows.append(Row("fno", case, "peak-memory-tensors", "ours", "neuralop-2.0.0", alloc[0] / 2**20, alloc[1] / 2**20, "MB", params))
-        # single-thread process CPU time (last: it changes the thread count): robust to a shared machine
-        cpu_ours, cpu_theirs = _one_thread_cpu(step_ours, step_theirs, rounds=2 if ctx.quick else 5)
-        rows.append(Row("fno", case, "train-step-1-thread-cpu", "ours", "neuralop-2.0.0", cpu_ours, cpu_theirs, "ms", params))
     return rows
 
 
