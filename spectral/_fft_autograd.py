@@ -411,7 +411,7 @@ def kernel_conv(x: torch.Tensor, kernel: torch.Tensor, p: int) -> torch.Tensor:
     return _KernelConv.apply(x, kernel, p)
 
 
-# Spectrum elements per chunk of _KernelConv (1 MiB at complex64): a chunk holds about seven such
+# Spectrum elements per chunk of _KernelConv (2 MiB at complex64): a chunk holds about seven such
 # temporaries (the kernel's and the signals' spectra, the gradient sum, the zero-padded copies FFTs make)
 _KERNEL_CHUNK_ELEMENTS = 2**18
 
@@ -421,6 +421,12 @@ def _channel_major_chunks(b: int, d: int, f: int) -> list[tuple[slice, list[slic
     rows = max(1, _KERNEL_CHUNK_ELEMENTS // max(f, 1))
     width, step = min(d, rows), max(1, rows // d)
     return [(slice(j, j + width), [slice(i, i + step) for i in range(0, b, step)]) for j in range(0, d, width)]
+
+
+def _kernel_spectrum(kernel: torch.Tensor, channels: slice, p: int) -> torch.Tensor:
+    """``rfft`` of the kernel's ``channels`` on a ``P``-point circle, DC and Nyquist exactly real: (T, D) -> (c, F)."""
+    # transformed as (c, T), where the lag axis is contiguous
+    return zero_edge_imag_(torch.fft.rfft(kernel[:, channels].t(), n=p, dim=-1), p)
 
 
 class _KernelConv(torch.autograd.Function):
@@ -440,7 +446,7 @@ class _KernelConv(torch.autograd.Function):
         b, n, d = x.shape
         out = torch.empty_strided((b, n, d), (n * d, 1, n), dtype=x.dtype, device=x.device)  # stored (B, D, N)
         for cs, batches in _channel_major_chunks(b, d, p // 2 + 1):
-            w = zero_edge_imag_(torch.fft.rfft(kernel[:, cs].t(), n=p, dim=-1), p)  # (c, F) complex
+            w = _kernel_spectrum(kernel, cs, p)  # (c, F) complex
             for bs in batches:
                 prod = torch.fft.rfft(x[bs, :, cs].transpose(1, 2), n=p, dim=-1).mul_(w)  # (b, c, F)
                 _irfft_into(prod, p, out[bs, :, cs].transpose(1, 2))
@@ -461,7 +467,7 @@ class _KernelConv(torch.autograd.Function):
         gx = torch.empty_strided((b, n, d), (n * d, 1, n), dtype=g.dtype, device=g.device) if need_gx else None
         gk = torch.empty_like(kernel) if need_gk else None  # (T, D)
         for cs, batches in _channel_major_chunks(b, d, p // 2 + 1):
-            w_conj = zero_edge_imag_(torch.fft.rfft(kernel[:, cs].t(), n=p, dim=-1), p).conj_physical_()  # (c, F)
+            w_conj = _kernel_spectrum(kernel, cs, p).conj_physical_()  # (c, F)
             acc = torch.zeros_like(w_conj) if need_gk else None  # sum_b conj(X_b) G_b, (c, F)
             for bs in batches:
                 g_spec = torch.fft.rfft(g[bs, :, cs].transpose(1, 2), n=p, dim=-1)  # (b, c, F) complex
