@@ -196,3 +196,28 @@ def test_cli_check_passes_without_regressions_and_rejects_a_bad_file(monkeypatch
     with pytest.raises(SystemExit):
         _run_cli(monkeypatch, tmp_path, {"not": "results"}, rows)
     assert "--check" in capsys.readouterr().err
+
+
+def test_conv_free_bound_model_is_the_fno_with_silent_spectral_convs():
+    # the fno suite's bound row times an FNO whose spectral convolutions are free stand-ins: it must be
+    # the same network with every SpectralConv contributing nothing (zero weights and bias), and leave
+    # the model it copies alone
+    from benchmarks.bench_fno import _conv_free
+    from operators.fno import FNO
+
+    torch.manual_seed(0)
+    model = FNO(1, 1, (4, 4), hidden_channels=8, n_layers=3).double()
+    x = torch.randn(2, 1, 12, 12, dtype=torch.float64)
+    before = model(x)
+    free = _conv_free(model)
+    silent = FNO(1, 1, (4, 4), hidden_channels=8, n_layers=3).double()
+    silent.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        for block in silent.blocks:
+            for p in block.conv.parameters():
+                p.zero_()
+    torch.testing.assert_close(free(x), silent(x))
+    torch.testing.assert_close(model(x), before)
+    assert not torch.allclose(free(x), before)
+    free(x).sum().backward()  # the stand-in keeps a gradient path for the timed training step
+    assert all(p.grad is not None for p in free.lifting.parameters())
