@@ -62,12 +62,24 @@ def rfft_bin_weights(
     return w.reshape([f] + [1] * (like.ndim - 1 - (dim % like.ndim)))
 
 
+def _edge_split(y: torch.Tensor, n: int, dim: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """The DC bin, the bins between, and the (kept, even-``n``) Nyquist bin or None of rfft axis ``dim``: views."""
+    f = y.shape[dim]
+    nyquist = _nyquist_kept(f, n)
+    return y.narrow(dim, 0, 1), y.narrow(dim, 1, f - 1 - int(nyquist)), y.narrow(dim, f - 1, 1) if nyquist else None
+
+
 def _scale_rfft_bins(y: torch.Tensor, n: int, rest: float) -> torch.Tensor:
     """``y * rest`` along the last (rfft) axis with the DC and (kept, even-``n``) Nyquist bins left at scale 1.
 
     A scalar multiply and in-place fixes of the edge bins of the new tensor: no weight
-    tensor is built (under ``torch.compile`` each built constant is one more kernel).
+    tensor is built. Under ``torch.compile`` the bins are concatenated instead (inductor
+    turns in-place edits of complex views into kernels of their own; a complex ``cat`` stays
+    one library call).
     """
+    if torch.compiler.is_compiling():
+        dc, mid, nyquist = _edge_split(y, n, -1)
+        return torch.cat([dc, mid * rest, *([] if nyquist is None else [nyquist])], dim=-1)
     out = y * rest
     f = y.shape[-1]
     out.narrow(-1, 0, 1).mul_(1.0 / rest)
@@ -103,13 +115,18 @@ def real_edge_bins(y: torch.Tensor, n: int, dim: int) -> torch.Tensor:
     real view by a constant 0/1 mask (no in-place writes on views), so the result does not
     depend on whether the inverse FFT backend ignores those parts (cuFFT need not), their
     gradient is zero, and autograd keeps only the mask (``torch.complex`` would keep both
-    parts of ``y``).
+    parts of ``y``). Under ``torch.compile`` it concatenates the real edge bins with the
+    others instead: no mask is built (inductor compiles a kernel to build it and one to
+    apply it; a complex ``cat`` stays one library call).
 
     Shape
     -----
     y: (..., F, ...) complex along ``dim`` -> same
     """
     dim = dim % y.ndim
+    if torch.compiler.is_compiling():
+        dc, mid, nyquist = _edge_split(y, n, dim)
+        return torch.cat([dc.real.to(y.dtype), mid, *([] if nyquist is None else [nyquist.real.to(y.dtype)])], dim=dim)
     keep = rfft_bin_weights(y.shape[dim], n, dc=0.0, nyquist=0.0, rest=1.0, like=y, dim=dim)  # imaginary parts
     keep = torch.stack([torch.ones_like(keep), keep], dim=-1)  # (..., F, ..., 2): real parts kept
     out = torch.view_as_real(y.resolve_conj()) * keep  # in y's layout

@@ -93,6 +93,28 @@ def test_channel_linear_fused_activation_matches_autograd(activation, with_bias,
         torch.testing.assert_close(a, e)
 
 
+@pytest.mark.parametrize("grid", [(7,), (5, 4), (3, 4, 2)], ids=["1d", "2d", "3d"])
+@pytest.mark.parametrize("activation,with_bias,with_residual", [(None, True, False), ("gelu", True, True), ("silu", False, True)])
+def test_channel_linear_compiled_is_the_einsum(grid, activation, with_bias, with_residual, generator):
+    """Under torch.compile channel_linear takes plain ops instead of its fused Function (dynamo's tracing
+    alone switches that on): values and gradients still those of the einsum, in 1-D, 2-D and 3-D."""
+    x = torch.randn(2, 3, *grid, dtype=F64, generator=generator, requires_grad=True)
+    w = torch.randn(4, 3, dtype=F64, generator=generator, requires_grad=True)
+    b = torch.randn(4, dtype=F64, generator=generator, requires_grad=True) if with_bias else None
+    r = torch.randn(2, 4, *grid, dtype=F64, generator=generator, requires_grad=True) if with_residual else None
+    a = x if activation is None else ACT_REF[activation](x)
+    ref = torch.einsum("oi,bi...->bo...", w, a)
+    ref = ref + (b.reshape(1, 4, *[1] * len(grid)) if b is not None else 0) + (r if r is not None else 0)
+    torch._dynamo.reset()
+    fn = torch.compile(lambda *t: channel_linear(*t, residual=r, activation=activation), backend="eager", fullgraph=True)
+    got = fn(x, w, b)
+    torch.testing.assert_close(got, ref)
+    inputs = [t for t in (x, w, b, r) if t is not None]
+    g = torch.randn(ref.shape, dtype=F64, generator=generator)
+    for u, e in zip(torch.autograd.grad(got, inputs, g), torch.autograd.grad(ref, inputs, g)):
+        torch.testing.assert_close(u, e)
+
+
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 def test_fused_channel_linear_is_twice_differentiable(activation, generator):
     """gradgradcheck of the fused Function (x, W, b, residual), and its Hessian-vector product equals

@@ -6,6 +6,7 @@ of the same maps) and finite differences (``gradcheck`` / ``gradgradcheck`` in f
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch.autograd import gradcheck, gradgradcheck
@@ -258,3 +259,38 @@ def test_meta_inputs_under_autocast():
         c = truncated_fftn(x, (3, 2))
         y = truncated_ifftn(c, (8, 6))
     assert y.device.type == "meta" and y.shape == x.shape
+
+
+def _edges_reference(y: np.ndarray, n: int, axis: int, *, rest: float | None) -> np.ndarray:
+    """numpy: zero the DC (and, for even n with all n // 2 + 1 bins, Nyquist) imaginary parts, or scale the other bins."""
+    out = np.moveaxis(y.copy(), axis, -1)
+    f = out.shape[-1]
+    edges = [0] + ([f - 1] if f > 1 and n % 2 == 0 and f == n // 2 + 1 else [])
+    if rest is None:
+        for k in edges:
+            out[..., k] = out[..., k].real
+    else:
+        scaled = out * rest
+        scaled[..., edges] = out[..., edges]
+        out = scaled
+    return np.moveaxis(out, -1, axis)
+
+
+@pytest.mark.parametrize("n, f, dim", [(16, 9, -1), (16, 9, 1), (15, 8, -1), (16, 5, 0), (16, 1, -1), (2, 2, -1)])
+@pytest.mark.parametrize("compiled", [False, True])
+def test_edge_bin_helpers_match_numpy_eager_and_compiled(n, f, dim, compiled):
+    # real_edge_bins and _scale_rfft_bins take another path under torch.compile (a cat of the bins instead of a
+    # mask or in-place edits); dynamo's tracing alone (backend="eager") switches it on
+    from spectral._fft_autograd import _scale_rfft_bins
+
+    shape = [3, 4, 5]
+    shape[dim] = f
+    y = torch.randn(*shape, dtype=C128, generator=torch.Generator().manual_seed(f))
+    reb = lambda t: real_edge_bins(t, n, dim)  # noqa: E731
+    scale = lambda t: _scale_rfft_bins(t, n, 0.5)  # noqa: E731
+    if compiled:
+        torch._dynamo.reset()
+        reb, scale = (torch.compile(fn, backend="eager", fullgraph=True) for fn in (reb, scale))
+    np.testing.assert_array_equal(reb(y).numpy(), _edges_reference(y.numpy(), n, dim, rest=None))
+    if dim % 3 == 2:  # _scale_rfft_bins acts on the last axis only
+        np.testing.assert_allclose(scale(y).numpy(), _edges_reference(y.numpy(), n, dim, rest=0.5), rtol=0, atol=1e-15)
