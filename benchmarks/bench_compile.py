@@ -55,9 +55,9 @@ def probe(which: str, setting: str, device: str = "cpu") -> dict[str, float]:
 
         model = FNO(1, 1, (12, 12), hidden_channels=32, n_layers=4)
         if which == "ours-conv-free":
-            from benchmarks.bench_fno import _conv_free
+            from benchmarks.bench_fno import conv_free
 
-            model = _conv_free(model)
+            model = conv_free(model)
     else:
         from neuralop.models import FNO as TheirFNO
 

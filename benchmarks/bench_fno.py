@@ -34,7 +34,7 @@ import copy
 
 import torch
 
-__all__ = ["CASES", "LARGE_KERNEL_CASES", "QUICK_CASES", "PlainSpectralConv2d", "conv_error", "run"]
+__all__ = ["CASES", "LARGE_KERNEL_CASES", "QUICK_CASES", "PlainSpectralConv2d", "conv_error", "conv_free", "run"]
 
 from benchmarks._harness import BenchContext, Row, compare, one_thread_cpu_ms, peak_memory_bytes, tensor_peak_bytes
 from benchmarks._limit import IrreducibleConv, irreducible_conv, max_error_vs_float64
@@ -186,7 +186,8 @@ class _FreeConv(torch.nn.Module):
         return x * 0.0
 
 
-def _conv_free(model: FNO) -> FNO:
+def conv_free(model: FNO) -> FNO:
+    """A copy of ``model`` whose blocks' spectral convolutions are free stand-ins (the bound rows; ``model`` is untouched)."""
     free = copy.deepcopy(model)
     for block in free.blocks:
         block.conv = _FreeConv()
@@ -210,7 +211,7 @@ def _fno_rows(ctx: BenchContext, b: int, n: int) -> list[Row]:
         # single-thread process CPU time, robust to a shared machine; before the memory probes, which fix
         # glibc's mmap threshold for the rest of the process (every large buffer is then a fresh mapping,
         # whose page faults more than doubled both steps' CPU time)
-        step_free = _train_step(_conv_free(ours), x, y)
+        step_free = _train_step(conv_free(ours), x, y)
         cpu = one_thread_cpu_ms({"ours": step_ours, "theirs": step_theirs, "free": step_free}, 2 if ctx.quick else 5)
         rows.append(Row("fno", case, "train-step-1-thread-cpu", "ours", "neuralop-2.0.0", cpu["ours"], cpu["theirs"], "ms", params))
         # the bound: our step with every spectral conv replaced by a free stand-in, against neuraloperator's whole step

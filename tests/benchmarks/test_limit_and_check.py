@@ -202,14 +202,14 @@ def test_conv_free_bound_model_is_the_fno_with_silent_spectral_convs():
     # the fno suite's bound row times an FNO whose spectral convolutions are free stand-ins: it must be
     # the same network with every SpectralConv contributing nothing (zero weights and bias), and leave
     # the model it copies alone
-    from benchmarks.bench_fno import _conv_free
+    from benchmarks.bench_fno import conv_free
     from operators.fno import FNO
 
     torch.manual_seed(0)
     model = FNO(1, 1, (4, 4), hidden_channels=8, n_layers=3).double()
     x = torch.randn(2, 1, 12, 12, dtype=torch.float64)
     before = model(x)
-    free = _conv_free(model)
+    free = conv_free(model)
     silent = FNO(1, 1, (4, 4), hidden_channels=8, n_layers=3).double()
     silent.load_state_dict(model.state_dict())
     with torch.no_grad():
