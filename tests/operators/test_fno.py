@@ -369,9 +369,10 @@ def test_inductor_compiled_training_step_runs_on_a_new_grid(generator):
 
     Inductor's generated code asserts every buffer's sizes and strides; an in-place edit of
     a narrowed spectrum once made it assert the first grid's strides on the second. After
-    the first grid, any recompile fails the test (``torch.compiler.set_stance``): guards that
-    inductor adds for its own lowering (a 1x1 convolution's once specialised every size) count
-    too. The first grid is not square: on a square one, dynamo's duck sizing would tie H to W.
+    the first grid, any recompile fails the test (``torch.compiler.set_stance``), including one
+    for guards that inductor adds for its own lowering (a 1x1-convolution form of the channel
+    maps, tried and dropped, specialised every size). The first grid is not square: on a
+    square one, dynamo's duck sizing would tie H to W.
     """
     torch.compiler.reset()
     model = FNO(1, 1, (4, 4), hidden_channels=8, n_layers=1)
