@@ -81,10 +81,10 @@ def _scale_rfft_bins(y: torch.Tensor, n: int, rest: float) -> torch.Tensor:
         dc, mid, nyquist = _edge_split(y, n, -1)
         return torch.cat([dc, mid * rest, *([] if nyquist is None else [nyquist])], dim=-1)
     out = y * rest
-    f = y.shape[-1]
-    out.narrow(-1, 0, 1).mul_(1.0 / rest)
-    if _nyquist_kept(f, n):
-        out.narrow(-1, f - 1, 1).mul_(1.0 / rest)
+    dc, _, nyquist = _edge_split(out, n, -1)
+    dc.mul_(1.0 / rest)
+    if nyquist is not None:
+        nyquist.mul_(1.0 / rest)
     return out
 
 
@@ -99,12 +99,11 @@ def zero_edge_imag_(y: torch.Tensor, n: int, dim: int = -1) -> torch.Tensor:
         # out of place when compiled: inductor's dynamic-shape code for the in-place zeroing of a narrow
         # imaginary view bakes in the strides of the grid it was traced on (a later grid fails its asserts)
         return real_edge_bins(y, n, dim)
-    f = y.shape[dim]
     with torch.no_grad():
-        imag = y.detach().imag
-        imag.narrow(dim, 0, 1).zero_()
-        if _nyquist_kept(f, n):
-            imag.narrow(dim, f - 1, 1).zero_()
+        dc, _, nyquist = _edge_split(y.detach().imag, n, dim)
+        dc.zero_()
+        if nyquist is not None:
+            nyquist.zero_()
     return y
 
 
