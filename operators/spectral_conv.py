@@ -24,6 +24,7 @@ from typing import Literal, Union
 import torch
 from torch import nn
 
+from operators._compiled_conv import spectral_conv_dense, use_compiled_op
 from operators.layers.inputs import check_output_shape, empty_batch, grid_letters
 from spectral.checks import check_bool, check_choice, check_dtype_matches, check_int, check_real_dtype, check_tensor
 from spectral.complex import as_complex, contract_modes_diagonal, contract_modes_packed, init_complex_
@@ -75,6 +76,8 @@ def _spectral_conv(
     if x.shape[0] == 0:  # FFT backends reject an empty batch
         params = [*(weight if factorization == "cp" else [weight]), *([] if bias is None else [bias])]
         return empty_batch(x, (0, _out_channels(weight, factorization), *grid), params)
+    if use_compiled_op(x, weight, factorization, complex_data):  # torch.compile: one opaque op per layer
+        return spectral_conv_dense(x, weight, bias, n_modes, grid, fft_norm)[0]
     coeffs = truncated_fftn(x, n_modes, complex_data=complex_data, norm=fft_norm)  # (B, Cin, *K) complex
     coeffs = _CONTRACTIONS[factorization](coeffs, weight)  # (B, Cout, *K) complex
     coeffs = _rescale_to_grid(coeffs, fft_norm, x.shape[2:], grid)  # to the output grid's scale

@@ -507,3 +507,87 @@ def test_functional_checks_separable_and_cp_weights(generator):
 def test_bad_sizes_dtypes_and_inputs_are_named_errors(build, exc, match):
     with pytest.raises(exc, match=match):
         build()
+
+
+# ---------------------------------------------------------------------------------------
+# Under torch.compile the dense real-data layer is one custom operator (operators._compiled_conv).
+
+COMPILED_OP_CASES = [
+    pytest.param((5,), (13,), (16,), "forward", id="1d-odd-to-even"),
+    pytest.param((4, 5), (12, 11), None, "backward", id="2d-backward"),
+    pytest.param((4, 5), (12, 11), (9, 10), "ortho", id="2d-ortho-coarser"),
+    pytest.param((3, 3, 2), (7, 6, 5), (8, 6, 7), "backward", id="3d-backward-other-grid"),
+]
+
+
+def _graph_ops(record: list):
+    """A torch.compile backend that records the call targets of every graph dynamo hands it, then runs it
+    through AOT autograd (the custom operators' registered backward)."""
+    def backend(gm, example_inputs):
+        record.extend(str(node.target) for node in gm.graph.nodes if node.op == "call_function")
+        return torch._dynamo.lookup_backend("aot_eager")(gm, example_inputs)
+    return backend
+
+
+@pytest.mark.parametrize("n_modes,grid,out_grid,fft_norm", COMPILED_OP_CASES)
+def test_compiled_dense_conv_is_one_op_and_matches_the_naive_dft(n_modes, grid, out_grid, fft_norm, generator):
+    """Compiled (fullgraph), the layer is a single spectral_conv_dense call whose output is the naive DFT's and
+    whose gradients are the eager layer's (itself gradchecked against finite differences above)."""
+    conv = SpectralConv(3, 2, n_modes, fft_norm=fft_norm, dtype=torch.float64)
+    with torch.no_grad():
+        conv.bias.normal_(generator=generator)
+    x = torch.randn(2, 3, *grid, dtype=torch.float64, generator=generator, requires_grad=True)
+    ops: list[str] = []
+    torch._dynamo.reset()
+    got = torch.compile(conv, backend=_graph_ops(ops), fullgraph=True)(x, output_shape=out_grid)
+    assert sum("spectral_conv_dense" in op for op in ops) == 1 and not any("fft" in op for op in ops), ops
+    np.testing.assert_allclose(got.detach().numpy(), _naive_conv(conv, x.detach().numpy(), out_grid), rtol=1e-10, atol=1e-10)
+    g = torch.randn(got.shape, dtype=torch.float64, generator=generator)
+    compiled_grads = torch.autograd.grad(got, (x, conv.weight, conv.bias), g)
+    eager_grads = torch.autograd.grad(conv(x, output_shape=out_grid), (x, conv.weight, conv.bias), g)
+    for c, e in zip(compiled_grads, eager_grads):
+        torch.testing.assert_close(c, e, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("n_modes,grid,out_grid,fft_norm", COMPILED_OP_CASES)
+def test_compiled_dense_op_gradcheck_and_opcheck(n_modes, grid, out_grid, fft_norm, generator):
+    """The custom operator's hand-written backward against finite differences, and torch.library's checks of its
+    schema, fake (shape-only) implementation and autograd registration."""
+    from operators._compiled_conv import spectral_conv_dense
+
+    conv = SpectralConv(2, 3, n_modes, dtype=torch.float64)
+    x = torch.randn(2, 2, *grid, dtype=torch.float64, generator=generator, requires_grad=True)
+    w = torch.randn(conv.weight.shape, dtype=torch.float64, generator=generator, requires_grad=True)
+    b = torch.randn(3, dtype=torch.float64, generator=generator, requires_grad=True)
+    out = list(out_grid or grid)
+    assert torch.autograd.gradcheck(lambda *t: spectral_conv_dense(*t, list(n_modes), out, fft_norm)[0], (x, w, b), fast_mode=True)
+    for bias in (b, None):
+        torch.library.opcheck(spectral_conv_dense, (x, w, bias, list(n_modes), out, fft_norm))
+
+
+def test_compiled_dense_op_refuses_double_backward_by_name(generator):
+    from operators._compiled_conv import spectral_conv_dense
+
+    x = torch.randn(1, 2, 8, 7, dtype=torch.float64, generator=generator, requires_grad=True)
+    w = torch.randn(7 * 4, 2, 2, 2, dtype=torch.float64, generator=generator, requires_grad=True)
+    y = spectral_conv_dense(x, w, None, [4, 4], [8, 7], "forward")[0]
+    (gx,) = torch.autograd.grad(y.square().sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError, match=r"differentiable once .* without torch.compile for second derivatives"):
+        gx.sum().backward()
+
+
+@pytest.mark.parametrize("kwargs,x_dtype", [(dict(separable=True), torch.float64), (dict(rank=2), torch.float64),
+                                            (dict(complex_data=True), torch.complex128), (dict(), torch.float32)],
+                         ids=["separable", "cp", "complex", "half-input"])
+def test_compiled_conv_traces_the_eager_path_outside_the_op(kwargs, x_dtype, generator):
+    """Other factorizations, complex data and inputs in another dtype than the weights are traced, not the op."""
+    conv = SpectralConv(3, 3, (4, 3), dtype=torch.float64 if x_dtype != torch.float32 else torch.float32, **kwargs)
+    x = torch.randn(2, 3, 9, 8, dtype=torch.float64, generator=generator).to(x_dtype if x_dtype.is_complex else torch.float64)
+    x = x.to(torch.float16) if x_dtype == torch.float32 else x
+    if conv.complex_data:
+        x = torch.complex(x.real, torch.randn(x.shape, dtype=torch.float64, generator=generator))
+    ops: list[str] = []
+    torch._dynamo.reset()
+    got = torch.compile(conv, backend=_graph_ops(ops), fullgraph=True)(x)
+    assert not any("spectral_conv_dense" in op for op in ops)
+    torch.testing.assert_close(got, conv(x), rtol=1e-6, atol=1e-6)
