@@ -302,6 +302,10 @@ class SpectralConv(nn.Module):
     At initialisation ``E|W|^2 = 1 / Cin`` (dense and CP) or ``1`` (separable), so the
     output variance is of the order of the input's for inputs whose energy lies in the
     kept modes.
+    Under ``torch.compile`` (``fullgraph=True`` works, ``dynamic=True`` traces one graph for
+    every grid) the dense real-data layer is one opaque custom operator,
+    ``spectral_operators::spectral_conv_dense``, with the eager transforms and a hand-written
+    backward: compiled, it is differentiable once (use eager mode for second derivatives).
 
     Examples
     --------
