@@ -21,12 +21,11 @@ differentiable autograd Functions.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
 
-from spectral._fft_autograd import DUAL_NORM, _scale_rfft_bins
+from spectral._fft_autograd import DUAL_NORM, _scale_rfft_bins, dc_scale
 from spectral.fft import truncated_fftn, truncated_ifftn
 from spectral.modes import kept_shape
 
@@ -41,18 +40,9 @@ def use_compiled_op(x: torch.Tensor, weight: torch.Tensor, factorization: str, c
             and x.dtype == weight.dtype and x.dtype in _COMPLEX and not torch.is_autocast_enabled(x.device.type))
 
 
-def _dc_scale(norm: str, grid: Sequence[int]) -> float:
-    """The k = 0 coefficient of a constant 1 on ``grid`` under ``norm``: 1, N or sqrt(N)."""
-    n = math.prod(grid)
-    return {"forward": 1.0, "backward": float(n), "ortho": math.sqrt(n)}[norm]
-
-
 def _grid_rescale(norm: str, in_grid: Sequence[int], grid: Sequence[int]) -> float:
-    """``N_out / N_in`` ("backward"), its square root ("ortho") or 1: coefficients on ``in_grid`` to ``grid``'s scale."""
-    n_in, n_out = math.prod(in_grid), math.prod(grid)
-    if norm == "forward" or n_in == n_out:
-        return 1.0
-    return n_out / n_in if norm == "backward" else math.sqrt(n_out / n_in)
+    """Coefficients computed on ``in_grid`` to the scale of ``grid``'s inverse (1 for "forward" or equal sizes)."""
+    return float(dc_scale(norm, grid) / dc_scale(norm, in_grid))
 
 
 def _mode_major(z: torch.Tensor) -> torch.Tensor:
@@ -78,7 +68,7 @@ def spectral_conv_dense(
     if scale != 1.0:
         yk.mul_(scale)
     if bias is not None:  # a constant field: its only coefficient is k = 0, row 0 of the compact layout
-        yk[0].add_(bias.to(yk.dtype), alpha=_dc_scale(norm, grid))
+        yk[0].add_(bias.to(yk.dtype), alpha=dc_scale(norm, grid))
     yk = yk.permute(1, 2, 0).reshape(x.shape[0], w.shape[2], *xk.shape[2:])  # (B, Cout, *K)
     return truncated_ifftn(yk, list(grid), norm=norm), xk
 
@@ -107,7 +97,7 @@ def spectral_conv_dense_backward(
     grid, dual = grad.shape[2:], DUAL_NORM[norm]
     gk = _scale_rfft_bins(truncated_fftn(grad, n_modes, norm=dual), grid[-1], 2.0)  # (B, Cout, *K) complex
     g = _mode_major(gk)  # (Kt, B, Cout)
-    grad_b = g[0].real.sum(0) * _dc_scale(norm, grid)  # (Cout,)
+    grad_b = g[0].real.sum(0) * dc_scale(norm, grid)  # (Cout,)
     scale = _grid_rescale(norm, in_grid, grid)
     if scale != 1.0:
         g.mul_(scale)

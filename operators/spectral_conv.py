@@ -27,6 +27,7 @@ from torch import nn
 from operators._compiled_conv import spectral_conv_dense, use_compiled_op
 from operators.layers.inputs import check_output_shape, empty_batch, grid_letters
 from spectral.checks import check_bool, check_choice, check_dtype_matches, check_int, check_real_dtype, check_tensor
+from spectral._fft_autograd import dc_scale
 from spectral.complex import as_complex, contract_modes_diagonal, contract_modes_packed, init_complex_
 from spectral.fft import FFT_NORMS, FFTNorm, truncated_fftn, truncated_ifftn
 from spectral.modes import as_n_modes, check_grid, kept_shape
@@ -233,10 +234,9 @@ def _rescale_to_grid(coeffs: torch.Tensor, norm: str, in_grid: Sequence[int], ou
     the kernel by ``N_in / N_out``; multiplying by ``N_out / N_in`` (or its square root)
     first makes the output on any grid the same function. A no-op for "forward".
     """
-    n_in, n_out = math.prod(in_grid), math.prod(out_grid)
-    if norm == "forward" or n_in == n_out:
+    if norm == "forward" or tuple(in_grid) == tuple(out_grid):
         return coeffs
-    return coeffs * (n_out / n_in if norm == "backward" else math.sqrt(n_out / n_in))  # (B, Cout, *K) complex
+    return coeffs * (dc_scale(norm, out_grid) / dc_scale(norm, in_grid))  # (B, Cout, *K) complex
 
 
 def _add_bias_at_dc(coeffs: torch.Tensor, bias: torch.Tensor, complex_data: bool, norm: str, grid: Sequence[int]) -> torch.Tensor:
@@ -244,7 +244,7 @@ def _add_bias_at_dc(coeffs: torch.Tensor, bias: torch.Tensor, complex_data: bool
     b = as_complex(bias) if complex_data else bias
     d = coeffs.ndim - 2
     if norm != "forward":  # the DC coefficient of a constant c is c * N ("backward") or c * sqrt(N) ("ortho")
-        b = b * (math.prod(grid) if norm == "backward" else math.sqrt(math.prod(grid)))
+        b = b * dc_scale(norm, grid)
     b = b.to(coeffs.dtype).reshape(-1, *([1] * d))  # (Cout, 1, ..., 1)
     pad = [p for k in reversed(coeffs.shape[2:]) for p in (0, k - 1)]
     return coeffs + torch.nn.functional.pad(b, pad)  # (Cout, *K): b at k = 0, zeros elsewhere

@@ -14,6 +14,7 @@ runs the same few FFTs as before. Public names are re-exported by :mod:`spectral
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 
 import torch
@@ -21,6 +22,7 @@ import torch
 __all__ = [
     "DUAL_NORM",
     "norm_scale",
+    "dc_scale",
     "rfft_bin_weights",
     "real_edge_bins",
     "zero_edge_imag_",
@@ -37,6 +39,16 @@ DUAL_NORM = {"forward": "backward", "backward": "forward", "ortho": "ortho"}
 def norm_scale(norm: str, n: int) -> float:
     """Factor ``s`` of a forward transform of length ``n`` under ``norm``: 1, ``1/n`` or ``1/sqrt(n)``."""
     return {"backward": 1.0, "forward": 1.0 / n, "ortho": n**-0.5}[norm]
+
+
+def dc_scale(norm: str, grid: Sequence[int]) -> float:
+    """The k = 0 coefficient of the constant 1 on ``grid`` under ``norm``: 1 ("forward"), ``N`` or ``sqrt(N)``.
+
+    Coefficients computed on one grid and inverted on another are the same function after
+    multiplying by ``dc_scale(norm, out_grid) / dc_scale(norm, in_grid)``.
+    """
+    n = math.prod(grid)
+    return 1.0 if norm == "forward" else n if norm == "backward" else math.sqrt(n)  # n: int, or a symbolic size
 
 
 def _nyquist_kept(f: int, n: int) -> bool:
