@@ -14,7 +14,7 @@ from symbolic sizes, so ``dynamic=True`` traces one graph for every grid.
 
 :func:`operators.spectral_conv._spectral_conv` routes here only while compiling, for
 ``factorization="dense"``, real data, ``x`` in the weights' dtype (float32 or float64) and
-autocast off; every other case is traced as in eager mode. The operators are differentiable
+autocast off, and not under ``torch.export``; every other case is traced as in eager mode. The operators are differentiable
 once (compiled graphs do not support double backward); eager mode keeps the twice
 differentiable autograd Functions.
 """
@@ -35,8 +35,12 @@ _COMPLEX = {torch.float32: torch.complex64, torch.float64: torch.complex128}
 
 
 def use_compiled_op(x: torch.Tensor, weight: torch.Tensor, factorization: str, complex_data: bool) -> bool:
-    """Whether :func:`~operators.spectral_conv._spectral_conv` should call :func:`spectral_conv_dense` (compiling only)."""
-    return (torch.compiler.is_compiling() and factorization == "dense" and not complex_data
+    """Whether :func:`~operators.spectral_conv._spectral_conv` should call :func:`spectral_conv_dense`.
+
+    Only under ``torch.compile``: ``torch.export`` traces the eager path, so an exported program
+    holds only ATen operators (AOTInductor and other runtimes cannot call Python operators).
+    """
+    return (torch.compiler.is_compiling() and not torch.compiler.is_exporting() and factorization == "dense" and not complex_data
             and x.dtype == weight.dtype and x.dtype in _COMPLEX and not torch.is_autocast_enabled(x.device.type))
 
 

@@ -70,8 +70,8 @@ _gelu_backward_op.register_autograd(_refuse_double_backward, setup_context=lambd
 
 
 def _gelu(x: torch.Tensor) -> torch.Tensor:
-    """The exact (erf) GELU; compiled on CPU, as the opaque ATen kernels above."""
-    if torch.compiler.is_compiling() and x.device.type == "cpu":
+    """The exact (erf) GELU; under ``torch.compile`` on CPU the opaque ATen kernels above (not under ``torch.export``)."""
+    if torch.compiler.is_compiling() and not torch.compiler.is_exporting() and x.device.type == "cpu":
         return _gelu_op(x)
     return F.gelu(x)
 

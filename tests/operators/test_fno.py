@@ -384,3 +384,15 @@ def test_inductor_compiled_training_step_runs_on_a_new_grid(generator):
         want = torch.autograd.grad(model(x).square().mean(), list(model.parameters()))
         for a, b in zip(got, want):
             torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_export_holds_only_aten_operators_and_matches_eager(generator):
+    """torch.export traces the eager path: no Python custom operator (spectral_operators::*) in the exported
+    program, which AOTInductor and other runtimes could not call, and the same outputs as the model."""
+    model = FNO(1, 1, (5, 5), hidden_channels=8, n_layers=2)
+    x = torch.randn(2, 1, 16, 15, generator=generator)
+    program = torch.export.export(model, (x,))
+    targets = {str(node.target) for node in program.graph.nodes if node.op == "call_function"}
+    assert not any("spectral_operators" in t for t in targets), sorted(targets)
+    assert any("fft" in t for t in targets) and any("gelu" in t for t in targets)
+    torch.testing.assert_close(program.module()(x), model(x), rtol=1e-5, atol=1e-6)
