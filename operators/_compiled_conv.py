@@ -26,6 +26,7 @@ from collections.abc import Sequence
 import torch
 
 from spectral._fft_autograd import DUAL_NORM, _scale_rfft_bins, dc_scale
+from spectral.complex import as_complex
 from spectral.fft import truncated_fftn, truncated_ifftn
 from spectral.modes import kept_shape
 
@@ -66,7 +67,7 @@ def spectral_conv_dense(
     -> (B, Cout, *grid) real, (B, Cin, *K) complex (saved for backward)
     """
     xk = truncated_fftn(x, n_modes, norm=norm).contiguous()  # (B, Cin, *K) complex, the fake's layout
-    w = torch.view_as_complex(weight)  # (Kt, Cin, Cout)
+    w = as_complex(weight)  # (Kt, Cin, Cout), copied only if weight is not laid out as complex
     yk = torch.bmm(_mode_major(xk), w)  # (Kt, B, Cout)
     scale = _grid_rescale(norm, x.shape[2:], grid)
     if scale != 1.0:
@@ -105,7 +106,7 @@ def spectral_conv_dense_backward(
     scale = _grid_rescale(norm, in_grid, grid)
     if scale != 1.0:
         g.mul_(scale)
-    w = torch.view_as_complex(weight)  # (Kt, Cin, Cout)
+    w = as_complex(weight)  # (Kt, Cin, Cout), copied only if weight is not laid out as complex
     # bmm copies a conjugated operand first: conjugate the small (Kt, B, C) factors, never w or the result
     grad_w = torch.view_as_real(torch.bmm(_mode_major(xk).conj_physical().mT, g))  # xk^H g: (Kt, Cin, Cout, 2)
     gxk = torch.bmm(g.conj_physical(), w.mT).conj_physical_()  # g w^H: (Kt, B, Cin)
@@ -115,7 +116,7 @@ def spectral_conv_dense_backward(
 
 @spectral_conv_dense_backward.register_fake
 def _(grad, xk, weight, n_modes, in_grid, norm):
-    return grad.new_empty((grad.shape[0], xk.shape[1], *in_grid)), torch.empty_like(weight), grad.new_empty((weight.shape[2],))
+    return grad.new_empty((grad.shape[0], xk.shape[1], *in_grid)), weight.new_empty(weight.shape), grad.new_empty((weight.shape[2],))
 
 
 def _setup_context(ctx, inputs, output) -> None:

@@ -591,3 +591,13 @@ def test_compiled_conv_traces_the_eager_path_outside_the_op(kwargs, x_dtype, gen
     got = torch.compile(conv, backend=_graph_ops(ops), fullgraph=True)(x)
     assert not any("spectral_conv_dense" in op for op in ops)
     torch.testing.assert_close(got, conv(x), rtol=1e-6, atol=1e-6)
+
+
+def test_compiled_functional_conv_takes_a_strided_weight(generator):
+    """spectral_conv compiled with a weight that is a strided view (not laid out as complex): same as eager."""
+    # (28, 3, 2, 2) with the real/imaginary axis outermost in memory: view_as_complex refuses it
+    weight = torch.randn(2, 7 * 4, 3, 2, dtype=torch.float64, generator=generator).permute(1, 2, 3, 0)
+    x = torch.randn(2, 3, 12, 11, dtype=torch.float64, generator=generator)
+    compiled = torch.compile(spectral_conv, backend="aot_eager", fullgraph=True)
+    torch._dynamo.reset()
+    torch.testing.assert_close(compiled(x, weight, (4, 4)), spectral_conv(x, weight, (4, 4)), rtol=1e-12, atol=1e-12)
