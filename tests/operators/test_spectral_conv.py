@@ -530,19 +530,21 @@ def _graph_ops(record: list):
 
 
 @pytest.mark.parametrize("n_modes,grid,out_grid,fft_norm", COMPILED_OP_CASES)
-def test_compiled_dense_conv_is_one_op_and_matches_the_naive_dft(n_modes, grid, out_grid, fft_norm, generator):
+def test_compiled_dense_conv_is_one_op_and_matches_the_naive_dft(n_modes, grid, out_grid, fft_norm, generator, device):
     """Compiled (fullgraph), the layer is a single spectral_conv_dense call whose output is the naive DFT's and
     whose gradients are the eager layer's (itself gradchecked against finite differences above)."""
     conv = SpectralConv(3, 2, n_modes, fft_norm=fft_norm, dtype=torch.float64)
     with torch.no_grad():
         conv.bias.normal_(generator=generator)
-    x = torch.randn(2, 3, *grid, dtype=torch.float64, generator=generator, requires_grad=True)
+    x = torch.randn(2, 3, *grid, dtype=torch.float64, generator=generator)
+    ref = _naive_conv(conv, x.numpy(), out_grid)
+    conv, x = conv.to(device), x.to(device).requires_grad_(True)
     ops: list[str] = []
     torch._dynamo.reset()
     got = torch.compile(conv, backend=_graph_ops(ops), fullgraph=True)(x, output_shape=out_grid)
     assert sum("spectral_conv_dense" in op for op in ops) == 1 and not any("fft" in op for op in ops), ops
-    np.testing.assert_allclose(got.detach().numpy(), _naive_conv(conv, x.detach().numpy(), out_grid), rtol=1e-10, atol=1e-10)
-    g = torch.randn(got.shape, dtype=torch.float64, generator=generator)
+    np.testing.assert_allclose(got.detach().cpu().numpy(), ref, rtol=1e-10, atol=1e-10)
+    g = torch.randn(got.shape, dtype=torch.float64, generator=generator).to(device)
     compiled_grads = torch.autograd.grad(got, (x, conv.weight, conv.bias), g)
     eager_grads = torch.autograd.grad(conv(x, output_shape=out_grid), (x, conv.weight, conv.bias), g)
     for c, e in zip(compiled_grads, eager_grads):
