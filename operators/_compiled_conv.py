@@ -8,7 +8,7 @@ complex matmuls stay library calls anyway, with copies and small kernels between
 cost compile time and step time. :func:`spectral_conv_dense` is a ``torch.library`` custom
 operator instead: the compiled graph calls the eager implementation (the pruned transforms of
 :mod:`spectral.fft`, one batched complex matmul) once per layer, its backward is a second
-operator written from the adjoints (:data:`spectral._fft_autograd.DUAL_NORM`), and only the
+operator written from the adjoints (:func:`spectral.fft.truncated_fftn_backward`), and only the
 kept spectrum of ``x`` is saved for backward. Fake implementations give the output shapes
 from symbolic sizes, so ``dynamic=True`` traces one graph for every grid.
 
@@ -25,9 +25,8 @@ from collections.abc import Sequence
 
 import torch
 
-from spectral._fft_autograd import DUAL_NORM, _scale_rfft_bins, dc_scale
 from spectral.complex import as_complex
-from spectral.fft import truncated_fftn, truncated_ifftn
+from spectral.fft import dc_scale, truncated_fftn, truncated_fftn_backward, truncated_ifftn, truncated_ifftn_backward
 from spectral.modes import kept_shape
 
 __all__ = ["spectral_conv_dense", "spectral_conv_dense_backward", "use_compiled_op"]
@@ -90,17 +89,16 @@ def spectral_conv_dense_backward(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Gradients of :func:`spectral_conv_dense` for x, weight and bias, from the output's gradient.
 
-    Each step is the adjoint of a forward step: the inverse transform's adjoint is the
-    forward transform under the dual norm with the rfft bins after DC doubled, the
-    forward transform's adjoint the inverse under the dual norm with those bins halved.
+    Each step is the adjoint of a forward step (:func:`spectral.fft.truncated_ifftn_backward`,
+    the conjugated mode contraction, :func:`spectral.fft.truncated_fftn_backward`).
 
     Shape
     -----
     grad: (B, Cout, *grid) real, xk: (B, Cin, *K) complex, weight: (Kt, Cin, Cout, 2)
     -> (B, Cin, *in_grid), (Kt, Cin, Cout, 2), (Cout,)
     """
-    grid, dual = grad.shape[2:], DUAL_NORM[norm]
-    gk = _scale_rfft_bins(truncated_fftn(grad, n_modes, norm=dual), grid[-1], 2.0)  # (B, Cout, *K) complex
+    grid = grad.shape[2:]
+    gk = truncated_ifftn_backward(grad, n_modes, norm=norm)  # (B, Cout, *K) complex
     g = _mode_major(gk)  # (Kt, B, Cout)
     grad_b = g[0].real.sum(0) * dc_scale(norm, grid)  # (Cout,)
     scale = _grid_rescale(norm, in_grid, grid)
@@ -111,7 +109,7 @@ def spectral_conv_dense_backward(
     grad_w = torch.view_as_real(torch.bmm(_mode_major(xk).conj_physical().mT, g))  # xk^H g: (Kt, Cin, Cout, 2)
     gxk = torch.bmm(g.conj_physical(), w.mT).conj_physical_()  # g w^H: (Kt, B, Cin)
     gxk = gxk.permute(1, 2, 0).reshape(xk.shape)  # (B, Cin, *K)
-    return truncated_ifftn(_scale_rfft_bins(gxk, in_grid[-1], 0.5), list(in_grid), norm=dual), grad_w, grad_b
+    return truncated_fftn_backward(gxk, in_grid, norm=norm), grad_w, grad_b
 
 
 @spectral_conv_dense_backward.register_fake

@@ -27,9 +27,8 @@ from torch import nn
 from operators._compiled_conv import spectral_conv_dense, use_compiled_op
 from operators.layers.inputs import check_output_shape, empty_batch, grid_letters
 from spectral.checks import check_bool, check_choice, check_dtype_matches, check_int, check_real_dtype, check_tensor
-from spectral._fft_autograd import dc_scale
 from spectral.complex import as_complex, contract_modes_diagonal, contract_modes_packed, init_complex_
-from spectral.fft import FFT_NORMS, FFTNorm, truncated_fftn, truncated_ifftn
+from spectral.fft import FFT_NORMS, FFTNorm, dc_scale, truncated_fftn, truncated_ifftn
 from spectral.modes import as_n_modes, check_grid, kept_shape
 
 __all__ = ["FACTORIZATIONS", "Factorization", "SpectralConv", "spectral_conv"]

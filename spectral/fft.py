@@ -43,12 +43,15 @@ from typing import Literal
 import torch
 
 from spectral._fft_autograd import (
+    DUAL_NORM,
     _FFTConv,
     _FftKeep,
     _IfftPad,
     _IrfftPad,
     _RFFT,
     _RfftKeep,
+    _scale_rfft_bins as scale_rfft_bins,
+    dc_scale,
     empty_batch,
     norm_scale,
     real_edge_bins,
@@ -65,6 +68,9 @@ __all__ = [
     "fft_precision",
     "truncated_fftn",
     "truncated_ifftn",
+    "truncated_fftn_backward",
+    "truncated_ifftn_backward",
+    "dc_scale",
     "resample",
     "rfft",
     "fft_conv",
@@ -272,6 +278,81 @@ def truncated_ifftn(
             if not complex_data:
                 y = _IrfftPad.apply(y, grid_t[-1], norm)  # (..., H, W) real
     return y if out_dtype is None else y.to(out_dtype)
+
+
+def truncated_fftn_backward(
+    grad: torch.Tensor, grid: int | Sequence[int], *, complex_data: bool = False, norm: FFTNorm = "forward"
+) -> torch.Tensor:
+    """The gradient with respect to ``x`` of :func:`truncated_fftn` ``(x, n_modes)`` whose output has gradient ``grad``.
+
+    For hand-written backward passes: what autograd computes through :func:`truncated_fftn`,
+    without its graph. The adjoint of a transform under ``norm`` is the inverse transform under
+    the dual norm; for real data the rfft bins after DC are halved first (each stands for
+    itself and its conjugate).
+
+    Parameters
+    ----------
+    grad : Tensor
+        ``(..., *K)`` complex, the compact layout of :func:`truncated_fftn`'s output.
+    grid : int or sequence of int
+        The ``d`` sizes of the transformed axes of ``x``.
+    complex_data, norm
+        As given to :func:`truncated_fftn`.
+
+    Returns
+    -------
+    Tensor
+        ``(..., *grid)``, real unless ``complex_data``.
+
+    Examples
+    --------
+    >>> x = torch.randn(2, 3, 16, 15, dtype=torch.float64, requires_grad=True)
+    >>> g = torch.randn(2, 3, 7, 4, dtype=torch.complex128)
+    >>> (auto,) = torch.autograd.grad(truncated_fftn(x, (4, 4)), x, g)
+    >>> torch.allclose(truncated_fftn_backward(g, (16, 15)), auto)
+    True
+    """
+    grid_t = check_ints("grid", grid)
+    check_norm(norm)
+    if check_bool("complex_data", complex_data):
+        return truncated_ifftn(grad, grid_t, complex_data=True, norm=DUAL_NORM[norm])
+    return truncated_ifftn(scale_rfft_bins(grad, grid_t[-1], 0.5), grid_t, norm=DUAL_NORM[norm])
+
+
+def truncated_ifftn_backward(
+    grad: torch.Tensor, n_modes: int | Sequence[int], *, complex_data: bool = False, norm: FFTNorm = "forward"
+) -> torch.Tensor:
+    """The gradient with respect to ``modes`` of :func:`truncated_ifftn` ``(modes, grid)`` whose output has gradient ``grad``.
+
+    For hand-written backward passes: the forward transform under the dual norm, with the
+    rfft bins after DC doubled for real data.
+
+    Parameters
+    ----------
+    grad : Tensor
+        ``(..., *grid)``, real unless ``complex_data``.
+    n_modes : int or sequence of int
+        The kept modes of the spectrum ``modes``.
+    complex_data, norm
+        As given to :func:`truncated_ifftn`.
+
+    Returns
+    -------
+    Tensor
+        ``(..., *K)`` complex.
+
+    Examples
+    --------
+    >>> c = torch.randn(2, 3, 7, 4, dtype=torch.complex128, requires_grad=True)
+    >>> g = torch.randn(2, 3, 16, 15, dtype=torch.float64)
+    >>> (auto,) = torch.autograd.grad(truncated_ifftn(c, (16, 15)), c, g)
+    >>> torch.allclose(truncated_ifftn_backward(g, (4, 4)), auto)
+    True
+    """
+    check_norm(norm)
+    if check_bool("complex_data", complex_data):
+        return truncated_fftn(grad, n_modes, complex_data=True, norm=DUAL_NORM[norm])
+    return scale_rfft_bins(truncated_fftn(grad, n_modes, norm=DUAL_NORM[norm]), grad.shape[-1], 2.0)
 
 
 def resample(x: torch.Tensor, size: int | Sequence[int]) -> torch.Tensor:

@@ -11,7 +11,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spectral.fft import resample, truncated_fftn, truncated_ifftn
+from spectral.fft import resample, truncated_fftn, truncated_fftn_backward, truncated_ifftn, truncated_ifftn_backward
 from spectral.modes import compact_wavenumbers
 
 NORMS = ("forward", "backward", "ortho")
@@ -442,3 +442,48 @@ def test_resample_down_does_not_leave_the_nyquist_imaginary_part_to_the_backend(
     x = torch.randn(3, n, dtype=torch.float64, generator=torch.Generator().manual_seed(n))
     request.getfixturevalue("leaky_irfft")
     np.testing.assert_allclose(resample(x, new).numpy(), scipy.signal.resample(x.numpy(), new, axis=-1), atol=1e-12)
+
+
+
+def _adjoint_dft(g: np.ndarray, ks: list[np.ndarray], grid, scale: float) -> np.ndarray:
+    """A^H g for the naive DFT A at wavenumbers ks scaled by ``scale``: sum_k g_k exp(+2 pi i k.x / N) * scale."""
+    d = len(ks)
+    out = g.astype(np.complex128)
+    for axis, (n, k) in enumerate(zip(grid, ks)):
+        mat = np.exp(2j * np.pi * np.outer(np.arange(n), k) / n)  # (N, K)
+        out = np.moveaxis(np.tensordot(out, mat, axes=([axis - d], [1])), -1, axis - d)
+    return out * scale
+
+
+@pytest.mark.parametrize("norm", NORMS)
+@pytest.mark.parametrize("complex_data", [False, True], ids=["real", "complex"])
+@pytest.mark.parametrize("case", CASES, ids=_case_id)
+def test_backward_helpers_are_the_conjugate_transposes_of_the_naive_dft(case, complex_data, norm):
+    """With torch's gradient convention for a linear map M (grad_in = M^H grad_out, its real part for a real
+    input): truncated_fftn_backward is A^H for the naive DFT A at the kept wavenumbers, truncated_ifftn_backward
+    is B^H for the naive synthesis B (rfft bins after DC weighted 2 for real data); numpy references, and
+    autograd through the transforms agrees."""
+    grid, n_modes = case
+    rng = np.random.default_rng(7)
+    ks = [k.numpy() for k in compact_wavenumbers(n_modes, complex_data=complex_data)]
+    kept = tuple(len(k) for k in ks)
+    n = np.prod(grid)
+    fwd_scale = {"forward": 1 / n, "backward": 1.0, "ortho": 1 / np.sqrt(n)}[norm]
+    inv_scale = {"forward": 1.0, "backward": 1 / n, "ortho": 1 / np.sqrt(n)}[norm]
+
+    g = rng.standard_normal((2, *kept)) + 1j * rng.standard_normal((2, *kept))
+    want = _adjoint_dft(g, ks, grid, fwd_scale)
+    got = truncated_fftn_backward(torch.from_numpy(g), grid, complex_data=complex_data, norm=norm)
+    np.testing.assert_allclose(got.numpy(), want if complex_data else want.real, rtol=1e-10, atol=1e-12)
+    x = torch.randn(2, *grid, dtype=torch.complex128 if complex_data else torch.float64, requires_grad=True)
+    (auto,) = torch.autograd.grad(truncated_fftn(x, n_modes, complex_data=complex_data, norm=norm), x, torch.from_numpy(g))
+    torch.testing.assert_close(got, auto, rtol=1e-10, atol=1e-12)
+
+    h = rng.standard_normal((2, *grid)) + (1j * rng.standard_normal((2, *grid)) if complex_data else 0)
+    weights = 1.0 if complex_data else np.where(ks[-1] == 0, 1.0, 2.0)  # along the last (rfft) axis
+    want = naive_dft(h, ks, "backward") * inv_scale * weights  # B^H h = conj(B)^T h
+    got = truncated_ifftn_backward(torch.from_numpy(h), n_modes, complex_data=complex_data, norm=norm)
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-10, atol=1e-12)
+    c = torch.randn(2, *kept, dtype=torch.complex128, requires_grad=True)
+    (auto,) = torch.autograd.grad(truncated_ifftn(c, grid, complex_data=complex_data, norm=norm), c, torch.from_numpy(h))
+    torch.testing.assert_close(got, auto, rtol=1e-10, atol=1e-12)
