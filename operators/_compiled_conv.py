@@ -12,11 +12,11 @@ operator written from the adjoints (:func:`spectral.fft.truncated_fftn_backward`
 kept spectrum of ``x`` is saved for backward. Fake implementations give the output shapes
 from symbolic sizes, so ``dynamic=True`` traces one graph for every grid.
 
-:func:`operators.spectral_conv._spectral_conv` routes here only while compiling, for
-``factorization="dense"``, real data, ``x`` in the weights' dtype (float32 or float64) and
-autocast off, and not under ``torch.export``; every other case is traced as in eager mode. The operators are differentiable
-once (compiled graphs do not support double backward); eager mode keeps the twice
-differentiable autograd Functions.
+:func:`operators.spectral_conv._spectral_conv` routes here only while compiling (not under
+``torch.export``), for ``factorization="dense"``, real data, ``x`` in the weights' dtype
+(float32 or float64) and autocast off; every other case is traced as in eager mode. The
+operators are differentiable once (compiled graphs do not support double backward); eager mode
+keeps the twice differentiable autograd Functions.
 """
 
 from __future__ import annotations
