@@ -20,7 +20,8 @@ error in the JSON record):
 * ``compiled-step-peak-memory-tensors`` (CPU): the peak of live tensor memory during a warm
   compiled step at 64x64 in MB (:func:`benchmarks._harness.tensor_peak_bytes`).
 * ``compiled-step-1-thread-cpu-conv-free-bound`` (``dynamic=False``): the same for our model with
-  free stand-ins for its spectral convolutions (``benchmarks.bench_fno``), against neuraloperator's
+  free stand-ins for its spectral convolutions (``benchmarks.bench_fno.conv_free``: they hold the
+  convolutions' weights, so Adam's update of them stays in the step), against neuraloperator's
   whole compiled step: the compiled speed-up no spectral convolution could take the step beyond.
 """
 

@@ -15,8 +15,9 @@ time, which a machine shared with other jobs distorts far less than wall time) a
 CUDA allocator growth on GPU; on CPU both the resident-set growth and the peak of live
 tensor memory from the torch profiler's memory timeline. Outputs of ours and the plain reference
 are checked to agree before timing. On CPU a bound row times, in the same rounds, our step with every
-spectral convolution replaced by a free stand-in (``0 * x``) against neuraloperator's whole step: the
-speed-up no spectral convolution, however fast, could take the step beyond.
+spectral convolution replaced by a free stand-in (``0 * x``, holding the convolution's weights, which
+get a zero gradient and the optimizer's update) against neuraloperator's whole step: the speed-up no
+spectral convolution, however fast, could take the step beyond.
 
 Each conv case also times the limit (baseline "irreducible", same process and shapes,
 fwd and fwd+bwd): :class:`benchmarks._limit.IrreducibleConv` with our layer's weights
@@ -175,22 +176,33 @@ def _train_step(model, x, y):
 
 
 class _FreeConv(torch.nn.Module):
-    """A stand-in for a block's SpectralConv that costs next to nothing: ``0 * x`` (same shape, a gradient path).
+    """A stand-in for a block's SpectralConv that does no convolution: ``0 * x`` (same shape, a gradient path).
 
     An FNO with these in place of its spectral convolutions bounds what any spectral
     convolution could give the training step: the rest of the step (lifting, channel maps,
-    activations, projection, loss, optimizer) is all that is left to time.
+    activations, projection, loss, optimizer) is all that is left to time. The stand-in
+    holds the convolution's parameters and gives them a (zero) gradient, so the optimizer
+    still updates them: every spectral convolution with these weights pays that update.
     """
 
+    def __init__(self, conv: torch.nn.Module) -> None:
+        super().__init__()
+        self.held = torch.nn.ParameterList(conv.parameters())
+
     def forward(self, x: torch.Tensor, output_shape=None) -> torch.Tensor:
-        return x * 0.0
+        tie = sum(p.sum() for p in self.held) * 0.0  # a zero that routes a gradient to every held weight
+        return x.mul(0.0).add_(tie)
 
 
 def conv_free(model: FNO) -> FNO:
-    """A copy of ``model`` whose blocks' spectral convolutions are free stand-ins (the bound rows; ``model`` is untouched)."""
+    """A copy of ``model`` whose blocks' spectral convolutions are free stand-ins (the bound rows; ``model`` is untouched).
+
+    The copy has the same parameters (the stand-ins hold the convolutions' weights): the
+    optimizer's work is the same as for ``model``.
+    """
     free = copy.deepcopy(model)
     for block in free.blocks:
-        block.conv = _FreeConv()
+        block.conv = _FreeConv(block.conv)
     return free
 
 

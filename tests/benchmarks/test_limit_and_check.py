@@ -221,3 +221,14 @@ def test_conv_free_bound_model_is_the_fno_with_silent_spectral_convs():
     assert not torch.allclose(free(x), before)
     free(x).sum().backward()  # the stand-in keeps a gradient path for the timed training step
     assert all(p.grad is not None for p in free.lifting.parameters())
+    # it holds the convolutions' weights (the optimizer updates as many numbers as for the real model),
+    # each with an all-zero gradient, so an Adam step leaves them as they are
+    assert sum(p.numel() for p in free.parameters()) == sum(p.numel() for p in model.parameters())
+    held = [p for block in free.blocks for p in block.conv.parameters()]
+    assert len(held) == len(list(model.blocks[0].conv.parameters())) * len(model.blocks)
+    for p, q in zip(held, (q for block in model.blocks for q in block.conv.parameters())):
+        assert p is not q and torch.equal(p, q)
+        assert p.grad is not None and p.grad.shape == p.shape and not p.grad.any()
+    before_step = [p.detach().clone() for p in held]
+    torch.optim.Adam(free.parameters(), lr=1e-3).step()
+    assert all(torch.equal(p, b) for p, b in zip(held, before_step))
